@@ -1,0 +1,1 @@
+"""ImageExampleGen: `<root>/<class>/<image>` folders in, tf.Examples split by path hash out."""

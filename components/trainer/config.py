@@ -1,0 +1,53 @@
+"""Training settings; a plain dataclass (no TensorFlow import) so configs validate instantly."""
+import dataclasses
+from typing import Dict
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """Hyperparameters of both phases (the pipeline passes them as Trainer custom_config)."""
+
+    image_size: int = 299
+    batch_size: int = 32
+    phase1_epochs: int = 10
+    phase1_learning_rate: float = 1e-3
+    phase2_epochs: int = 5
+    phase2_learning_rate: float = 1e-4
+    unfreeze_blocks: int = 2
+    dropout: float = 0.2
+    early_stopping_patience: int = 3
+    base_weights: str = "imagenet"
+    use_class_weights: bool = True
+    seed: int = 42
+
+    def __post_init__(self):
+        problems = []
+        if self.image_size < 75:
+            problems.append(f"image_size must be at least 75 (InceptionV3's minimum), "
+                            f"got {self.image_size}")
+        for name in ("batch_size", "early_stopping_patience"):
+            if getattr(self, name) < 1:
+                problems.append(f"{name} must be at least 1, got {getattr(self, name)}")
+        for name in ("phase1_epochs", "phase2_epochs"):
+            if getattr(self, name) < 0:
+                problems.append(f"{name} must be 0 or more, got {getattr(self, name)}")
+        if self.phase1_epochs == 0:
+            problems.append("phase1_epochs must be at least 1: phase 1 trains the new head")
+        for name in ("phase1_learning_rate", "phase2_learning_rate"):
+            if not 0 < getattr(self, name) < 1:
+                problems.append(f"{name} must be in (0, 1), got {getattr(self, name)}")
+        if not 0 <= self.unfreeze_blocks <= 11:
+            problems.append(f"unfreeze_blocks must be 0..11 (InceptionV3 has 11 blocks), "
+                            f"got {self.unfreeze_blocks}")
+        if not 0 <= self.dropout < 1:
+            problems.append(f"dropout must be in [0, 1), got {self.dropout}")
+        if problems:
+            raise ValueError("; ".join(f"training.{p}" for p in problems))
+
+    @classmethod
+    def from_dict(cls, values: Dict) -> "TrainConfig":
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"unknown training settings: {', '.join(unknown)}")
+        return cls(**values)

@@ -1,0 +1,94 @@
+"""InceptionV3 transfer-learning model: base, head, and which layers train in each phase."""
+import logging
+import os
+from typing import Optional, Tuple
+
+import tf_keras
+
+INCEPTION_BLOCKS = 11  # mixed0 ... mixed10; "top N blocks" counts back from mixed10
+IMAGENET_WEIGHTS_FILE = "inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5"
+
+
+def resolve_weights(spec: str) -> Tuple[Optional[str], str]:
+    """Maps the configured base weights to a Keras `weights=` value and a plain description.
+
+    spec is "imagenet" (Keras' cache, else a download), "none" (random initialisation) or the
+    path of a local weights file (air-gapped clusters). When "imagenet" is neither cached nor
+    downloadable, falls back to random initialisation and says so in the description.
+    """
+    if spec == "none":
+        return None, "random initialisation (base_weights=none)"
+    if spec != "imagenet":
+        if not os.path.isfile(spec):
+            raise FileNotFoundError(f"base_weights file {spec!r} does not exist")
+        return spec, f"weights file {spec}"
+    cached = os.path.join(os.path.expanduser("~"), ".keras", "models", IMAGENET_WEIGHTS_FILE)
+    if os.path.isfile(cached):
+        return cached, f"ImageNet (Keras cache {cached})"
+    try:
+        path = tf_keras.utils.get_file(
+            IMAGENET_WEIGHTS_FILE,
+            "https://storage.googleapis.com/tensorflow/keras-applications/inception_v3/"
+            + IMAGENET_WEIGHTS_FILE, cache_subdir="models")
+    except Exception as err:  # get_file wraps every network failure in a plain Exception
+        logging.warning("ImageNet weights unavailable (%s); using random initialisation", err)
+        return None, ("RANDOM INITIALISATION: ImageNet weights could not be downloaded "
+                      f"({str(err).splitlines()[0]}); accuracy will be far below a real "
+                      "transfer-learning run")
+    return path, "ImageNet (downloaded)"
+
+
+def build_base(image_size: int, weights: Optional[str]) -> tf_keras.Model:
+    """InceptionV3 without its top, global-average-pooled to 2048 features."""
+    return tf_keras.applications.InceptionV3(
+        include_top=False, weights=weights, input_shape=(image_size, image_size, 3),
+        pooling="avg")
+
+
+def build_head(num_classes: int, train_features, dropout: float) -> tf_keras.Model:
+    """The new classifier on the pooled features; outputs logits.
+
+    Its first layer standardises each feature with statistics of the training features: ImageNet
+    features range widely, and a randomly initialised base gives values near 1e-4.
+    """
+    normalize = tf_keras.layers.Normalization(axis=-1, name="feature_standardization")
+    normalize.adapt(train_features)
+    return tf_keras.Sequential([
+        tf_keras.layers.InputLayer(input_shape=(train_features.shape[-1],)),
+        normalize,
+        tf_keras.layers.Dropout(dropout),
+        tf_keras.layers.Dense(num_classes, name="logits"),
+    ], name="head")
+
+
+def build_classifier(base: tf_keras.Model, head: tf_keras.Model) -> tf_keras.Model:
+    """Image in, logits out. The base always runs with training=False, so its BatchNorm layers
+    use their moving statistics in both phases, whatever fit() passes."""
+    images = tf_keras.Input(shape=base.input_shape[1:], name="image")
+    features = base(images, training=False)
+    return tf_keras.Model(images, head(features), name="inception_v3_classifier")
+
+
+def unfreeze_boundary(base: tf_keras.Model, unfreeze_blocks: int) -> int:
+    """Index of the first layer of the top `unfreeze_blocks` inception blocks."""
+    if not 0 <= unfreeze_blocks <= INCEPTION_BLOCKS:
+        raise ValueError(f"unfreeze_blocks must be 0..{INCEPTION_BLOCKS}, got {unfreeze_blocks}")
+    if unfreeze_blocks == 0:
+        return len(base.layers)
+    if unfreeze_blocks == INCEPTION_BLOCKS:
+        return 0
+    last_frozen = f"mixed{INCEPTION_BLOCKS - 1 - unfreeze_blocks}"
+    names = [layer.name for layer in base.layers]
+    return names.index(last_frozen) + 1
+
+
+def freeze_for_phase(base: tf_keras.Model, phase: int, unfreeze_blocks: int) -> None:
+    """Phase 1: the whole base frozen. Phase 2: the top blocks train, BatchNorm stays frozen."""
+    if phase == 1:
+        base.trainable = False
+        return
+    boundary = unfreeze_boundary(base, unfreeze_blocks)
+    base.trainable = True
+    for index, layer in enumerate(base.layers):
+        is_batch_norm = isinstance(layer, tf_keras.layers.BatchNormalization)
+        layer.trainable = index >= boundary and not is_batch_norm

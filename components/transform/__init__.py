@@ -1,0 +1,1 @@
+"""tf.Transform user code: decode + resize images, label vocabulary."""

@@ -1,0 +1,95 @@
+"""`inception-retrain`: the one command line. Heavy imports (TFX, TensorFlow) happen only inside
+the subcommands that need them, so `--help` and config checks answer at once."""
+import argparse
+import json
+import logging
+import sys
+from typing import List, Optional
+
+from components.image_example_gen.ingest import LayoutError
+from pipeline import config as config_lib
+
+
+def _add_config_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", metavar="FILE", help="YAML config file (see README)")
+    parser.add_argument("--data-root", metavar="DIR",
+                        help="<DIR>/<class_name>/<images>; default: the embedded dataset")
+    parser.add_argument("--work-dir", metavar="DIR",
+                        help="pipeline outputs and metadata (default runs/local)")
+    parser.add_argument("--serving-dir", metavar="DIR",
+                        help="TF Serving base path (default <work-dir>/serving)")
+    parser.add_argument("--base-weights", metavar="imagenet|none|FILE",
+                        help="InceptionV3 base weights (default imagenet, falls back to none "
+                             "offline with a warning in the summary)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[],
+                        metavar="KEY=VALUE",
+                        help="any config key, e.g. --set training.phase1_epochs=3 (repeatable)")
+
+
+def _load_config(args) -> config_lib.PipelineConfig:
+    overrides = config_lib.parse_overrides(args.overrides)
+    flat = {("data", "root"): args.data_root, ("work_dir",): args.work_dir,
+            ("serving_dir",): args.serving_dir, ("training", "base_weights"): args.base_weights}
+    for path, value in flat.items():
+        if value is not None:
+            target = overrides
+            for part in path[:-1]:
+                target = target.setdefault(part, {})
+            target[path[-1]] = value
+    return config_lib.load(args.config, overrides)
+
+
+def _cmd_run(args) -> int:
+    from pipeline import local_runner, summary
+
+    config = _load_config(args)
+    data_root = local_runner.preflight(config)
+    print(f"[run] data: {data_root}\n[run] work dir: {config.work_dir}", flush=True)
+    failure = None
+    try:
+        seconds = local_runner.run(config, data_root)
+    except RuntimeError as err:  # a component failed; the summary still shows what ran
+        failure, seconds = err, None
+    run_summary = summary.collect(config.metadata_path, config.pipeline_name)
+    print(summary.render(run_summary, seconds))
+    if failure is not None:
+        print(f"\n[run] FAILED: {failure}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _cmd_config(args) -> int:
+    print(json.dumps(config_lib.to_dict(_load_config(args)), indent=2))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="inception-retrain",
+        description="Retrain InceptionV3 on folders of labeled images with TFX; push blessed "
+                    "models to TF Serving.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="run the whole pipeline locally (LocalDagRunner)")
+    _add_config_args(run)
+    run.set_defaults(func=_cmd_run)
+    show = sub.add_parser("config", help="validate the configuration and print it resolved")
+    _add_config_args(show)
+    show.set_defaults(func=_cmd_config)
+    return parser
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    try:
+        return args.func(args)
+    except config_lib.ConfigError as err:
+        print(f"config error: {err}", file=sys.stderr)
+        return 2
+    except LayoutError as err:
+        print(f"data error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,233 @@
+"""One typed, frozen configuration for a pipeline run, from a YAML file plus flags.
+
+Everything is checked before any work starts: unknown keys, wrong types and impossible values
+stop with a message naming the key (e.g. `training.phase1_epochs`). No TensorFlow import here.
+"""
+import dataclasses
+import os
+import typing
+from typing import Any, Dict, Mapping, Optional, Sequence, Tuple
+
+from components.trainer.config import TrainConfig
+
+
+class ConfigError(ValueError):
+    """A configuration value is unknown, mistyped or impossible; the message names the key."""
+
+
+@dataclasses.dataclass(frozen=True)
+class DataConfig:
+    """Where the images are and how they are split and gated."""
+
+    root: str = ""                        # <root>/<class_name>/<image files>; "" = embedded default
+    train_percent: int = 70
+    eval_percent: int = 20
+    test_percent: int = 10
+    min_examples_per_class: int = 2       # in the train split
+    max_quarantined_fraction: float = 0.05
+
+    def __post_init__(self):
+        splits = (self.train_percent, self.eval_percent, self.test_percent)
+        if any(p < 0 for p in splits) or sum(splits) != 100:
+            raise ConfigError(f"data.train_percent + eval_percent + test_percent must be "
+                              f"non-negative and add up to 100, got {splits}")
+        if self.train_percent == 0 or self.eval_percent == 0:
+            raise ConfigError("data.train_percent and data.eval_percent must be above 0")
+        if self.min_examples_per_class < 1:
+            raise ConfigError("data.min_examples_per_class must be at least 1, "
+                              f"got {self.min_examples_per_class}")
+        if not 0 <= self.max_quarantined_fraction <= 1:
+            raise ConfigError("data.max_quarantined_fraction must be in [0, 1], "
+                              f"got {self.max_quarantined_fraction}")
+
+    @property
+    def splits(self) -> Tuple[Tuple[str, int], ...]:
+        named = (("train", self.train_percent), ("eval", self.eval_percent),
+                 ("test", self.test_percent))
+        return tuple((name, pct) for name, pct in named if pct > 0)
+
+
+@dataclasses.dataclass(frozen=True)
+class EvaluationConfig:
+    """The blessing gate: an absolute floor, and no regression against the last blessed model."""
+
+    accuracy_floor: float = 0.6
+    max_accuracy_drop: float = 0.0       # candidate may be at most this much below the baseline
+
+    def __post_init__(self):
+        if not 0 <= self.accuracy_floor <= 1:
+            raise ConfigError(f"evaluation.accuracy_floor must be in [0, 1], "
+                              f"got {self.accuracy_floor}")
+        if not 0 <= self.max_accuracy_drop <= 1:
+            raise ConfigError(f"evaluation.max_accuracy_drop must be in [0, 1], "
+                              f"got {self.max_accuracy_drop}")
+
+
+@dataclasses.dataclass(frozen=True)
+class PipelineConfig:
+    """A whole run. Relative paths are resolved against the working directory by `load`."""
+
+    pipeline_name: str = "inception-retrain"
+    work_dir: str = "runs/local"          # pipeline_root/ and metadata.sqlite live here
+    serving_dir: str = ""                 # TF Serving base path; "" = <work_dir>/serving
+    model_name: str = "inception_v3"      # pushes go to <serving_dir>/<model_name>/<version>/
+    enable_cache: bool = True
+    beam_args: Tuple[str, ...] = ()       # e.g. --direct_running_mode=multi_processing
+    data: DataConfig = DataConfig()
+    training: TrainConfig = TrainConfig()
+    evaluation: EvaluationConfig = EvaluationConfig()
+
+    def __post_init__(self):
+        if not self.pipeline_name.replace("-", "").replace("_", "").isalnum():
+            raise ConfigError("pipeline_name may hold only letters, digits, '-' and '_', "
+                              f"got {self.pipeline_name!r}")
+        if not self.model_name.replace("-", "").replace("_", "").isalnum():
+            raise ConfigError("model_name may hold only letters, digits, '-' and '_', "
+                              f"got {self.model_name!r}")
+
+    @property
+    def pipeline_root(self) -> str:
+        return os.path.join(self.work_dir, "pipeline_root")
+
+    @property
+    def metadata_path(self) -> str:
+        return os.path.join(self.work_dir, "metadata.sqlite")
+
+    @property
+    def push_base(self) -> str:
+        """The directory TF Serving's --model_base_path points at."""
+        return os.path.join(self.serving_dir or os.path.join(self.work_dir, "serving"),
+                            self.model_name)
+
+
+_SECTIONS = {"data": DataConfig, "training": TrainConfig, "evaluation": EvaluationConfig}
+
+
+def _coerce(key: str, value: Any, annotation) -> Any:
+    """Checks one value against its field type; strings from flags are parsed."""
+    origin = typing.get_origin(annotation)
+    if origin in (tuple, Tuple):
+        if isinstance(value, str):
+            value = value.split()
+        if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
+            raise ConfigError(f"{key} must be a list of strings, got {value!r}")
+        return tuple(value)
+    if annotation is bool:
+        if isinstance(value, str) and value.lower() in ("true", "false", "1", "0", "yes", "no"):
+            return value.lower() in ("true", "1", "yes")
+        if not isinstance(value, bool):
+            raise ConfigError(f"{key} must be true or false, got {value!r}")
+        return value
+    if annotation in (int, float):
+        if isinstance(value, str):
+            try:
+                value = annotation(value)
+            except ValueError:
+                raise ConfigError(f"{key} must be a number ({annotation.__name__}), "
+                                  f"got {value!r}") from None
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or (
+                annotation is int and not float(value).is_integer()):
+            raise ConfigError(f"{key} must be {'an integer' if annotation is int else 'a number'}"
+                              f", got {value!r}")
+        return annotation(value)
+    if annotation is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{key} must be a string, got {value!r}")
+        return value
+    raise ConfigError(f"{key} cannot be set")
+
+
+def _build(cls, values: Mapping[str, Any], prefix: str):
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - set(fields))
+    if unknown:
+        raise ConfigError(f"unknown key(s): {', '.join(prefix + k for k in unknown)}; "
+                          f"known: {', '.join(prefix + k for k in sorted(fields))}")
+    hints = typing.get_type_hints(cls)
+    kwargs = {}
+    for name, value in values.items():
+        key = prefix + name
+        if name in _SECTIONS and cls is PipelineConfig:
+            if not isinstance(value, Mapping):
+                raise ConfigError(f"{key} must be a section (a mapping of keys), got {value!r}")
+            kwargs[name] = _build(_SECTIONS[name], value, key + ".")
+        else:
+            kwargs[name] = _coerce(key, value, hints[name])
+    try:
+        return cls(**kwargs)
+    except ConfigError:
+        raise
+    except ValueError as err:
+        raise ConfigError(str(err)) from None
+
+
+def parse_overrides(assignments: Sequence[str]) -> Dict[str, Any]:
+    """`section.key=value` strings into a nested dict."""
+    nested: Dict[str, Any] = {}
+    for assignment in assignments:
+        key, sep, value = assignment.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"--set expects key=value (e.g. training.phase1_epochs=3), "
+                              f"got {assignment!r}")
+        parts = key.strip().split(".")
+        target = nested
+        for part in parts[:-1]:
+            target = target.setdefault(part, {})
+            if not isinstance(target, dict):
+                raise ConfigError(f"{key} mixes a value and a section")
+        target[parts[-1]] = value.strip()
+    return nested
+
+
+def _merge(base: Dict[str, Any], override: Mapping[str, Any]) -> Dict[str, Any]:
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def load(config_file: Optional[str] = None, overrides: Mapping[str, Any] = (),
+         base_dir: Optional[str] = None) -> PipelineConfig:
+    """File values, then overrides; relative paths made absolute against base_dir (cwd)."""
+    values: Dict[str, Any] = {}
+    if config_file:
+        import yaml
+
+        try:
+            with open(config_file) as f:
+                loaded = yaml.safe_load(f) or {}
+        except OSError as err:
+            raise ConfigError(f"cannot read config file {config_file!r}: {err}") from None
+        except yaml.YAMLError as err:
+            raise ConfigError(f"config file {config_file!r} is not valid YAML: {err}") from None
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"config file {config_file!r} must hold a mapping of keys")
+        values = loaded
+    config = _build(PipelineConfig, _merge(values, dict(overrides)), "")
+    return resolve_paths(config, base_dir or os.getcwd())
+
+
+def resolve_paths(config: PipelineConfig, base_dir: str) -> PipelineConfig:
+    def absolute(path: str) -> str:
+        if not path or "://" in path or os.path.isabs(path):
+            return path
+        return os.path.normpath(os.path.join(base_dir, path))
+
+    return dataclasses.replace(
+        config, work_dir=absolute(config.work_dir), serving_dir=absolute(config.serving_dir),
+        data=dataclasses.replace(config.data, root=absolute(config.data.root)),
+        training=dataclasses.replace(
+            config.training,
+            base_weights=config.training.base_weights
+            if config.training.base_weights in ("imagenet", "none")
+            else absolute(config.training.base_weights)))
+
+
+def to_dict(config: PipelineConfig) -> Dict[str, Any]:
+    """Plain nested dict (for the run summary and the compiled pipeline's record)."""
+    values = dataclasses.asdict(config)
+    values["beam_args"] = list(config.beam_args)
+    return values

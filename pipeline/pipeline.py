@@ -1,0 +1,143 @@
+"""create_pipeline: the one TFX DAG, built from explicit arguments; runners only call it.
+
+ImageExampleGen -> StatisticsGen -> ImportSchemaGen (curated schema) -> ExampleValidator ->
+DataGate -> Transform -> Trainer -> Evaluator (vs. the latest blessed model) -> Pusher.
+"""
+import dataclasses
+import os
+from typing import Sequence, Tuple
+
+import tensorflow_model_analysis as tfma
+from tfx import v1 as tfx
+
+from components import features
+from components.data_gate.component import DataGate
+from components.image_example_gen.component import ImageExampleGen
+from components.trainer.config import TrainConfig
+
+PREPROCESSING_FN = "components.transform.preprocessing.preprocessing_fn"
+RUN_FN = "components.trainer.run.run_fn"
+ACCURACY_METRIC = "sparse_categorical_accuracy"
+
+
+def create_eval_config(accuracy_floor: float, max_accuracy_drop: float) -> tfma.EvalConfig:
+    """Multi-class accuracy with an absolute floor and a no-regression threshold.
+
+    The change threshold only applies once a baseline (the last blessed model) exists.
+    """
+    accuracy_threshold = tfma.MetricThreshold(
+        value_threshold=tfma.GenericValueThreshold(lower_bound={"value": accuracy_floor}),
+        change_threshold=tfma.GenericChangeThreshold(
+            direction=tfma.MetricDirection.HIGHER_IS_BETTER,
+            absolute={"value": -max_accuracy_drop}))
+    return tfma.EvalConfig(
+        model_specs=[tfma.ModelSpec(
+            signature_name=features.SERVING_EXAMPLES_SIGNATURE,
+            preprocessing_function_names=[features.TRANSFORM_SIGNATURE],
+            label_key=features.TRANSFORMED_LABEL_KEY,
+            prediction_key="scores")],
+        slicing_specs=[tfma.SlicingSpec()],
+        metrics_specs=[tfma.MetricsSpec(metrics=[
+            tfma.MetricConfig(class_name="ExampleCount"),
+            tfma.MetricConfig(class_name="SparseCategoricalAccuracy",
+                              threshold=accuracy_threshold),
+            tfma.MetricConfig(class_name="SparseCategoricalCrossentropy"),
+        ])])
+
+
+def create_pipeline(
+    *,
+    pipeline_name: str,
+    pipeline_root: str,
+    data_root: str,
+    schema_path: str,
+    push_base: str,
+    splits: Sequence[Tuple[str, int]],
+    training: TrainConfig,
+    min_examples_per_class: int,
+    max_quarantined_fraction: float,
+    accuracy_floor: float,
+    max_accuracy_drop: float,
+    enable_cache: bool = True,
+    metadata_connection_config=None,
+    beam_pipeline_args: Sequence[str] = (),
+) -> tfx.dsl.Pipeline:
+    """The whole DAG. Every path, setting and threshold is an argument; nothing is global."""
+    example_gen = ImageExampleGen(input_base=data_root, splits=splits)
+    statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
+    schema_gen = tfx.components.ImportSchemaGen(schema_file=schema_path)
+    example_validator = tfx.components.ExampleValidator(
+        statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"])
+    data_gate = DataGate(
+        examples=example_gen.outputs["examples"],
+        statistics=statistics_gen.outputs["statistics"],
+        anomalies=example_validator.outputs["anomalies"],
+        min_examples_per_class=min_examples_per_class,
+        max_quarantined_fraction=max_quarantined_fraction)
+    transform = tfx.components.Transform(
+        examples=example_gen.outputs["examples"],
+        schema=schema_gen.outputs["schema"],
+        preprocessing_fn=PREPROCESSING_FN,
+        materialize=False,
+        disable_statistics=True,
+        splits_config=tfx.proto.SplitsConfig(analyze=["train"]),
+        custom_config={"image_size": training.image_size})
+    trainer = tfx.components.Trainer(
+        run_fn=RUN_FN,
+        examples=example_gen.outputs["examples"],
+        transform_graph=transform.outputs["transform_graph"],
+        hyperparameters=data_gate.outputs["data_facts"],
+        train_args=tfx.proto.TrainArgs(splits=["train"]),
+        eval_args=tfx.proto.EvalArgs(splits=["eval"]),
+        custom_config=dataclasses.asdict(training))
+    baseline_resolver = tfx.dsl.Resolver(
+        strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
+        model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
+        model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
+    ).with_id("latest_blessed_model_resolver")
+    evaluator = tfx.components.Evaluator(
+        examples=example_gen.outputs["examples"],
+        model=trainer.outputs["model"],
+        baseline_model=baseline_resolver.outputs["model"],
+        example_splits=["eval"],
+        eval_config=create_eval_config(accuracy_floor, max_accuracy_drop))
+    pusher = tfx.components.Pusher(
+        model=trainer.outputs["model"],
+        model_blessing=evaluator.outputs["blessing"],
+        push_destination=tfx.proto.PushDestination(
+            filesystem=tfx.proto.PushDestination.Filesystem(base_directory=push_base)))
+
+    return tfx.dsl.Pipeline(
+        pipeline_name=pipeline_name,
+        pipeline_root=pipeline_root,
+        components=[example_gen, statistics_gen, schema_gen, example_validator, data_gate,
+                    transform, trainer, baseline_resolver, evaluator, pusher],
+        enable_cache=enable_cache,
+        metadata_connection_config=metadata_connection_config,
+        beam_pipeline_args=list(beam_pipeline_args))
+
+
+def create_pipeline_from_config(config, schema_path: str, data_root: str,
+                                metadata_connection_config=None) -> tfx.dsl.Pipeline:
+    """Unpacks a PipelineConfig (pipeline.config) into create_pipeline's arguments."""
+    return create_pipeline(
+        pipeline_name=config.pipeline_name,
+        pipeline_root=config.pipeline_root,
+        data_root=data_root,
+        schema_path=schema_path,
+        push_base=config.push_base,
+        splits=config.data.splits,
+        training=config.training,
+        min_examples_per_class=config.data.min_examples_per_class,
+        max_quarantined_fraction=config.data.max_quarantined_fraction,
+        accuracy_floor=config.evaluation.accuracy_floor,
+        max_accuracy_drop=config.evaluation.max_accuracy_drop,
+        enable_cache=config.enable_cache,
+        metadata_connection_config=metadata_connection_config,
+        beam_pipeline_args=config.beam_args)
+
+
+def default_schema_path() -> str:
+    """schema/schema.pbtxt of this checkout (the container image copies the repo alike)."""
+    return os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                        "schema", "schema.pbtxt")

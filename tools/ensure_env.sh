@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Creates or refreshes .venv: Python 3.10 + the pinned TFX 1.16 stack (requirements.lock) + this
+# package (editable). Idempotent; reinstalls only when requirements.lock or setup.py changed.
+# Sourced by run.sh and test.sh.
+set -euo pipefail
+
+repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+venv="$repo_root/.venv"
+uv_version="0.13.9"
+
+find_python310() {
+  local candidates=()
+  [ -n "${PYTHON:-}" ] && candidates+=("$PYTHON")
+  candidates+=(python3.10)
+  if command -v pyenv >/dev/null 2>&1; then
+    local v
+    for v in $(pyenv versions --bare 2>/dev/null | grep -E '^3\.10(\.|$)' | sort -rV); do
+      candidates+=("$(pyenv prefix "$v")/bin/python3.10")
+    done
+  fi
+  candidates+=(/usr/bin/python3.10 /usr/local/bin/python3.10 python3)
+  local c
+  for c in "${candidates[@]}"; do
+    if command -v "$c" >/dev/null 2>&1 &&
+       "$c" -c 'import sys, venv; sys.exit(sys.version_info[:2] != (3, 10))' >/dev/null 2>&1; then
+      command -v "$c"
+      return 0
+    fi
+  done
+  return 1
+}
+
+stamp_of() { cat "$repo_root/requirements.lock" "$repo_root/setup.py" | sha256sum | cut -d' ' -f1; }
+
+if [ ! -x "$venv/bin/python" ]; then
+  if ! py="$(find_python310)"; then
+    echo "error: Python 3.10 not found (TFX 1.16 needs Python 3.9 or 3.10)." >&2
+    echo "  Install it (your OS packages, 'pyenv install 3.10', or 'uv python install 3.10')," >&2
+    echo "  or point PYTHON at a 3.10 interpreter: PYTHON=/path/to/python3.10 $0" >&2
+    exit 1
+  fi
+  echo "[setup] creating $venv with $py"
+  "$py" -m venv "$venv"
+fi
+
+if [ "$(cat "$venv/.installed" 2>/dev/null)" != "$(stamp_of)" ]; then
+  echo "[setup] installing the pinned stack from requirements.lock (about a minute with uv)"
+  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "uv==$uv_version"
+  "$venv/bin/uv" pip sync --quiet --python "$venv/bin/python" "$repo_root/requirements.lock"
+  "$venv/bin/uv" pip install --quiet --python "$venv/bin/python" --no-deps -e "$repo_root"
+  stamp_of > "$venv/.installed"
+fi
+
+export TF_USE_LEGACY_KERAS=1
+export TF_CPP_MIN_LOG_LEVEL="${TF_CPP_MIN_LOG_LEVEL:-2}"
+export PATH="$venv/bin:$PATH"
