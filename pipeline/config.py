@@ -53,8 +53,12 @@ class EvaluationConfig:
 
     accuracy_floor: float = 0.6
     max_accuracy_drop: float = 0.0       # candidate may be at most this much below the baseline
+    baseline: str = "latest_blessed"     # see pipeline.pipeline.create_pipeline
 
     def __post_init__(self):
+        if self.baseline not in ("latest_blessed", "none"):
+            raise ConfigError("evaluation.baseline must be 'latest_blessed' or 'none', "
+                              f"got {self.baseline!r}")
         if not 0 <= self.accuracy_floor <= 1:
             raise ConfigError(f"evaluation.accuracy_floor must be in [0, 1], "
                               f"got {self.accuracy_floor}")

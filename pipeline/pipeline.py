@@ -17,7 +17,7 @@ from components.trainer.config import TrainConfig
 
 PREPROCESSING_FN = "components.transform.preprocessing.preprocessing_fn"
 RUN_FN = "components.trainer.run.run_fn"
-ACCURACY_METRIC = "sparse_categorical_accuracy"
+BASELINES = ("latest_blessed", "none")
 
 
 def create_eval_config(accuracy_floor: float, max_accuracy_drop: float) -> tfma.EvalConfig:
@@ -58,11 +58,19 @@ def create_pipeline(
     max_quarantined_fraction: float,
     accuracy_floor: float,
     max_accuracy_drop: float,
+    baseline: str = "latest_blessed",
     enable_cache: bool = True,
     metadata_connection_config=None,
     beam_pipeline_args: Sequence[str] = (),
 ) -> tfx.dsl.Pipeline:
-    """The whole DAG. Every path, setting and threshold is an argument; nothing is global."""
+    """The whole DAG. Every path, setting and threshold is an argument; nothing is global.
+
+    baseline: where the Evaluator's no-regression baseline comes from. "latest_blessed" uses a
+    Resolver node (LatestBlessedModelStrategy; open-source KFP cannot run resolvers), "none"
+    gates on the absolute floor only.
+    """
+    if baseline not in BASELINES:
+        raise ValueError(f"baseline must be one of {BASELINES}, got {baseline!r}")
     example_gen = ImageExampleGen(input_base=data_root, splits=splits)
     statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
     schema_gen = tfx.components.ImportSchemaGen(schema_file=schema_path)
@@ -90,15 +98,20 @@ def create_pipeline(
         train_args=tfx.proto.TrainArgs(splits=["train"]),
         eval_args=tfx.proto.EvalArgs(splits=["eval"]),
         custom_config=dataclasses.asdict(training))
-    baseline_resolver = tfx.dsl.Resolver(
-        strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
-        model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
-        model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
-    ).with_id("latest_blessed_model_resolver")
+    baseline_nodes = []
+    baseline_model = None
+    if baseline == "latest_blessed":
+        baseline_resolver = tfx.dsl.Resolver(
+            strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
+            model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
+            model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
+        ).with_id("latest_blessed_model_resolver")
+        baseline_nodes.append(baseline_resolver)
+        baseline_model = baseline_resolver.outputs["model"]
     evaluator = tfx.components.Evaluator(
         examples=example_gen.outputs["examples"],
         model=trainer.outputs["model"],
-        baseline_model=baseline_resolver.outputs["model"],
+        baseline_model=baseline_model,
         example_splits=["eval"],
         eval_config=create_eval_config(accuracy_floor, max_accuracy_drop))
     pusher = tfx.components.Pusher(
@@ -111,7 +124,7 @@ def create_pipeline(
         pipeline_name=pipeline_name,
         pipeline_root=pipeline_root,
         components=[example_gen, statistics_gen, schema_gen, example_validator, data_gate,
-                    transform, trainer, baseline_resolver, evaluator, pusher],
+                    transform, trainer, *baseline_nodes, evaluator, pusher],
         enable_cache=enable_cache,
         metadata_connection_config=metadata_connection_config,
         beam_pipeline_args=list(beam_pipeline_args))
@@ -132,6 +145,7 @@ def create_pipeline_from_config(config, schema_path: str, data_root: str,
         max_quarantined_fraction=config.data.max_quarantined_fraction,
         accuracy_floor=config.evaluation.accuracy_floor,
         max_accuracy_drop=config.evaluation.max_accuracy_drop,
+        baseline=config.evaluation.baseline,
         enable_cache=config.enable_cache,
         metadata_connection_config=metadata_connection_config,
         beam_pipeline_args=config.beam_args)

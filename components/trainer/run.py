@@ -3,7 +3,7 @@ import os
 
 import tensorflow_transform as tft
 
-from components.trainer import train
+from components.trainer import export, train
 
 REPORT_FILE = "training_report.json"
 
@@ -16,6 +16,6 @@ def run_fn(fn_args) -> None:
     result = train.train(train.list_files(fn_args.train_files),
                          train.list_files(fn_args.eval_files), tf_transform_output, config,
                          class_weights=data_facts.get("class_weights"))
-    train.export(result, tf_transform_output, fn_args.serving_model_dir)
+    export.export(result, tf_transform_output, fn_args.serving_model_dir)
     result.report["class_counts"] = data_facts.get("class_counts")
     train.write_report(result.report, os.path.join(fn_args.model_run_dir, REPORT_FILE))
