@@ -1,0 +1,73 @@
+"""Shared fixtures: the real datasets beside the repository, and one real pipeline run on a
+handful of small flower photos that several test modules inspect (it costs a few minutes)."""
+import dataclasses
+import os
+import shutil
+from pathlib import Path
+from typing import Dict, List
+
+import pytest
+
+from pipeline import config as config_lib
+
+SHARED_DATASETS = Path(__file__).resolve().parents[2] / "shared" / "datasets"
+FLOWERS = SHARED_DATASETS / "flowers"
+KATHER = SHARED_DATASETS / "kather2016-240"
+E2E_CLASSES = ("daisy", "dandelion", "roses")
+E2E_IMAGES_PER_CLASS = 8
+
+
+def require_dataset(path: Path) -> Path:
+    if not path.is_dir():
+        pytest.skip(f"dataset {path} is absent: tests on real images need ../shared/datasets "
+                    "beside the repository")
+    return path
+
+
+def copy_smallest_images(source: Path, destination: Path, classes, per_class: int) -> Path:
+    """A handful of real images per class (the smallest files, for speed) in a fresh folder."""
+    for name in classes:
+        files = sorted((source / name).iterdir(), key=lambda p: (p.stat().st_size, p.name))
+        (destination / name).mkdir(parents=True)
+        for path in files[:per_class]:
+            shutil.copy(path, destination / name / path.name)
+    return destination
+
+
+def quick_config(work_dir: Path, data_root: Path, **evaluation) -> config_lib.PipelineConfig:
+    """A real pipeline configuration scaled down to seconds: few epochs, small batches."""
+    return config_lib.load(overrides={
+        "work_dir": str(work_dir),
+        "data": {"root": str(data_root), "min_examples_per_class": 1},
+        "training": {"base_weights": "none", "batch_size": 8, "phase1_epochs": 3,
+                     "phase2_epochs": 1},
+        "evaluation": dict({"accuracy_floor": 0.0}, **evaluation),
+    })
+
+
+@dataclasses.dataclass(frozen=True)
+class PipelineRun:
+    config: config_lib.PipelineConfig
+    data_root: Path
+    classes: List[str]
+    summary: Dict
+
+
+@pytest.fixture(scope="session")
+def flowers_run(tmp_path_factory) -> PipelineRun:
+    """The whole DAG, run once with LocalDagRunner on 3 x 8 small flower JPEGs."""
+    from pipeline import local_runner, summary
+
+    require_dataset(FLOWERS)
+    base = tmp_path_factory.mktemp("flowers_e2e")
+    data_root = copy_smallest_images(FLOWERS, base / "data", E2E_CLASSES, E2E_IMAGES_PER_CLASS)
+    config = quick_config(base / "work", data_root)
+    local_runner.run(config, local_runner.preflight(config))
+    return PipelineRun(config, data_root, list(E2E_CLASSES),
+                       summary.collect(config.metadata_path, config.pipeline_name))
+
+
+@pytest.fixture
+def env_with_legacy_keras() -> Dict[str, str]:
+    """Environment for subprocesses that load TensorFlow the way the pipeline does."""
+    return dict(os.environ, TF_USE_LEGACY_KERAS="1")
