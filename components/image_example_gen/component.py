@@ -1,16 +1,17 @@
 """ImageExampleGen: a FileBasedExampleGen whose executor reads image folders.
 
-Keeps FileBasedExampleGen's driver, so spans (`{SPAN}` in input patterns), input fingerprints
-and caching work as for any TFX ExampleGen.
+Keeps FileBasedExampleGen's driver, so spans (`{SPAN}` in input patterns, e.g.
+`span-{SPAN}/*/*`: a new folder is a new span), input fingerprints and caching work as for any
+TFX ExampleGen. Settings travel as the ExampleGen custom_config proto, which Kubeflow compiles.
 """
-from typing import Optional, Sequence
+from typing import Sequence
 
 from tfx.components.example_gen.component import FileBasedExampleGen
 from tfx.dsl.components.base import executor_spec
 from tfx.proto import example_gen_pb2
 
 from components import features
-from components.image_example_gen import executor
+from components.image_example_gen import executor, ingest
 
 DEFAULT_SPLITS = (("train", 70), ("eval", 20), ("test", 10))
 
@@ -24,15 +25,24 @@ def hash_split_config(splits: Sequence = DEFAULT_SPLITS) -> example_gen_pb2.Outp
 
 
 class ImageExampleGen(FileBasedExampleGen):
-    """Reads `<input_base>/<class>/<image>`; writes tf.Examples (see components.features)."""
+    """Reads `<input_base>/<prefix>/<class>/<image>`; writes tf.Examples (components.features).
+
+    split_folders: the user's own split folders (train, eval[, test] in that order), each
+    holding class folders, e.g. ("train", "val", "test"); then no hash split is made.
+    """
 
     EXECUTOR_SPEC = executor_spec.BeamExecutorSpec(executor.Executor)
 
     def __init__(self, input_base: str, splits: Sequence = DEFAULT_SPLITS,
-                 input_pattern: str = "*/*",
-                 input_config: Optional[example_gen_pb2.Input] = None):
+                 input_pattern: str = "*/*", split_folders: Sequence[str] = (),
+                 options: ingest.IngestOptions = ingest.IngestOptions()):
+        ingest.class_level_pattern(input_pattern)  # fails early on a pattern without classes
+        input_config = example_gen_pb2.Input(splits=[
+            example_gen_pb2.Input.Split(name=name, pattern=pattern)
+            for name, pattern in ingest.split_patterns(input_pattern, split_folders)])
         super().__init__(
             input_base=input_base,
-            input_config=input_config or example_gen_pb2.Input(splits=[
-                example_gen_pb2.Input.Split(name="images", pattern=input_pattern)]),
-            output_config=hash_split_config(splits))
+            input_config=input_config,
+            output_config=(example_gen_pb2.Output() if split_folders
+                           else hash_split_config(splits)),
+            custom_config=executor.make_custom_config(options, input_pattern))

@@ -1,25 +1,67 @@
-"""Beam executor of ImageExampleGen: files -> tf.Examples, bad files -> a quarantine list."""
+"""Beam executor of ImageExampleGen: files -> tf.Examples, bad files -> a quarantine list.
+
+Settings arrive in the component's custom_config (a JSON-serialisable Struct, so the same
+component compiles for Kubeflow): ingest limits, the unresolved input pattern (for the
+previous span's label counts) and the user's split folders.
+"""
 import json
 import logging
-import os
-from typing import Any, Dict, List
+import posixpath
+import re
+from typing import Any, Dict, Iterable, List, Optional, Tuple
 
 import apache_beam as beam
 from apache_beam.io import fileio
 import tensorflow as tf
+from google.protobuf import json_format, struct_pb2
 from tfx import types
 from tfx.components.example_gen import base_example_gen_executor
+from tfx.components.example_gen import utils as example_gen_utils
+from tfx.proto import example_gen_pb2
 from tfx.types import standard_component_specs
+from tfx.utils import proto_utils
 
 from components.image_example_gen import ingest
 
+QUARANTINE_DIR = "quarantine"
 QUARANTINE_FILE = "quarantine.jsonl"
-QUARANTINED_PROPERTY = "quarantined_count"
-_QUARANTINE_DIR = "_quarantine_dir"
+QUARANTINED_PROPERTY = "quarantined_count"      # bad files (counted against the bad fraction)
+SKIPPED_PROPERTY = "skipped_count"              # hidden files skipped by choice
+PREVIOUS_SPAN_PROPERTY = "previous_span"
+PREVIOUS_SPAN_COUNTS_PROPERTY = "previous_span_class_counts"   # JSON {class: files}
+INGEST_KEY = "ingest"
+PATTERN_KEY = "input_pattern"
 _QUARANTINE_TAG = "quarantine"
+_SPAN_SPEC = re.compile(r"\{SPAN(:\d+)?\}")
 
 
-class _ConvertImage(beam.DoFn):
+def make_custom_config(options: ingest.IngestOptions,
+                       input_pattern: str) -> example_gen_pb2.CustomConfig:
+    """The executor's settings as an ExampleGen CustomConfig (a Struct packed in an Any)."""
+    struct = struct_pb2.Struct()
+    struct.update({INGEST_KEY: options.as_dict(), PATTERN_KEY: input_pattern})
+    config = example_gen_pb2.CustomConfig()
+    config.custom_config.Pack(struct)
+    return config
+
+
+def read_custom_config(exec_properties: Dict[str, Any]) -> Tuple[ingest.IngestOptions, str]:
+    """(ingest options, unresolved input pattern) from exec_properties; defaults when unset."""
+    text = exec_properties.get(standard_component_specs.CUSTOM_CONFIG_KEY)
+    if not text:
+        return ingest.IngestOptions(), ""
+    config = proto_utils.json_to_proto(text, example_gen_pb2.CustomConfig())
+    struct = struct_pb2.Struct()
+    config.custom_config.Unpack(struct)
+    settings = json_format.MessageToDict(struct)
+    values = settings[INGEST_KEY]
+    int_fields = {k for k, v in ingest.IngestOptions().as_dict().items() if isinstance(v, int)}
+    options = ingest.IngestOptions.from_dict(
+        {k: int(v) if k in int_fields else v for k, v in values.items()})
+    return options, settings[PATTERN_KEY]
+
+
+class ConvertImage(beam.DoFn):
     """Reads and converts one file; quarantined files go to a tagged output, counted."""
 
     def __init__(self, root: str, options: ingest.IngestOptions):
@@ -41,20 +83,33 @@ class _ConvertImage(beam.DoFn):
             yield result
 
 
+def convert_paths(paths: beam.PCollection, root: str, options: ingest.IngestOptions,
+                  label: str = "Convert") -> Tuple[beam.PCollection, beam.PCollection]:
+    """Paths -> (tf.Examples, quarantine JSON lines); spread over workers first."""
+    converted = (
+        paths
+        | f"{label}Distribute" >> beam.Reshuffle()
+        | label >> beam.ParDo(ConvertImage(root, options)).with_outputs(
+            _QUARANTINE_TAG, main="examples"))
+    return converted["examples"], converted[_QUARANTINE_TAG]
+
+
 def images_to_examples(pipeline: beam.Pipeline, root: str, split_pattern: str,
                        options: ingest.IngestOptions, quarantine_path: str):
-    """The ingest as a plain Beam function: examples out, quarantine lines written to a file."""
-    converted = (
+    """The ingest of one input pattern: examples out, quarantine lines written to a file."""
+    paths = (
         pipeline
-        | "MatchFiles" >> fileio.MatchFiles(os.path.join(root, split_pattern),
+        | "MatchFiles" >> fileio.MatchFiles(posixpath.join(root, split_pattern),
                                            empty_match_treatment=fileio.EmptyMatchTreatment.ALLOW)
-        | "Paths" >> beam.Map(lambda metadata: metadata.path)
-        | "Distribute" >> beam.Reshuffle()
-        | "Convert" >> beam.ParDo(_ConvertImage(root, options)).with_outputs(
-            _QUARANTINE_TAG, main="examples"))
-    _ = (converted[_QUARANTINE_TAG]
-         | "WriteQuarantine" >> beam.io.WriteToText(quarantine_path, shard_name_template=""))
-    return converted["examples"]
+        | "Paths" >> beam.Map(lambda metadata: metadata.path))
+    examples, quarantine = convert_paths(paths, root, options)
+    _ = quarantine | "WriteQuarantine" >> beam.io.WriteToText(quarantine_path,
+                                                              shard_name_template="")
+    return examples
+
+
+def _pattern_tag(split_pattern: str) -> str:
+    return "".join(c if c.isalnum() else "_" for c in split_pattern).strip("_")
 
 
 @beam.ptransform_fn
@@ -62,16 +117,16 @@ def images_to_examples(pipeline: beam.Pipeline, root: str, split_pattern: str,
 @beam.typehints.with_output_types(tf.train.Example)
 def _ImagesToExample(pipeline: beam.Pipeline, exec_properties: Dict[str, Any],
                      split_pattern: str) -> beam.pvalue.PCollection:
-    root = exec_properties[standard_component_specs.INPUT_BASE_KEY]
-    pattern_tag = "".join(c if c.isalnum() else "_" for c in split_pattern).strip("_")
-    quarantine_path = os.path.join(exec_properties[_QUARANTINE_DIR],
-                                   f"{pattern_tag}.{QUARANTINE_FILE}")
-    return images_to_examples(pipeline, root, split_pattern, ingest.IngestOptions(),
-                              quarantine_path)
+    options, _ = read_custom_config(exec_properties)
+    quarantine_path = posixpath.join(exec_properties["_quarantine_dir"],
+                                     f"{_pattern_tag(split_pattern)}.{QUARANTINE_FILE}")
+    return images_to_examples(pipeline, exec_properties[standard_component_specs.INPUT_BASE_KEY],
+                              split_pattern, options, quarantine_path)
 
 
 class Executor(base_example_gen_executor.BaseExampleGenExecutor):
-    """Checks the folder layout, then runs the Beam ingest and records the quarantine."""
+    """Checks the folder layout, runs the Beam ingest, records the quarantine and, with
+    {SPAN} patterns, the previous span's label counts (for the drift check)."""
 
     def GetInputSourceToExamplePTransform(self) -> beam.PTransform:
         return _ImagesToExample
@@ -79,22 +134,74 @@ class Executor(base_example_gen_executor.BaseExampleGenExecutor):
     def Do(self, input_dict: Dict[str, List[types.Artifact]],
            output_dict: Dict[str, List[types.Artifact]],
            exec_properties: Dict[str, Any]) -> None:
-        ingest.validate_layout(exec_properties[standard_component_specs.INPUT_BASE_KEY])
+        root = exec_properties[standard_component_specs.INPUT_BASE_KEY]
+        options, unresolved_pattern = read_custom_config(exec_properties)
+        input_config = proto_utils.json_to_proto(
+            exec_properties[standard_component_specs.INPUT_CONFIG_KEY], example_gen_pb2.Input())
+        layout_records = {}
+        for split in input_config.splits:
+            for record in ingest.validate_layout(root, split.pattern, options).quarantined:
+                layout_records[record.relative_path] = record
         examples = output_dict[standard_component_specs.EXAMPLES_KEY][0]
-        quarantine_dir = os.path.join(examples.uri, "quarantine")
+        quarantine_dir = posixpath.join(examples.uri, QUARANTINE_DIR)
         tf.io.gfile.makedirs(quarantine_dir)
-        super().Do(input_dict, output_dict, dict(exec_properties, **{_QUARANTINE_DIR: quarantine_dir}))
+        write_quarantine(posixpath.join(quarantine_dir, f"layout.{QUARANTINE_FILE}"),
+                         layout_records.values())
+        super().Do(input_dict, output_dict, dict(exec_properties, _quarantine_dir=quarantine_dir))
+
         records = read_quarantine(examples.uri)
-        examples.set_int_custom_property(QUARANTINED_PROPERTY, len(records))
-        if records:
-            logging.warning("ImageExampleGen quarantined %d file(s); list in %s",
-                            len(records), quarantine_dir)
+        bad = [r for r in records if r.get("category") not in ingest.NOT_BAD]
+        examples.set_int_custom_property(QUARANTINED_PROPERTY, len(bad))
+        examples.set_int_custom_property(SKIPPED_PROPERTY, len(records) - len(bad))
+        if bad:
+            logging.warning("ImageExampleGen quarantined %d file(s); list in %s", len(bad),
+                            quarantine_dir)
+        span = exec_properties.get(example_gen_utils.SPAN_PROPERTY_NAME)
+        previous = previous_span_class_counts(root, unresolved_pattern, span)
+        if previous is not None:
+            examples.set_int_custom_property(PREVIOUS_SPAN_PROPERTY, previous[0])
+            examples.set_string_custom_property(PREVIOUS_SPAN_COUNTS_PROPERTY,
+                                                json.dumps(previous[1], sort_keys=True))
+
+
+def write_quarantine(path: str, records: Iterable[ingest.Quarantined]) -> None:
+    with tf.io.gfile.GFile(path, "w") as f:
+        for record in sorted(records, key=lambda r: r.relative_path):
+            f.write(json.dumps(record.as_dict()) + "\n")
 
 
 def read_quarantine(examples_uri: str) -> List[Dict[str, str]]:
-    """The quarantine records written beside an Examples artifact's splits."""
+    """The quarantine records written beside an Examples artifact's splits, sorted by path."""
     records = []
-    for path in sorted(tf.io.gfile.glob(os.path.join(examples_uri, "quarantine", "*"))):
+    for path in tf.io.gfile.glob(posixpath.join(examples_uri, QUARANTINE_DIR, "*")):
         with tf.io.gfile.GFile(path) as f:
             records.extend(json.loads(line) for line in f if line.strip())
-    return records
+    return sorted(records, key=lambda r: r["relative_path"])
+
+
+def previous_span_class_counts(root: str, pattern: str,
+                               span: Optional[int]) -> Optional[Tuple[int, Dict[str, int]]]:
+    """(previous span, files per class) for a `{SPAN}` pattern; None without an earlier span.
+
+    Counts files by listing (nothing is decoded), so it is cheap even for a large span.
+    """
+    prefix = ingest.class_level_pattern(pattern) if pattern else ""
+    if span is None or not _SPAN_SPEC.search(prefix):
+        return None
+    regex = re.compile("^" + "".join(
+        r"(\d+)" if _SPAN_SPEC.fullmatch(token) else
+        "[^/]*" if token == "*" else "[^/]" if token == "?" else re.escape(token)
+        for token in re.split(r"(\{SPAN(?::\d+)?\}|\*|\?)", prefix) if token) + "$")
+    earlier = []
+    for folder in tf.io.gfile.glob(posixpath.join(root, _SPAN_SPEC.sub("*", prefix))):
+        match = regex.match(ingest.relative_to_root(folder, root))
+        if match and int(match.group(1)) < span:
+            earlier.append(int(match.group(1)))
+    if not earlier:
+        return None
+    previous = max(earlier)
+    previous_pattern = example_gen_utils.get_pattern_for_span_version(
+        pattern, is_match_span=True, is_match_date=False, is_match_version=False,
+        span=previous, version=None)
+    return previous, ingest.count_files_by_class(root, previous_pattern)
+

@@ -1,19 +1,35 @@
 """Plain functions that turn image files into tf.Examples or quarantine records.
 
 No Beam and no TFX here, so each rule is testable on its own; the executor maps them over files.
+Every file under a class folder ends as exactly one of: a tf.Example, or a Quarantined record
+naming the file and the reason.
 """
 import dataclasses
 import io
 import os
 import posixpath
-from typing import List, Optional, Sequence, Union
+import stat
+import warnings
+from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 from components import features
 
 # Formats TensorFlow's decode ops read; their bytes are kept as they are when already RGB-ready.
 _PASSTHROUGH_FORMATS = {"JPEG", "PNG"}
 _PASSTHROUGH_MODES = {"RGB", "L"}
+# Sources whose pixels are already lossy: re-encoded as JPEG; everything else as lossless PNG.
+_LOSSY_FORMATS = {"JPEG", "MPO", "WEBP"}
 _EXIF_ORIENTATION_TAG = 0x0112
+_PNG_BIT_DEPTH_OFFSET = 24  # 8-byte signature + IHDR length, type, width, height
+HIDDEN_POLICIES = ("error", "skip")
+
+# Quarantine categories; "hidden" files are skipped by choice and are not counted as bad.
+EMPTY = "empty"
+TOO_LARGE = "too_large"
+NOT_AN_IMAGE = "not_an_image"
+UNREADABLE = "unreadable"
+HIDDEN = "hidden"
+NOT_BAD = (HIDDEN,)
 
 
 class LayoutError(ValueError):
@@ -22,10 +38,33 @@ class LayoutError(ValueError):
 
 @dataclasses.dataclass(frozen=True)
 class IngestOptions:
-    """Limits applied to every image; refused images are quarantined with the reason."""
+    """Limits applied to every image; refused images are quarantined with the reason.
 
-    max_pixels: int = 50_000_000        # width * height above this is refused (decompression bombs)
+    max_pixels refuses images (decompression bombs) from their header, before decoding;
+    max_side downscales larger images so the longest side fits (0 keeps every size).
+    """
+
     max_file_bytes: int = 200_000_000
+    max_pixels: int = 180_000_000
+    max_side: int = 4096
+    jpeg_quality: int = 95
+    hidden_files: str = "error"   # "error": LayoutError; "skip": listed in the quarantine
+
+    def __post_init__(self):
+        if self.max_file_bytes < 1 or self.max_pixels < 1 or self.max_side < 0:
+            raise ValueError(f"ingest limits must be positive: {self}")
+        if not 1 <= self.jpeg_quality <= 100:
+            raise ValueError(f"jpeg_quality must be in 1..100, got {self.jpeg_quality}")
+        if self.hidden_files not in HIDDEN_POLICIES:
+            raise ValueError(f"hidden_files must be one of {HIDDEN_POLICIES}, "
+                             f"got {self.hidden_files!r}")
+
+    def as_dict(self) -> Dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: Dict) -> "IngestOptions":
+        return cls(**values)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -34,12 +73,25 @@ class Quarantined:
 
     relative_path: str
     reason: str
+    category: str
 
-    def as_dict(self):
-        return {"relative_path": self.relative_path, "reason": self.reason}
+    def as_dict(self) -> Dict[str, str]:
+        return dataclasses.asdict(self)
+
+    @property
+    def bad(self) -> bool:
+        return self.category not in NOT_BAD
 
 
-def _is_hidden(relative_path: str) -> bool:
+@dataclasses.dataclass(frozen=True)
+class Layout:
+    """What validate_layout found: the class names, and files already accounted for."""
+
+    classes: List[str]
+    quarantined: List[Quarantined]
+
+
+def is_hidden(relative_path: str) -> bool:
     return any(part.startswith(".") for part in relative_path.split("/"))
 
 
@@ -48,58 +100,113 @@ def _is_remote(path: str) -> bool:
 
 
 def relative_to_root(path: str, root: str) -> str:
-    """`<class>/<file>` for a file under root, with forward slashes on every platform."""
-    rel = os.path.relpath(path, root) if not _is_remote(path) else path[len(root.rstrip("/")) + 1:]
-    return rel.replace(os.sep, "/")
+    """Path below root with forward slashes on every platform, e.g. `<class>/<file>`."""
+    if _is_remote(path):
+        return path[len(root.rstrip("/")) + 1:]
+    return os.path.relpath(path, root).replace(os.sep, "/")
 
 
-def validate_layout(root: str) -> List[str]:
-    """Checks `<root>/<class>/<files>` before any heavy work and returns the class names.
+def label_of(relative_path: str) -> str:
+    """The class of a file: the name of the folder it sits in."""
+    return relative_path.split("/")[-2]
 
-    Raises LayoutError naming the offending path: missing root, stray files at the root, fewer
-    than two classes, an empty class folder, or a symlink that leads outside the root.
+
+def class_level_pattern(pattern: str) -> str:
+    """The part of an input pattern above `<class>/<file>` ('' for the plain `*/*`)."""
+    parts = pattern.strip("/").split("/")
+    if len(parts) < 2:
+        raise LayoutError(f"input pattern {pattern!r} must end with <class folder>/<file>, "
+                          "e.g. '*/*' or 'span-{SPAN}/*/*'")
+    return "/".join(parts[:-2])
+
+
+def validate_layout(root: str, pattern: str = "*/*",
+                    options: IngestOptions = IngestOptions()) -> Layout:
+    """Checks `<root>/<prefix>/<class>/<files>` before any heavy work.
+
+    Raises LayoutError naming the offending path: missing root, stray files beside the class
+    folders, fewer than two classes, an empty class folder, a folder inside a class folder, a
+    symlink that leads outside the root, or (with hidden_files="error") a hidden file. Returns
+    the classes and the files that are accounted for without reading them (hidden files when
+    skipped, broken symlinks). Hidden entries beside the class folders are not classes and are
+    ignored.
     """
-    import tensorflow as tf  # gfile reads local paths and gs:// alike
+    import tensorflow as tf  # gfile lists local paths and gs:// alike
 
     if not tf.io.gfile.isdir(root):
         raise LayoutError(f"data root {root!r} does not exist or is not a directory")
-    entries = sorted(e.rstrip("/") for e in tf.io.gfile.listdir(root))
+    prefix = class_level_pattern(pattern)
+    parents = sorted(tf.io.gfile.glob(posixpath.join(root, prefix))) if prefix else [root]
+    parents = [p for p in parents if tf.io.gfile.isdir(p)]
+    if not parents:
+        raise LayoutError(f"no folder under {root!r} matches {prefix!r} (input pattern "
+                          f"{pattern!r})")
+    classes, quarantined = set(), []
+    for parent in parents:
+        found, skipped = _validate_class_parent(parent, root, options)
+        classes.update(found)
+        quarantined += skipped
+    return Layout(sorted(classes), quarantined)
+
+
+def _validate_class_parent(parent: str, root: str,
+                           options: IngestOptions) -> Tuple[List[str], List[Quarantined]]:
+    import tensorflow as tf
+
+    entries = sorted(e.rstrip("/") for e in tf.io.gfile.listdir(parent))
     visible = [e for e in entries if not e.startswith(".")]
-    stray = [e for e in visible if not tf.io.gfile.isdir(posixpath.join(root, e))]
+    stray = [e for e in visible if not tf.io.gfile.isdir(posixpath.join(parent, e))]
     if stray:
         raise LayoutError(
-            f"data root {root!r} must hold only one folder per class, but has files at its top "
-            f"level: {', '.join(stray[:10])}{' ...' if len(stray) > 10 else ''}")
-    classes = visible
-    if len(classes) < 2:
+            f"{parent!r} must hold only one folder per class, but has files beside them: "
+            f"{', '.join(stray[:10])}{' ...' if len(stray) > 10 else ''}")
+    if len(visible) < 2:
         raise LayoutError(
-            f"data root {root!r} has {len(classes)} class folder(s) ({', '.join(classes) or 'none'});"
+            f"{parent!r} has {len(visible)} class folder(s) ({', '.join(visible) or 'none'});"
             " a classifier needs at least two: <root>/<class_name>/<image files>")
     real_root = None if _is_remote(root) else os.path.realpath(root)
-    for name in classes:
-        class_dir = posixpath.join(root, name)
+    quarantined = []
+    for name in visible:
+        class_dir = posixpath.join(parent, name)
         if real_root is not None:
-            _refuse_escaping_symlinks(class_dir, real_root)
-        files = [f for f in tf.io.gfile.listdir(class_dir)
-                 if not f.startswith(".") and not f.endswith("/")]
-        if not files:
+            quarantined += _check_local_class_dir(class_dir, root, real_root)
+        children = [c for c in tf.io.gfile.listdir(class_dir)]
+        folders = [c.rstrip("/") for c in children
+                   if tf.io.gfile.isdir(posixpath.join(class_dir, c.rstrip("/")))
+                   and not c.startswith(".")]
+        if folders:
+            raise LayoutError(
+                f"class folder {class_dir!r} holds folders ({', '.join(sorted(folders)[:10])}); "
+                "images must sit directly in <root>/<class_name>/")
+        hidden = sorted(c.rstrip("/") for c in children if c.startswith("."))
+        if hidden and options.hidden_files == "error":
+            raise LayoutError(
+                f"class folder {class_dir!r} holds hidden files ({', '.join(hidden[:10])}); "
+                "remove them or set data.hidden_files=skip to list them in the quarantine")
+        quarantined += [Quarantined(relative_to_root(posixpath.join(class_dir, h), root),
+                                    "hidden file or folder, skipped (data.hidden_files=skip)",
+                                    HIDDEN) for h in hidden]
+        if len(children) == len(hidden):
             raise LayoutError(f"class folder {class_dir!r} holds no image files")
-    return classes
+    return visible, quarantined
 
 
-def _refuse_escaping_symlinks(class_dir: str, real_root: str) -> None:
-    for path in [class_dir] + [os.path.join(class_dir, f) for f in os.listdir(class_dir)]:
-        if os.path.islink(path):
-            target = os.path.realpath(path)
-            if os.path.commonpath([target, real_root]) != real_root:
-                raise LayoutError(
-                    f"{path!r} is a symlink to {target!r}, outside the data root {real_root!r}; "
-                    "copy the data in or point the data root at it instead")
-
-
-def wanted_file(relative_path: str) -> bool:
-    """Files the ExampleGen reads: `<class>/<file>`, nothing hidden."""
-    return relative_path.count("/") == 1 and not _is_hidden(relative_path)
+def _check_local_class_dir(class_dir: str, root: str, real_root: str) -> List[Quarantined]:
+    """Refuses symlinks leading outside the root; returns broken symlinks as unreadable."""
+    broken = []
+    for path in [class_dir] + [os.path.join(class_dir, f) for f in sorted(os.listdir(class_dir))]:
+        if not os.path.islink(path):
+            continue
+        target = os.path.realpath(path)
+        if os.path.commonpath([target, real_root]) != real_root:
+            raise LayoutError(
+                f"{path!r} is a symlink to {target!r}, outside the data root {real_root!r}; "
+                "copy the data in or point the data root at it instead")
+        if not os.path.exists(path) and not os.path.basename(path).startswith("."):
+            broken.append(Quarantined(relative_to_root(path, root),
+                                      f"broken symlink: its target {target!r} does not exist",
+                                      UNREADABLE))
+    return broken
 
 
 def image_to_example(data: bytes, relative_path: str,
@@ -107,43 +214,119 @@ def image_to_example(data: bytes, relative_path: str,
                                                                         Quarantined]:
     """Decodes, checks and normalises one image; returns a tf.Example or why it was refused.
 
-    Stored bytes are JPEG or PNG, which the serving graph decodes: JPEG and PNG that are already
-    RGB or grayscale and upright pass through untouched; anything else (TIFF, WebP, BMP, GIF,
-    palette, RGBA, CMYK, 16-bit, EXIF-rotated) becomes an 8-bit RGB PNG.
+    Stored bytes are JPEG or PNG, which the serving graph decodes: 8-bit JPEG and PNG that are
+    already RGB or grayscale, upright and within max_side pass through untouched; anything else
+    (TIFF, WebP, BMP, GIF's first frame, palette, RGBA, CMYK, 16-bit, EXIF-rotated, oversized)
+    becomes 8-bit RGB, re-encoded as JPEG when the source was lossy and as PNG otherwise.
     """
-    from PIL import Image, ImageOps, UnidentifiedImageError
-    import tensorflow as tf
+    from PIL import Image, UnidentifiedImageError
 
-    label = relative_path.split("/")[0]
     if not data:
-        return Quarantined(relative_path, "empty file (0 bytes)")
+        return Quarantined(relative_path, "empty file (0 bytes)", EMPTY)
     if len(data) > options.max_file_bytes:
-        return Quarantined(relative_path,
-                           f"file is {len(data)} bytes, above the limit of {options.max_file_bytes}")
+        return Quarantined(relative_path, f"file is {len(data)} bytes, above the limit of "
+                           f"{options.max_file_bytes} (data.max_image_bytes)", TOO_LARGE)
+    Image.MAX_IMAGE_PIXELS = options.max_pixels  # Pillow's own guard: raises above twice this
     try:
-        with Image.open(io.BytesIO(data)) as img:
-            width, height = img.size
-            if width * height > options.max_pixels:
-                return Quarantined(relative_path, f"image is {width}x{height} pixels, above the "
-                                                  f"limit of {options.max_pixels} pixels")
-            source_format = (img.format or "unknown").upper()
-            img.load()  # forces a full decode: truncated files fail here
-            orientation = img.getexif().get(_EXIF_ORIENTATION_TAG, 1)
-            if (source_format in _PASSTHROUGH_FORMATS and img.mode in _PASSTHROUGH_MODES
-                    and orientation == 1):
-                encoded = data
-            else:
-                rgb = _to_rgb8(ImageOps.exif_transpose(img))
-                width, height = rgb.size
-                out = io.BytesIO()
-                rgb.save(out, format="PNG")
-                encoded = out.getvalue()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as img:
+                width, height = img.size
+                if width * height > options.max_pixels:
+                    return _too_many_pixels(relative_path, width, height, options)
+                encoded, source_format, (width, height) = _normalise(img, data, options)
     except UnidentifiedImageError:
-        return Quarantined(relative_path, "not an image Pillow can identify")
+        return Quarantined(relative_path, "not an image: Pillow cannot identify the format",
+                           NOT_AN_IMAGE)
     except Image.DecompressionBombError as err:
-        return Quarantined(relative_path, f"refused as a decompression bomb: {err}")
-    except (OSError, ValueError, SyntaxError) as err:
-        return Quarantined(relative_path, f"unreadable image: {err}")
+        return Quarantined(relative_path, f"refused as a decompression bomb (limit "
+                           f"data.max_image_pixels={options.max_pixels}): {err}", TOO_LARGE)
+    except (OSError, ValueError, SyntaxError, EOFError) as err:
+        return Quarantined(relative_path, f"truncated or corrupt image: {err}", UNREADABLE)
+    return _example(encoded, relative_path, width, height, source_format)
+
+
+def _too_many_pixels(relative_path: str, width: int, height: int,
+                     options: IngestOptions) -> Quarantined:
+    return Quarantined(relative_path,
+                       f"image is {width}x{height} = {width * height} pixels, above the limit "
+                       f"of {options.max_pixels} (data.max_image_pixels; decompression-bomb "
+                       "guard)", TOO_LARGE)
+
+
+def _normalise(img, data: bytes, options: IngestOptions):
+    """(stored bytes, source format, stored size): the original bytes when already fit."""
+    from PIL import Image
+
+    source_format = (img.format or "unknown").upper()
+    orientation = img.getexif().get(_EXIF_ORIENTATION_TAG, 1)
+    oversized = options.max_side and max(img.size) > options.max_side
+    if oversized and source_format in ("JPEG", "MPO"):
+        img.draft("RGB", _fit(img.size, options.max_side))  # decodes at a reduced scale
+    img.load()  # a full decode: truncated files fail here
+    if (not oversized and orientation == 1 and source_format in _PASSTHROUGH_FORMATS
+            and img.mode in _PASSTHROUGH_MODES and _is_8bit(source_format, data)):
+        return data, _format_name(source_format), img.size
+    rgb = _to_rgb8(img)
+    if oversized:
+        rgb.thumbnail((options.max_side, options.max_side), Image.Resampling.LANCZOS)
+    transpose = _transpose_methods().get(orientation)
+    if transpose is not None:
+        rgb = rgb.transpose(transpose)
+    out = io.BytesIO()
+    if source_format in _LOSSY_FORMATS:
+        rgb.save(out, format="JPEG", quality=options.jpeg_quality)
+    else:
+        rgb.save(out, format="PNG")
+    return out.getvalue(), _format_name(source_format), rgb.size
+
+
+def _fit(size: Tuple[int, int], max_side: int) -> Tuple[int, int]:
+    scale = max_side / max(size)
+    return max(1, round(size[0] * scale)), max(1, round(size[1] * scale))
+
+
+def _is_8bit(source_format: str, data: bytes) -> bool:
+    """Pillow opens 48-bit PNGs as mode RGB; the IHDR bit depth tells them apart."""
+    return source_format != "PNG" or data[_PNG_BIT_DEPTH_OFFSET] == 8
+
+
+def _transpose_methods():
+    """EXIF orientation -> the Pillow transpose that makes the image upright."""
+    from PIL import Image
+
+    t = Image.Transpose
+    return {2: t.FLIP_LEFT_RIGHT, 3: t.ROTATE_180, 4: t.FLIP_TOP_BOTTOM, 5: t.TRANSPOSE,
+            6: t.ROTATE_270, 7: t.TRANSVERSE, 8: t.ROTATE_90}
+
+
+def _format_name(pillow_format: str) -> str:
+    return {"MPO": "jpeg"}.get(pillow_format, pillow_format.lower())
+
+
+def _to_rgb8(img):
+    """8-bit RGB from any Pillow mode; 16-bit and float images are scaled, not clipped;
+    transparent pixels are laid on white."""
+    from PIL import Image
+    import numpy as np
+
+    if img.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+        array = np.asarray(img, dtype=np.float64)
+        top = 65535.0 if img.mode.startswith("I;16") else max(float(array.max()), 1.0)
+        array = np.clip(array / top * 255.0, 0, 255).astype(np.uint8)
+        img = Image.fromarray(array, mode="L")
+    if img.mode in ("RGBA", "LA", "PA", "RGBa", "La") or (
+            img.mode == "P" and "transparency" in img.info):
+        background = Image.new("RGB", img.size, (255, 255, 255))
+        rgba = img.convert("RGBA")
+        background.paste(rgba, mask=rgba.getchannel("A"))
+        return background
+    return img.convert("RGB")
+
+
+def _example(encoded: bytes, relative_path: str, width: int, height: int,
+             source_format: str) -> "tf.train.Example":
+    import tensorflow as tf
 
     def _bytes(value: bytes):
         return tf.train.Feature(bytes_list=tf.train.BytesList(value=[value]))
@@ -153,57 +336,53 @@ def image_to_example(data: bytes, relative_path: str,
 
     return tf.train.Example(features=tf.train.Features(feature={
         features.IMAGE_KEY: _bytes(encoded),
-        features.LABEL_KEY: _bytes(label.encode()),
+        features.LABEL_KEY: _bytes(label_of(relative_path).encode()),
         features.PATH_KEY: _bytes(relative_path.encode()),
         features.HEIGHT_KEY: _int(height),
         features.WIDTH_KEY: _int(width),
-        features.FORMAT_KEY: _bytes(_format_name(source_format).encode()),
+        features.FORMAT_KEY: _bytes(source_format.encode()),
     }))
-
-
-def _format_name(pillow_format: str) -> str:
-    return {"MPO": "jpeg"}.get(pillow_format, pillow_format.lower())
-
-
-def _to_rgb8(img):
-    """8-bit RGB from any Pillow mode; 16-bit and float images are scaled, not clipped."""
-    from PIL import Image
-    import numpy as np
-
-    if img.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
-        array = np.asarray(img, dtype=np.float64)
-        top = 65535.0 if img.mode.startswith("I;16") else max(float(array.max()), 1.0)
-        array = np.clip(array / top * 255.0, 0, 255).astype(np.uint8)
-        img = Image.fromarray(array, mode="L")
-    if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
-        background = Image.new("RGB", img.size, (255, 255, 255))
-        rgba = img.convert("RGBA")
-        background.paste(rgba, mask=rgba.getchannel("A"))
-        return background
-    return img.convert("RGB")
-
-
-def list_image_files(root: str, pattern: str) -> List[str]:
-    """Files under root matching pattern that the ExampleGen would read, sorted."""
-    import tensorflow as tf
-
-    matches = tf.io.gfile.glob(posixpath.join(root, pattern))
-    return sorted(p for p in matches
-                  if wanted_file(relative_to_root(p, root)) and not tf.io.gfile.isdir(p))
 
 
 def example_or_quarantine(path: str, root: str,
                           options: IngestOptions) -> Optional[Union["tf.train.Example",
                                                                     Quarantined]]:
-    """Reads path and converts it; None for files the layout ignores (hidden, nested)."""
+    """Reads path and converts it. None for hidden files: validate_layout accounts for them
+    (it refuses them or lists them as skipped)."""
     import tensorflow as tf
 
     rel = relative_to_root(path, root)
-    if not wanted_file(rel):
+    if is_hidden(rel):
         return None
+    if not _is_remote(path):
+        mode = os.stat(path).st_mode
+        if not stat.S_ISREG(mode):
+            return Quarantined(rel, "not a regular file (a pipe, socket or device)", UNREADABLE)
     try:
         with tf.io.gfile.GFile(path, "rb") as f:
             data = f.read()
     except (OSError, tf.errors.OpError) as err:
-        return Quarantined(rel, f"could not read file: {err}")
+        return Quarantined(rel, f"could not read file: {err}", UNREADABLE)
     return image_to_example(data, rel, options)
+
+
+def count_files_by_class(root: str, pattern: str) -> Dict[str, int]:
+    """Visible files per class folder matched by pattern: a listing, nothing is read."""
+    import tensorflow as tf
+
+    counts: Dict[str, int] = {}
+    for path in tf.io.gfile.glob(posixpath.join(root, pattern)):
+        rel = relative_to_root(path, root)
+        if not is_hidden(rel) and not tf.io.gfile.isdir(path):
+            counts[label_of(rel)] = counts.get(label_of(rel), 0) + 1
+    return dict(sorted(counts.items()))
+
+
+def split_patterns(input_pattern: str, split_folders: Sequence[str]) -> List[Tuple[str, str]]:
+    """(split name, pattern) per input split: one "images" split, or the user's own folders
+    (train, eval[, test], in that order) placed just above the class level."""
+    if not split_folders:
+        return [("images", input_pattern)]
+    prefix = class_level_pattern(input_pattern)
+    return [(name, posixpath.join(prefix, folder, "*/*"))
+            for name, folder in zip(("train", "eval", "test"), split_folders)]
