@@ -126,10 +126,10 @@ def validate_layout(root: str, pattern: str = "*/*",
 
     Raises LayoutError naming the offending path: missing root, stray files beside the class
     folders, fewer than two classes, an empty class folder, a folder inside a class folder, a
-    symlink that leads outside the root, or (with hidden_files="error") a hidden file. Returns
-    the classes and the files that are accounted for without reading them (hidden files when
-    skipped, broken symlinks). Hidden entries beside the class folders are not classes and are
-    ignored.
+    symlink that leads outside the root or nowhere, or (with hidden_files="error") a hidden
+    file. Returns
+    the classes and the hidden files listed as skipped (hidden_files="skip"). Hidden entries
+    beside the class folders are not classes and are ignored.
     """
     import tensorflow as tf  # gfile lists local paths and gs:// alike
 
@@ -169,7 +169,7 @@ def _validate_class_parent(parent: str, root: str,
     for name in visible:
         class_dir = posixpath.join(parent, name)
         if real_root is not None:
-            quarantined += _check_local_class_dir(class_dir, root, real_root)
+            _check_local_class_dir(class_dir, real_root)
         children = [c for c in tf.io.gfile.listdir(class_dir)]
         folders = [c.rstrip("/") for c in children
                    if tf.io.gfile.isdir(posixpath.join(class_dir, c.rstrip("/")))
@@ -191,22 +191,20 @@ def _validate_class_parent(parent: str, root: str,
     return visible, quarantined
 
 
-def _check_local_class_dir(class_dir: str, root: str, real_root: str) -> List[Quarantined]:
-    """Refuses symlinks leading outside the root; returns broken symlinks as unreadable."""
-    broken = []
+def _check_local_class_dir(class_dir: str, real_root: str) -> None:
+    """Refuses symlinks leading outside the root, and broken ones: TFX's input fingerprint
+    (taken before the executor runs) cannot stat them."""
     for path in [class_dir] + [os.path.join(class_dir, f) for f in sorted(os.listdir(class_dir))]:
         if not os.path.islink(path):
             continue
         target = os.path.realpath(path)
         if os.path.commonpath([target, real_root]) != real_root:
             raise LayoutError(
-                f"{path!r} is a symlink to {target!r}, outside the data root {real_root!r}; "
-                "copy the data in or point the data root at it instead")
-        if not os.path.exists(path) and not os.path.basename(path).startswith("."):
-            broken.append(Quarantined(relative_to_root(path, root),
-                                      f"broken symlink: its target {target!r} does not exist",
-                                      UNREADABLE))
-    return broken
+                f"{path!r} is a symlink to {target!r}, outside the data root "
+                f"{real_root!r}; copy the data in or point the data root at it instead")
+        if not os.path.exists(path):
+            raise LayoutError(f"{path!r} is a broken symlink: its target {target!r} does not "
+                              "exist; restore the target or remove the link")
 
 
 def image_to_example(data: bytes, relative_path: str,
