@@ -25,6 +25,17 @@ class DataConfig:
     test_percent: int = 10
     min_examples_per_class: int = 2       # in the train split
     max_quarantined_fraction: float = 0.05
+    input_pattern: str = "*/*"            # <class>/<file> below root; "span-{SPAN}/*/*": spans
+    split_folders: Tuple[str, ...] = ()   # the user's own train, eval[, test] folders: train val
+    hidden_files: str = "error"           # error | skip (each listed in the quarantine)
+    max_image_bytes: int = 200_000_000
+    max_image_pixels: int = 180_000_000   # refused above this (decompression bombs)
+    max_image_side: int = 4096            # downscaled to this longest side; 0 = keep every size
+    max_class_ratio: float = 10.0         # largest / smallest class in train; 0 = off
+    min_class_fraction: float = 0.0       # smallest class's share of train; 0 = off
+    on_imbalance: str = "fail"            # fail | warn
+    max_label_drift: float = 0.1          # L-infinity distance to the previous span; 0 = off
+    on_drift: str = "warn"                # fail | warn
 
     def __post_init__(self):
         splits = (self.train_percent, self.eval_percent, self.test_percent)
@@ -39,9 +50,40 @@ class DataConfig:
         if not 0 <= self.max_quarantined_fraction <= 1:
             raise ConfigError("data.max_quarantined_fraction must be in [0, 1], "
                               f"got {self.max_quarantined_fraction}")
+        self._check_ingest_keys()
+
+    def _check_ingest_keys(self):
+        if len(self.input_pattern.strip("/").split("/")) < 2:
+            raise ConfigError("data.input_pattern must end with <class folder>/<file>, e.g. "
+                              f"'*/*' or 'span-{{SPAN}}/*/*', got {self.input_pattern!r}")
+        if self.split_folders and len(self.split_folders) not in (2, 3):
+            raise ConfigError("data.split_folders names the train, eval and optional test "
+                              f"folders, e.g. 'train val test', got {self.split_folders!r}")
+        choices = {"hidden_files": ("error", "skip"), "on_imbalance": ("fail", "warn"),
+                   "on_drift": ("fail", "warn")}
+        for key, allowed in choices.items():
+            if getattr(self, key) not in allowed:
+                raise ConfigError(f"data.{key} must be one of {', '.join(allowed)}, "
+                                  f"got {getattr(self, key)!r}")
+        for key in ("max_image_bytes", "max_image_pixels"):
+            if getattr(self, key) < 1:
+                raise ConfigError(f"data.{key} must be at least 1, got {getattr(self, key)}")
+        if self.max_image_side < 0:
+            raise ConfigError(f"data.max_image_side must be 0 (off) or more, "
+                              f"got {self.max_image_side}")
+        if self.max_class_ratio != 0 and self.max_class_ratio < 1:
+            raise ConfigError("data.max_class_ratio must be 0 (off) or at least 1, "
+                              f"got {self.max_class_ratio}")
+        for key in ("min_class_fraction", "max_label_drift"):
+            if not 0 <= getattr(self, key) <= 1:
+                raise ConfigError(f"data.{key} must be in [0, 1], got {getattr(self, key)}")
 
     @property
     def splits(self) -> Tuple[Tuple[str, int], ...]:
+        """(split, percent) of the hash split; with split_folders, the folders' splits (the
+        percentages then do not apply)."""
+        if self.split_folders:
+            return tuple((name, 0) for name in ("train", "eval", "test")[:len(self.split_folders)])
         named = (("train", self.train_percent), ("eval", self.eval_percent),
                  ("test", self.test_percent))
         return tuple((name, pct) for name, pct in named if pct > 0)

@@ -13,6 +13,7 @@ from tfx import v1 as tfx
 from components import features
 from components.data_gate.component import DataGate
 from components.image_example_gen.component import ImageExampleGen
+from components.image_example_gen.ingest import IngestOptions
 from components.trainer.config import TrainConfig
 
 PREPROCESSING_FN = "components.transform.preprocessing.preprocessing_fn"
@@ -56,6 +57,14 @@ def create_pipeline(
     training: TrainConfig,
     min_examples_per_class: int,
     max_quarantined_fraction: float,
+    input_pattern: str = "*/*",
+    split_folders: Sequence[str] = (),
+    ingest_options: IngestOptions = IngestOptions(),
+    max_class_ratio: float = 10.0,
+    min_class_fraction: float = 0.0,
+    on_imbalance: str = "fail",
+    max_label_drift: float = 0.1,
+    on_drift: str = "warn",
     accuracy_floor: float,
     max_accuracy_drop: float,
     baseline: str = "latest_blessed",
@@ -71,7 +80,9 @@ def create_pipeline(
     """
     if baseline not in BASELINES:
         raise ValueError(f"baseline must be one of {BASELINES}, got {baseline!r}")
-    example_gen = ImageExampleGen(input_base=data_root, splits=splits)
+    example_gen = ImageExampleGen(input_base=data_root, splits=splits,
+                                  input_pattern=input_pattern, split_folders=split_folders,
+                                  options=ingest_options)
     statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
     schema_gen = tfx.components.ImportSchemaGen(schema_file=schema_path)
     example_validator = tfx.components.ExampleValidator(
@@ -81,7 +92,12 @@ def create_pipeline(
         statistics=statistics_gen.outputs["statistics"],
         anomalies=example_validator.outputs["anomalies"],
         min_examples_per_class=min_examples_per_class,
-        max_quarantined_fraction=max_quarantined_fraction)
+        max_quarantined_fraction=max_quarantined_fraction,
+        max_class_ratio=max_class_ratio,
+        min_class_fraction=min_class_fraction,
+        on_imbalance=on_imbalance,
+        max_label_drift=max_label_drift,
+        on_drift=on_drift)
     transform = tfx.components.Transform(
         examples=example_gen.outputs["examples"],
         schema=schema_gen.outputs["schema"],
@@ -143,6 +159,16 @@ def create_pipeline_from_config(config, schema_path: str, data_root: str,
         training=config.training,
         min_examples_per_class=config.data.min_examples_per_class,
         max_quarantined_fraction=config.data.max_quarantined_fraction,
+        input_pattern=config.data.input_pattern,
+        split_folders=config.data.split_folders,
+        ingest_options=IngestOptions(
+            max_file_bytes=config.data.max_image_bytes, max_pixels=config.data.max_image_pixels,
+            max_side=config.data.max_image_side, hidden_files=config.data.hidden_files),
+        max_class_ratio=config.data.max_class_ratio,
+        min_class_fraction=config.data.min_class_fraction,
+        on_imbalance=config.data.on_imbalance,
+        max_label_drift=config.data.max_label_drift,
+        on_drift=config.data.on_drift,
         accuracy_floor=config.evaluation.accuracy_floor,
         max_accuracy_drop=config.evaluation.max_accuracy_drop,
         baseline=config.evaluation.baseline,

@@ -190,7 +190,7 @@ def make_classes(root: Path, files_per_class=2, classes=("a", "b")) -> Path:
 
 @pytest.mark.parametrize("breakage,words", [
     (lambda root: root / "missing", "does not exist"),
-    (lambda root: (root / "notes.txt").write_text("x") and root, "files beside them: notes.txt"),
+    (lambda root: (root / "stray.JPG").write_text("x") and root, "in no class: stray.JPG"),
     (lambda root: [p.unlink() for p in (root / "b").iterdir()] and root, "holds no image files"),
     (lambda root: [p.unlink() for p in (root / "b").iterdir()] and (root / "b").rmdir() or root,
      "1 class folder(s) (a)"),
@@ -214,6 +214,7 @@ def test_layout_errors_name_the_problem(tmp_path, breakage, words):
 def test_layout_lists_skipped_hidden_files(tmp_path):
     root = make_classes(tmp_path / "data")
     (root / ".git").mkdir()  # beside the classes: not a class, ignored
+    (root / "LICENSE.txt").write_text("CC BY 4.0")  # documentation beside the classes: ignored
     (root / "a" / ".DS_Store").write_bytes(b"x")
     (root / "b" / "inside.png").symlink_to(root / "a" / "0.png")  # a link within the root is fine
     layout = ingest.validate_layout(str(root), options=ingest.IngestOptions(hidden_files="skip"))

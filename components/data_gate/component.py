@@ -1,22 +1,30 @@
 """DataGate: the Trainer's only way to its data facts, so a failed validation stops training.
 
-Reads ExampleValidator's anomalies and StatisticsGen's statistics; raises with a message naming
-split, feature and classes when they fail; otherwise writes class counts and class weights as a
-HyperParameters artifact that the Trainer consumes (a data dependency, not just ordering).
+Reads ExampleValidator's anomalies, StatisticsGen's statistics and ImageExampleGen's quarantine
+and previous-span counts. Always writes the data report first (a DataReport artifact, so a
+person can read why a run stopped); then raises with a message naming split, feature and classes
+when a check fails, or writes class counts, class weights and warnings as a HyperParameters
+artifact that the Trainer consumes (a data dependency, not just ordering).
 """
 import json
 import os
 
 import tensorflow as tf
 from tensorflow_metadata.proto.v0 import anomalies_pb2, statistics_pb2
-from tfx.types import artifact_utils, standard_artifacts
+from tfx.types import artifact, artifact_utils, standard_artifacts
 from tfx.v1.dsl.components import InputArtifact, OutputArtifact, Parameter, component
 
 from components import features
-from components.data_gate import checks
-from components.image_example_gen.executor import QUARANTINED_PROPERTY
+from components.data_gate import checks, report
+from components.image_example_gen import executor as example_gen
 
-DATA_FACTS_FILE = "data_facts.json"
+DATA_FACTS_FILE = "data_facts.json"   # the only file: TFX's Trainer reads its directory's one file
+
+
+class DataReport(artifact.Artifact):
+    """A human-readable data report (data_report.md) of one pipeline run."""
+
+    TYPE_NAME = "ImageDataReport"
 
 
 def _read_proto(path: str, message):
@@ -25,36 +33,75 @@ def _read_proto(path: str, message):
     return message
 
 
+def _custom_int(examples, name: str) -> int:
+    return examples.get_int_custom_property(name) if examples.has_custom_property(name) else 0
+
+
+def _previous_span(examples):
+    if not examples.has_custom_property(example_gen.PREVIOUS_SPAN_PROPERTY):
+        return None
+    return (examples.get_int_custom_property(example_gen.PREVIOUS_SPAN_PROPERTY),
+            json.loads(examples.get_string_custom_property(
+                example_gen.PREVIOUS_SPAN_COUNTS_PROPERTY)))
+
+
 @component
 def DataGate(
     examples: InputArtifact[standard_artifacts.Examples],
     statistics: InputArtifact[standard_artifacts.ExampleStatistics],
     anomalies: InputArtifact[standard_artifacts.ExampleAnomalies],
     data_facts: OutputArtifact[standard_artifacts.HyperParameters],
+    data_report: OutputArtifact[DataReport],
     min_examples_per_class: Parameter[int] = 2,
     max_quarantined_fraction: Parameter[float] = 0.05,
+    max_class_ratio: Parameter[float] = 10.0,
+    min_class_fraction: Parameter[float] = 0.0,
+    on_imbalance: Parameter[str] = "fail",
+    max_label_drift: Parameter[float] = 0.1,
+    on_drift: Parameter[str] = "warn",
     train_split: Parameter[str] = "train",
 ):
-    thresholds = checks.GateThresholds(min_examples_per_class, max_quarantined_fraction)
+    thresholds = checks.GateThresholds(
+        min_examples_per_class=min_examples_per_class,
+        max_quarantined_fraction=max_quarantined_fraction, max_class_ratio=max_class_ratio,
+        min_class_fraction=min_class_fraction, on_imbalance=on_imbalance,
+        max_label_drift=max_label_drift, on_drift=on_drift)
     problems = []
     for split in artifact_utils.decode_split_names(anomalies.split_names):
         path = os.path.join(anomalies.uri, f"Split-{split}", "SchemaDiff.pb")
         problems += checks.anomaly_messages(split, _read_proto(path, anomalies_pb2.Anomalies()))
-    if problems:
-        raise checks.DataValidationError(
-            "data failed validation against the schema:\n  " + "\n  ".join(problems))
 
-    counts = {}
+    counts, sizes, formats = {}, {}, {}
     for split in artifact_utils.decode_split_names(statistics.split_names):
         path = os.path.join(statistics.uri, f"Split-{split}", "FeatureStats.pb")
         stats = _read_proto(path, statistics_pb2.DatasetFeatureStatisticsList())
         counts[split] = checks.class_counts(stats, features.LABEL_KEY)
-    checks.check_class_counts(counts, train_split, thresholds)
-    quarantined = examples.get_int_custom_property(QUARANTINED_PROPERTY)
-    checks.check_quarantine(quarantined, sum(sum(c.values()) for c in counts.values()), thresholds)
+        formats[split] = checks.class_counts(stats, features.FORMAT_KEY)
+        sizes[split] = {dim: summary for dim in (features.WIDTH_KEY, features.HEIGHT_KEY)
+                        for summary in [checks.numeric_summary(stats, dim)] if summary}
 
+    quarantined = _custom_int(examples, example_gen.QUARANTINED_PROPERTY)
+    previous = _previous_span(examples)
+    verdict = checks.evaluate(counts, train_split, quarantined, problems, previous, thresholds)
+    report_path = os.path.join(data_report.uri, report.REPORT_FILE)
     facts = {"class_counts": counts,
-             "class_weights": checks.class_weights(counts[train_split]),
-             "quarantined": quarantined}
+             "class_weights": checks.class_weights(counts.get(train_split, {})),
+             "quarantined": quarantined,
+             "skipped": _custom_int(examples, example_gen.SKIPPED_PROPERTY),
+             "span": examples.span,
+             "failures": verdict.failures, "warnings": verdict.warnings,
+             "report": report_path}
+    if previous is not None:
+        distance, worst = checks.label_drift(checks.total_counts(counts), previous[1])
+        facts["label_drift"] = {"previous_span": previous[0], "previous_counts": previous[1],
+                                "distance": distance, "class": worst,
+                                "threshold": max_label_drift}
+    with tf.io.gfile.GFile(report_path, "w") as f:
+        f.write(report.render(facts, example_gen.read_quarantine(examples.uri), problems,
+                              sizes, formats))
+    if verdict.failures:
+        raise checks.DataValidationError(
+            "data failed validation:\n  " + "\n  ".join(verdict.failures)
+            + f"\ndata report: {report_path}")
     with tf.io.gfile.GFile(os.path.join(data_facts.uri, DATA_FACTS_FILE), "w") as f:
         json.dump(facts, f, indent=2, sort_keys=True)

@@ -6,6 +6,7 @@ naming the file and the reason.
 """
 import dataclasses
 import io
+import logging
 import os
 import posixpath
 import stat
@@ -22,6 +23,9 @@ _LOSSY_FORMATS = {"JPEG", "MPO", "WEBP"}
 _EXIF_ORIENTATION_TAG = 0x0112
 _PNG_BIT_DEPTH_OFFSET = 24  # 8-byte signature + IHDR length, type, width, height
 HIDDEN_POLICIES = ("error", "skip")
+# Files with these extensions beside the class folders are misplaced images (a layout error);
+# other files there (LICENSE.txt, README.md) are documentation and are ignored.
+IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".gif", ".bmp", ".tif", ".tiff", ".webp"}
 
 # Quarantine categories; "hidden" files are skipped by choice and are not counted as bad.
 EMPTY = "empty"
@@ -124,12 +128,12 @@ def validate_layout(root: str, pattern: str = "*/*",
                     options: IngestOptions = IngestOptions()) -> Layout:
     """Checks `<root>/<prefix>/<class>/<files>` before any heavy work.
 
-    Raises LayoutError naming the offending path: missing root, stray files beside the class
-    folders, fewer than two classes, an empty class folder, a folder inside a class folder, a
-    symlink that leads outside the root or nowhere, or (with hidden_files="error") a hidden
-    file. Returns
-    the classes and the hidden files listed as skipped (hidden_files="skip"). Hidden entries
-    beside the class folders are not classes and are ignored.
+    Raises LayoutError naming the offending path: missing root, images beside the class
+    folders (in no class), fewer than two classes, an empty class folder, a folder inside a
+    class folder, a symlink that leads outside the root or nowhere, or (with
+    hidden_files="error") a hidden file. Returns the classes and the hidden files listed as
+    skipped (hidden_files="skip"). Hidden entries and non-image files (LICENSE.txt) beside the
+    class folders are not classes: they are ignored.
     """
     import tensorflow as tf  # gfile lists local paths and gs:// alike
 
@@ -154,12 +158,16 @@ def _validate_class_parent(parent: str, root: str,
     import tensorflow as tf
 
     entries = sorted(e.rstrip("/") for e in tf.io.gfile.listdir(parent))
-    visible = [e for e in entries if not e.startswith(".")]
-    stray = [e for e in visible if not tf.io.gfile.isdir(posixpath.join(parent, e))]
+    files = [e for e in entries if not tf.io.gfile.isdir(posixpath.join(parent, e))]
+    stray = [e for e in files if os.path.splitext(e)[1].lower() in IMAGE_EXTENSIONS]
     if stray:
         raise LayoutError(
-            f"{parent!r} must hold only one folder per class, but has files beside them: "
-            f"{', '.join(stray[:10])}{' ...' if len(stray) > 10 else ''}")
+            f"{parent!r} must hold one folder per class, but has images beside them, in no "
+            f"class: {', '.join(stray[:10])}{' ...' if len(stray) > 10 else ''}")
+    if files:
+        logging.info("ignoring files beside the class folders in %s: %s", parent,
+                     ", ".join(files[:10]))
+    visible = [e for e in entries if not e.startswith(".") and e not in files]
     if len(visible) < 2:
         raise LayoutError(
             f"{parent!r} has {len(visible)} class folder(s) ({', '.join(visible) or 'none'});"

@@ -1,1 +1,0 @@
-"""Pushes blessed models into TF Serving's version directories, atomically, with retention."""
