@@ -1,0 +1,1 @@
+"""Pushes blessed models into TF Serving's version directories, atomically, with retention."""

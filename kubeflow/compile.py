@@ -1,0 +1,187 @@
+"""Compiles the one DAG (pipeline.pipeline.create_pipeline) with TFX's KubeflowV2DagRunner.
+
+kfp target: the PipelineSpec YAML that kfp.Client uploads to open-source Kubeflow Pipelines 2.
+vertex target: a Vertex AI PipelineJob JSON. Both use pipeline spec schema 2.1.0, the only one the
+open-source backend accepts. After the runner, this module adds what TFX leaves out: runtime
+parameter defaults (TFX compiles a RuntimeParameter's type but drops its default), the pipeline
+root, CPU/memory/GPU per task, and no caching for tasks that read outside state by path. It then
+refuses executors the target backend cannot run (open-source KFP: resolver nodes).
+"""
+import dataclasses
+import json
+import os
+from typing import Any, Dict
+
+import yaml
+from google.protobuf import json_format
+from kfp.pipeline_spec import pipeline_spec_pb2
+from tfx import v1 as tfx
+from tfx import version as tfx_version
+
+from kubeflow import parameters, targets
+from pipeline import config as config_lib
+from pipeline.pipeline import create_eval_config, create_pipeline
+
+SCHEMA_VERSION = "2.1.0"
+_INFRA_VALIDATOR = tfx.components.InfraValidator
+
+
+class UnsupportedNodeError(config_lib.ConfigError):
+    """The DAG holds a node the target backend cannot run; the message names it and the fix."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Compiled:
+    """What compile() wrote: the file, the PipelineSpec (parsed back) and parameter defaults."""
+
+    path: str
+    spec: pipeline_spec_pb2.PipelineSpec
+    defaults: Dict[str, Any]
+
+
+def eval_config_json(config: config_lib.PipelineConfig) -> str:
+    """The gating EvalConfig as JSON, field names as in the proto (what TFX itself passes)."""
+    evaluation = config.evaluation
+    return json_format.MessageToJson(
+        create_eval_config(evaluation.accuracy_floor, evaluation.max_accuracy_drop,
+                           evaluation.top_k),
+        preserving_proto_field_name=True, sort_keys=True, indent=None)
+
+
+def build(config: config_lib.PipelineConfig, schema_path: str) -> tfx.dsl.Pipeline:
+    """create_pipeline with every runtime-settable value as a RuntimeParameter (their defaults
+    are the configuration's)."""
+    defaults = parameters.default_values(config, schema_path, eval_config_json(config))
+    runtime = {name: tfx.dsl.experimental.RuntimeParameter(
+        name=name, ptype=ptype, default=defaults[name], description=description)
+        for name, (ptype, description) in parameters.RUNTIME_PARAMETERS.items()}
+    evaluation = config.evaluation
+    return create_pipeline(
+        pipeline_name=config.pipeline_name,
+        pipeline_root=config.pipeline_root,
+        data_root=runtime["data_root"],
+        schema_path=runtime["schema_path"],
+        push_base=runtime["push_base"],
+        splits=config.data.splits,
+        training=config.training,
+        min_examples_per_class=runtime["min_examples_per_class"],
+        max_quarantined_fraction=runtime["max_quarantined_fraction"],
+        accuracy_floor=evaluation.accuracy_floor,
+        max_accuracy_drop=evaluation.max_accuracy_drop,
+        baseline=evaluation.baseline,
+        per_class_recall_floor=evaluation.per_class_recall_floor,
+        top_k=evaluation.top_k,
+        keep_versions=runtime["keep_versions"],
+        enable_cache=config.enable_cache,
+        beam_pipeline_args=config.beam_args,
+        trainer_custom_config=runtime["training_config"],
+        eval_config=runtime["eval_config"])
+
+
+def _resources(target: targets.Target, resources: targets.Resources, gpu_type: str
+               ) -> Dict[str, Any]:
+    """ResourceSpec JSON. Vertex sizes its machine from the limits; on Kubernetes requests
+    equal limits, so a pod is scheduled only where it fits and keeps what it asked for."""
+    spec: Dict[str, Any] = {"cpuLimit": resources.cpu, "memoryLimit": resources.memory_gb}
+    if target.name == "kfp":
+        spec.update(cpuRequest=resources.cpu, memoryRequest=resources.memory_gb)
+    if resources.gpus:
+        spec["accelerator"] = {"type": gpu_type or target.gpu_type, "count": resources.gpus}
+    return spec
+
+
+def _finish_spec(spec: Dict[str, Any], config: config_lib.PipelineConfig,
+                 options: targets.CompileOptions, defaults: Dict[str, Any]) -> None:
+    """Adds what the runner leaves out (see the module docstring), in place."""
+    target = options.target_spec
+    spec["defaultPipelineRoot"] = config.pipeline_root
+    spec["pipelineInfo"]["displayName"] = config.pipeline_name
+    spec["pipelineInfo"]["description"] = (
+        f"inception-retrain for {target.name}; config: "
+        + json.dumps(config_lib.to_dict(config), sort_keys=True))
+    declared = spec["root"].setdefault("inputDefinitions", {}).setdefault("parameters", {})
+    for name, value in defaults.items():
+        if name in declared:
+            declared[name].update(defaultValue=value, isOptional=True,
+                                  description=parameters.RUNTIME_PARAMETERS[name][1])
+    executors = spec["deploymentSpec"]["executors"]
+    for task_name, task in spec["root"]["dag"]["tasks"].items():
+        if task_name in target.uncached_tasks:
+            task["cachingOptions"] = {"enableCache": False}
+        label = spec["components"][task["componentRef"]["name"]]["executorLabel"]
+        container = executors[label].get("container")
+        if container is not None:
+            container["resources"] = _resources(target, options.resources_for(task_name),
+                                                options.gpu_type)
+
+
+def check_executors(spec: Dict[str, Any], target: targets.Target) -> None:
+    """Refuses executor kinds the target's backend does not implement, naming the tasks."""
+    executors = spec["deploymentSpec"]["executors"]
+    refused = []
+    for task_name, task in sorted(spec["root"]["dag"]["tasks"].items()):
+        label = spec["components"][task["componentRef"]["name"]]["executorLabel"]
+        kinds = sorted(set(executors[label]) - set(target.executor_kinds))
+        if kinds:
+            refused.append(f"{task_name} ({', '.join(kinds)})")
+    if refused:
+        raise UnsupportedNodeError(
+            f"the {target.name} target cannot run task(s) {', '.join(refused)}: its backend "
+            f"runs only {' and '.join(target.executor_kinds)} executors (open-source KFP has no "
+            "resolver). Use evaluation.baseline=served (or none) for this target, or compile "
+            "--target vertex")
+
+
+def _header(config: config_lib.PipelineConfig, options: targets.CompileOptions) -> str:
+    images = options.images()
+    return "\n".join([
+        f"# inception-retrain, compiled for {options.target} (open-source Kubeflow Pipelines 2)",
+        f"# by KubeflowV2DagRunner, tfx {tfx_version.__version__}, schema {SCHEMA_VERSION}",
+        f"# images: {images['default']} (Trainer: {images['Trainer']})",
+        f"# pipeline root: {config.pipeline_root}",
+        "# upload: inception-retrain schedule create --package <this file> ... "
+        "(see kubeflow/README.md)",
+        ""])
+
+
+def compile_pipeline(config: config_lib.PipelineConfig,
+                     options: targets.CompileOptions) -> Compiled:
+    """Compiles for options.target into options.output; raises ConfigError before writing
+    anything the target could not run."""
+    targets.check(config, options)
+    dag = build(config, options.schema_path)
+    for node in dag.components:
+        if isinstance(node, _INFRA_VALIDATOR):
+            raise UnsupportedNodeError(
+                f"{node.id} is an InfraValidator, which KubeflowV2DagRunner cannot compile for "
+                "any Kubeflow target")
+    images = options.images()
+    runner = tfx.orchestration.experimental.KubeflowV2DagRunner(
+        config=tfx.orchestration.experimental.KubeflowV2DagRunnerConfig(
+            display_name=config.pipeline_name,
+            default_image={"default_image_path": images["default"],
+                           "Trainer": images["Trainer"]},
+            use_pipeline_spec_2_1=True))
+    job = runner.run(dag, write_out=False)
+    spec_dict = job["pipelineSpec"]
+    defaults = parameters.default_values(config, options.schema_path, eval_config_json(config))
+    _finish_spec(spec_dict, config, options, defaults)
+    check_executors(spec_dict, options.target_spec)
+    # Parsing back with kfp-pipeline-spec (unknown fields are errors) proves the file is a
+    # PipelineSpec and its deploymentSpec a PipelineDeploymentConfig.
+    spec = json_format.ParseDict(spec_dict, pipeline_spec_pb2.PipelineSpec())
+    json_format.ParseDict(spec_dict["deploymentSpec"],
+                          pipeline_spec_pb2.PipelineDeploymentConfig())
+    if spec.schema_version != SCHEMA_VERSION:
+        raise RuntimeError(f"KubeflowV2DagRunner wrote schema {spec.schema_version}, "
+                           f"expected {SCHEMA_VERSION}")
+    os.makedirs(os.path.dirname(os.path.abspath(options.output)), exist_ok=True)
+    with open(options.output, "w") as f:
+        if options.target == "kfp":
+            f.write(_header(config, options))
+            yaml.safe_dump(spec_dict, f, sort_keys=True)
+        else:
+            job["pipelineSpec"] = spec_dict
+            job["runtimeConfig"] = {"gcsOutputDirectory": config.pipeline_root}
+            json.dump(job, f, indent=1, sort_keys=True)
+    return Compiled(options.output, spec, defaults)

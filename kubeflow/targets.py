@@ -1,0 +1,197 @@
+"""What differs between the two Kubeflow targets, and the checks a compile request passes before
+any TFX import: paths pods can reach, Beam runner arguments, images and resources per component.
+
+kfp    open-source Kubeflow Pipelines 2: PipelineSpec YAML (what kfp.Client uploads); its
+       backend runs only container and importer executors (no resolver, no InfraValidator).
+vertex Vertex AI Pipelines: PipelineJob JSON; resolvers run there.
+"""
+import dataclasses
+import os
+import re
+from typing import Dict, Mapping, Sequence, Tuple
+
+from pipeline import config as config_lib
+
+TFX_IMAGE = "gcr.io/tfx-oss-public/tfx:1.16.0"
+IMAGE_ROOT = "/pipeline"  # where kubeflow/Dockerfile installs this repository (editable)
+IMAGE_SCHEMA_PATH = IMAGE_ROOT + "/schema/schema.pbtxt"
+
+
+@dataclasses.dataclass(frozen=True)
+class Target:
+    name: str
+    extension: str             # of the compiled file
+    gpu_type: str              # accelerator type this backend understands
+    executor_kinds: Tuple[str, ...]  # deploymentSpec executor kinds the backend runs
+    uncached_tasks: Tuple[str, ...]  # tasks that read outside state by path: never cached
+
+
+TARGETS = {
+    # No driver runs for FileBasedExampleGen on open-source KFP (it ignores the spec's
+    # lifecycle.preCacheCheck hook), so nothing fingerprints the image folder and a cached
+    # ImageExampleGen would reuse old data: it is never cached there.
+    "kfp": Target("kfp", ".yaml", "nvidia.com/gpu", ("container", "importer"),
+                  ("ImageExampleGen", "ImportSchemaGen")),
+    "vertex": Target("vertex", ".json", "NVIDIA_TESLA_T4",
+                     ("container", "importer", "resolver"), ("ImportSchemaGen",)),
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class Resources:
+    """One task's pod: CPU cores and memory in GB (10^9 bytes), GPUs (Trainer)."""
+
+    cpu: float
+    memory_gb: float
+    gpus: int = 0
+
+
+# Beam stages run in the pod with the DirectRunner unless beam args pick another runner.
+DEFAULT_RESOURCES: Dict[str, Resources] = {
+    "ImageExampleGen": Resources(4, 16),
+    "StatisticsGen": Resources(2, 8),
+    "ImportSchemaGen": Resources(0.5, 2),
+    "ExampleValidator": Resources(1, 4),
+    "DataGate": Resources(1, 4),
+    "Transform": Resources(4, 16),
+    "Trainer": Resources(8, 32, gpus=1),
+    "Evaluator": Resources(4, 16),
+    "Pusher": Resources(1, 4),
+    "TestSplitEvaluator": Resources(4, 16),
+}
+FALLBACK_RESOURCES = Resources(1, 4)  # a component not listed above (e.g. one added later)
+
+_RESOURCE_KEYS = {"cpu": "cpu", "memory": "memory_gb", "gpu": "gpus"}
+_PIPELINE_NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,127}")  # KubeflowV2DagRunner's own rule
+
+
+@dataclasses.dataclass(frozen=True)
+class CompileOptions:
+    """Everything a compile needs besides the pipeline configuration."""
+
+    target: str
+    output: str
+    image: str
+    trainer_image: str = ""          # "" = image
+    gpu_type: str = ""               # "" = the target's
+    resources: Mapping[str, Resources] = dataclasses.field(
+        default_factory=lambda: dict(DEFAULT_RESOURCES))
+    schema_path: str = IMAGE_SCHEMA_PATH
+
+    @property
+    def target_spec(self) -> Target:
+        return TARGETS[self.target]
+
+    def images(self) -> Dict[str, str]:
+        return {"default": self.image, "Trainer": self.trainer_image or self.image}
+
+    def resources_for(self, task: str) -> Resources:
+        return self.resources.get(task, FALLBACK_RESOURCES)
+
+
+def parse_resources(assignments: Sequence[str]) -> Dict[str, Resources]:
+    """`Component.cpu|memory|gpu=N` overrides on top of DEFAULT_RESOURCES."""
+    result = dict(DEFAULT_RESOURCES)
+    for assignment in assignments:
+        key, sep, text = assignment.partition("=")
+        component, dot, field = key.strip().partition(".")
+        if not (sep and dot) or field not in _RESOURCE_KEYS:
+            raise config_lib.ConfigError(
+                f"--resource expects COMPONENT.cpu|memory|gpu=NUMBER (e.g. Trainer.gpu=2), "
+                f"got {assignment!r}")
+        if component not in DEFAULT_RESOURCES:
+            raise config_lib.ConfigError(
+                f"--resource {key}: unknown component {component!r}; known: "
+                f"{', '.join(DEFAULT_RESOURCES)}")
+        try:
+            value = float(text)
+        except ValueError:
+            raise config_lib.ConfigError(f"--resource {key} must be a number, got {text!r}") \
+                from None
+        if value < 0 or (field == "gpu" and not value.is_integer()) or (
+                field != "gpu" and value == 0):
+            raise config_lib.ConfigError(
+                f"--resource {key} must be {'a whole number >= 0' if field == 'gpu' else '> 0'}"
+                f", got {text!r}")
+        result[component] = dataclasses.replace(
+            result[component], **{_RESOURCE_KEYS[field]: int(value) if field == "gpu" else value})
+    return result
+
+
+def _require_uri(key: str, value: str, target: str) -> None:
+    if "://" not in value:
+        raise config_lib.ConfigError(
+            f"{key} must be a URI every pod can reach (e.g. gs://bucket/...), got {value!r}: "
+            "Kubeflow pods do not see this machine's files")
+    if target == "vertex" and not value.startswith("gs://"):
+        raise config_lib.ConfigError(f"{key} must be a gs:// URI for Vertex AI, got {value!r}")
+
+
+def check_beam_args(args: Sequence[str]) -> None:
+    """Refuses Beam arguments a runner would fail on only after the pod started."""
+    flags = {}
+    for arg in args:
+        if not arg.startswith("--"):
+            raise config_lib.ConfigError(f"beam_args: each argument starts with --, got {arg!r}")
+        name, _, value = arg[2:].partition("=")
+        flags[name] = value
+    runner = flags.get("runner", "DirectRunner")
+    needs = {
+        "DataflowRunner": ("project", "region", "temp_location"),
+        "FlinkRunner": ("flink_master",),
+        "SparkRunner": ("spark_master_url",),
+        "PortableRunner": ("job_endpoint",),
+        "DirectRunner": (),
+    }
+    if runner not in needs:
+        raise config_lib.ConfigError(
+            f"beam_args: --runner={runner} is not one of {', '.join(needs)}")
+    missing = [f"--{flag}" for flag in needs[runner] if not flags.get(flag)]
+    if missing:
+        raise config_lib.ConfigError(
+            f"beam_args: --runner={runner} needs {', '.join(missing)}")
+    if runner == "DataflowRunner":
+        if not flags["temp_location"].startswith("gs://"):
+            raise config_lib.ConfigError("beam_args: --temp_location must be a gs:// URI")
+        if not (flags.get("sdk_container_image") or flags.get("setup_file")):
+            raise config_lib.ConfigError(
+                "beam_args: Dataflow workers must import components.* (the ImageExampleGen "
+                "executor and preprocessing_fn): add --sdk_container_image=<the pipeline image> "
+                f"or --setup_file={IMAGE_ROOT}/setup.py")
+
+
+def check(config: config_lib.PipelineConfig, options: CompileOptions) -> None:
+    """Every check that needs no TFX: stops a bad request before any work."""
+    if options.target not in TARGETS:
+        raise config_lib.ConfigError(
+            f"--target must be one of {', '.join(TARGETS)}, got {options.target!r}")
+    target = options.target_spec
+    if not options.output.endswith(target.extension):
+        raise config_lib.ConfigError(
+            f"--output for target {target.name} must end with {target.extension} "
+            f"({'the PipelineSpec YAML kfp.Client uploads' if target.name == 'kfp' else 'a Vertex PipelineJob'}), "
+            f"got {options.output!r}")
+    if not _PIPELINE_NAME.fullmatch(config.pipeline_name):
+        raise config_lib.ConfigError(
+            "pipeline_name must be lower-case letters, digits and '-' (starting with a letter "
+            f"or digit) for Kubeflow, got {config.pipeline_name!r}")
+    if not config.data.root:
+        raise config_lib.ConfigError(
+            "data.root must be set for Kubeflow (the embedded default dataset exists only "
+            "locally): --data-root gs://bucket/images")
+    _require_uri("data.root", config.data.root, target.name)
+    _require_uri("work_dir (the pipeline root is <work_dir>/pipeline_root)", config.work_dir,
+                 target.name)
+    _require_uri("serving_dir (the Pusher writes <serving_dir>/<model_name>/<version>)",
+                 os.path.dirname(config.push_base), target.name)
+    weights = config.training.base_weights
+    if weights not in ("imagenet", "none") and not weights.startswith("/"):
+        raise config_lib.ConfigError(
+            "training.base_weights must be imagenet, none or an absolute path of a weights file "
+            f"inside the image (the Trainer opens it as a local file), got {weights!r}")
+    for key, image in (("--image", options.image), ("--trainer-image", options.trainer_image)):
+        if (key == "--image" or image) and (not image or any(c.isspace() for c in image)):
+            raise config_lib.ConfigError(
+                f"{key} must be an image reference (the image built from kubeflow/Dockerfile), "
+                f"got {image!r}")
+    check_beam_args(config.beam_args)
