@@ -10,7 +10,7 @@ refuses executors the target backend cannot run (open-source KFP: resolver nodes
 import dataclasses
 import json
 import os
-from typing import Any, Dict
+from typing import Any, Dict, Tuple
 
 import yaml
 from google.protobuf import json_format
@@ -144,10 +144,10 @@ def _header(config: config_lib.PipelineConfig, options: targets.CompileOptions) 
         ""])
 
 
-def compile_pipeline(config: config_lib.PipelineConfig,
-                     options: targets.CompileOptions) -> Compiled:
-    """Compiles for options.target into options.output; raises ConfigError before writing
-    anything the target could not run."""
+def compile_spec(config: config_lib.PipelineConfig, options: targets.CompileOptions
+                 ) -> Tuple[Dict[str, Any], Dict[str, Any], Dict[str, Any]]:
+    """Compiles in memory: (PipelineJob dict, its finished PipelineSpec dict, parameter
+    defaults). Raises ConfigError for anything the target could not run."""
     targets.check(config, options)
     dag = build(config, options.schema_path)
     for node in dag.components:
@@ -167,6 +167,13 @@ def compile_pipeline(config: config_lib.PipelineConfig,
     defaults = parameters.default_values(config, options.schema_path, eval_config_json(config))
     _finish_spec(spec_dict, config, options, defaults)
     check_executors(spec_dict, options.target_spec)
+    return job, spec_dict, defaults
+
+
+def compile_pipeline(config: config_lib.PipelineConfig,
+                     options: targets.CompileOptions) -> Compiled:
+    """Compiles for options.target into options.output (written only when every check passed)."""
+    job, spec_dict, defaults = compile_spec(config, options)
     # Parsing back with kfp-pipeline-spec (unknown fields are errors) proves the file is a
     # PipelineSpec and its deploymentSpec a PipelineDeploymentConfig.
     spec = json_format.ParseDict(spec_dict, pipeline_spec_pb2.PipelineSpec())
