@@ -68,6 +68,12 @@ def flowers_run(tmp_path_factory) -> PipelineRun:
 
 
 @pytest.fixture
+def make_quick_config():
+    """quick_config as a fixture, for test modules that take helpers by injection."""
+    return quick_config
+
+
+@pytest.fixture
 def env_with_legacy_keras() -> Dict[str, str]:
     """Environment for subprocesses that load TensorFlow the way the pipeline does."""
     return dict(os.environ, TF_USE_LEGACY_KERAS="1")

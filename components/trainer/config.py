@@ -18,6 +18,8 @@ class TrainConfig:
     early_stopping_patience: int = 3
     base_weights: str = "imagenet"
     use_class_weights: bool = True
+    cache_activations: bool = True        # run the frozen blocks once per image (see train.py)
+    max_activation_cache_gb: float = 8.0  # above this, phase 2 reads images every epoch
     seed: int = 42
 
     def __post_init__(self):
@@ -41,6 +43,9 @@ class TrainConfig:
                             f"got {self.unfreeze_blocks}")
         if not 0 <= self.dropout < 1:
             problems.append(f"dropout must be in [0, 1), got {self.dropout}")
+        if self.max_activation_cache_gb < 0:
+            problems.append(f"max_activation_cache_gb must be 0 or more, "
+                            f"got {self.max_activation_cache_gb}")
         if problems:
             raise ValueError("; ".join(f"training.{p}" for p in problems))
 
