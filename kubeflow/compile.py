@@ -17,6 +17,7 @@ from google.protobuf import json_format
 from kfp.pipeline_spec import pipeline_spec_pb2
 from tfx import v1 as tfx
 from tfx import version as tfx_version
+from tfx.orchestration.kubeflow.v2 import compiler_utils
 
 from kubeflow import parameters, targets
 from pipeline import config as config_lib
@@ -24,6 +25,9 @@ from pipeline.pipeline import create_eval_config, create_pipeline
 
 SCHEMA_VERSION = "2.1.0"
 _INFRA_VALIDATOR = tfx.components.InfraValidator
+# The V2 compiler's own rules for artifact types (tfx.orchestration.kubeflow.v2.compiler_utils).
+_STANDARD_ARTIFACT_TYPES = compiler_utils._SUPPORTED_STANDARD_ARTIFACT_TYPES
+_CUSTOM_TYPE_NAME = compiler_utils._SCHEMA_TITLE_RE
 
 
 class UnsupportedNodeError(config_lib.ConfigError):
@@ -144,17 +148,34 @@ def _header(config: config_lib.PipelineConfig, options: targets.CompileOptions) 
         ""])
 
 
+def check_nodes(dag: tfx.dsl.Pipeline) -> None:
+    """Refuses what KubeflowV2DagRunner cannot compile for any target, naming node and fix."""
+    problems = []
+    for node in dag.components:
+        if isinstance(node, _INFRA_VALIDATOR):
+            problems.append(f"{node.id} is an InfraValidator (not supported by the V2 compiler)")
+        for key, channel in {**node.inputs, **node.outputs}.items():
+            artifact_type = channel.type
+            if (artifact_type not in _STANDARD_ARTIFACT_TYPES
+                    and not _CUSTOM_TYPE_NAME.fullmatch(artifact_type.TYPE_NAME)):
+                problems.append(
+                    f"{node.id}.{key} has the custom artifact type {artifact_type.TYPE_NAME!r}; "
+                    "KubeflowV2DagRunner needs custom type names of the form "
+                    "'<namespace>.<Title>' (e.g. 'inception_retrain."
+                    f"{artifact_type.TYPE_NAME.rpartition('.')[2]}'), "
+                    f"regex {_CUSTOM_TYPE_NAME.pattern}")
+    if problems:
+        raise UnsupportedNodeError("cannot compile for Kubeflow: " + "; ".join(
+            sorted(set(problems))))
+
+
 def compile_spec(config: config_lib.PipelineConfig, options: targets.CompileOptions
                  ) -> Tuple[Dict[str, Any], Dict[str, Any], Dict[str, Any]]:
     """Compiles in memory: (PipelineJob dict, its finished PipelineSpec dict, parameter
     defaults). Raises ConfigError for anything the target could not run."""
     targets.check(config, options)
     dag = build(config, options.schema_path)
-    for node in dag.components:
-        if isinstance(node, _INFRA_VALIDATOR):
-            raise UnsupportedNodeError(
-                f"{node.id} is an InfraValidator, which KubeflowV2DagRunner cannot compile for "
-                "any Kubeflow target")
+    check_nodes(dag)
     images = options.images()
     runner = tfx.orchestration.experimental.KubeflowV2DagRunner(
         config=tfx.orchestration.experimental.KubeflowV2DagRunnerConfig(
