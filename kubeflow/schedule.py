@@ -204,13 +204,14 @@ def describe(plan: Plan) -> str:
                               f"<id of pipeline {plan.pipeline_name!r}>",
                               f"<id of version {plan.version_name!r}>")
     return "\n".join([
-        f"1. pipeline {plan.pipeline_name!r}: upload {plan.package.path} "
+        f"1. experiment {plan.experiment!r}: if it has a recurring run named "
+        f"{plan.run_name!r}, stop (nothing is written)",
+        f"2. pipeline {plan.pipeline_name!r}: upload {plan.package.path} "
         f"(sha256 {plan.package.sha256}) as a new pipeline if none has that name; else as "
         f"version {plan.version_name!r}, or reuse that version if it exists",
-        f"2. experiment {plan.experiment!r}"
+        f"3. experiment {plan.experiment!r}"
         f"{' in namespace ' + repr(plan.namespace) if plan.namespace else ''}: find, else create",
-        f"3. refuse if a recurring run named {plan.run_name!r} exists in it; else "
-        "POST /apis/v2beta1/recurringruns with:",
+        "4. POST /apis/v2beta1/recurringruns with:",
         json.dumps(_json(body), indent=2, sort_keys=True),
         "runtime parameters of each run:",
         parameters.describe(plan.package.declared, plan.parameter_values),
@@ -253,8 +254,28 @@ def _version_id(client, pipeline_id: str, version_name: str) -> Optional[str]:
     return versions[0].pipeline_version_id if versions else None
 
 
+def _find_experiment(client, name: str, namespace: Optional[str]) -> Optional[str]:
+    try:
+        return client.get_experiment(experiment_name=name, namespace=namespace).experiment_id
+    except ValueError as err:  # kfp.Client: "No experiment is found with name ..."
+        if str(err).startswith("No experiment is found"):
+            return None
+        raise
+
+
 def create(plan: Plan, client) -> Created:
-    """Upload (or reuse), experiment (find or create), then the recurring run."""
+    """Refuse a duplicate run name first (nothing written), then upload (or reuse a version),
+    find or create the experiment, and create the recurring run."""
+    experiment_id = _find_experiment(client, plan.experiment, plan.namespace)
+    if experiment_id is not None:
+        existing = client.list_recurring_runs(experiment_id=experiment_id, page_size=10,
+                                              filter=_display_name_filter(plan.run_name))
+        if existing.recurring_runs:
+            ids = ", ".join(run.recurring_run_id for run in existing.recurring_runs)
+            raise config_lib.ConfigError(
+                f"experiment {plan.experiment!r} already has a recurring run named "
+                f"{plan.run_name!r} ({ids}); disable it (`inception-retrain schedule disable "
+                f"--id ...`) or pass another --name")
     new_pipeline = new_version = False
     pipeline_id = client.get_pipeline_id(plan.pipeline_name)
     if pipeline_id is None:
@@ -272,35 +293,23 @@ def create(plan: Plan, client) -> Created:
                 plan.package.path, plan.version_name, pipeline_id=pipeline_id,
                 description=plan.description)
             version_id, new_version = version.pipeline_version_id, True
-    experiment = client.create_experiment(plan.experiment, namespace=plan.namespace)
-    existing = client.list_recurring_runs(experiment_id=experiment.experiment_id, page_size=10,
-                                          filter=_display_name_filter(plan.run_name))
-    if existing.recurring_runs:
-        ids = ", ".join(run.recurring_run_id for run in existing.recurring_runs)
-        raise config_lib.ConfigError(
-            f"experiment {plan.experiment!r} already has a recurring run named "
-            f"{plan.run_name!r} ({ids}); disable it (`inception-retrain schedule disable "
-            f"--id ...`) or pass another --name")
-    body = recurring_run_body(plan, experiment.experiment_id, pipeline_id, version_id)
+    if experiment_id is None:
+        experiment_id = client.create_experiment(plan.experiment,
+                                                 namespace=plan.namespace).experiment_id
+    body = recurring_run_body(plan, experiment_id, pipeline_id, version_id)
     created = client.recurring_runs.create_recurring_run(body=body)
-    return Created(pipeline_id, version_id, experiment.experiment_id,
-                   created.recurring_run_id, new_pipeline, new_version)
-
-
-def _experiment_id(client, experiment: Optional[str], namespace: Optional[str]) -> Optional[str]:
-    if experiment is None:
-        return None
-    try:
-        return client.get_experiment(experiment_name=experiment,
-                                     namespace=namespace).experiment_id
-    except ValueError as err:  # kfp: "No experiment is found with name ..."
-        raise config_lib.ConfigError(f"--experiment {experiment!r}: {err}") from None
+    return Created(pipeline_id, version_id, experiment_id, created.recurring_run_id,
+                   new_pipeline, new_version)
 
 
 def list_runs(client, experiment: Optional[str] = None, namespace: Optional[str] = None,
               name: Optional[str] = None) -> List[Any]:
     """Every recurring run (of an experiment, of a namespace), following page tokens."""
-    experiment_id = _experiment_id(client, experiment, namespace)
+    experiment_id = None
+    if experiment is not None:
+        experiment_id = _find_experiment(client, experiment, namespace)
+        if experiment_id is None:
+            raise config_lib.ConfigError(f"--experiment {experiment!r} does not exist")
     runs, token = [], ""
     while True:
         page = client.list_recurring_runs(
