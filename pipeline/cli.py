@@ -75,6 +75,9 @@ def build_parser() -> argparse.ArgumentParser:
     show = sub.add_parser("config", help="validate the configuration and print it resolved")
     _add_config_args(show)
     show.set_defaults(func=_cmd_config)
+    from kubeflow import cli as kubeflow_cli  # compile, schedule (light imports only)
+
+    kubeflow_cli.register(sub, _add_config_args, _load_config)
     return parser
 
 

@@ -71,8 +71,14 @@ def create_pipeline(
     enable_cache: bool = True,
     metadata_connection_config=None,
     beam_pipeline_args: Sequence[str] = (),
+    trainer_custom_config=None,
+    eval_config=None,
 ) -> tfx.dsl.Pipeline:
     """The whole DAG. Every path, setting and threshold is an argument; nothing is global.
+
+    trainer_custom_config, eval_config: stand-ins for dataclasses.asdict(training) and the
+    gating EvalConfig built from the thresholds, e.g. RuntimeParameters holding their JSON so a
+    Kubeflow run can change epochs, learning rates and thresholds (kubeflow/compile.py).
 
     baseline: where the Evaluator's no-regression baseline comes from. "latest_blessed" uses a
     Resolver node (LatestBlessedModelStrategy; open-source KFP cannot run resolvers), "none"
@@ -113,7 +119,8 @@ def create_pipeline(
         hyperparameters=data_gate.outputs["data_facts"],
         train_args=tfx.proto.TrainArgs(splits=["train"]),
         eval_args=tfx.proto.EvalArgs(splits=["eval"]),
-        custom_config=dataclasses.asdict(training))
+        custom_config=(dataclasses.asdict(training) if trainer_custom_config is None
+                       else trainer_custom_config))
     baseline_nodes = []
     baseline_model = None
     if baseline == "latest_blessed":
@@ -129,7 +136,8 @@ def create_pipeline(
         model=trainer.outputs["model"],
         baseline_model=baseline_model,
         example_splits=["eval"],
-        eval_config=create_eval_config(accuracy_floor, max_accuracy_drop))
+        eval_config=(create_eval_config(accuracy_floor, max_accuracy_drop)
+                     if eval_config is None else eval_config))
     pusher = tfx.components.Pusher(
         model=trainer.outputs["model"],
         model_blessing=evaluator.outputs["blessing"],
