@@ -112,6 +112,7 @@ def create_pipeline(
         disable_statistics=True,
         splits_config=tfx.proto.SplitsConfig(analyze=["train"]),
         custom_config={"image_size": training.image_size})
+    transform.add_upstream_node(data_gate)  # no Transform work on data that failed the gate
     trainer = tfx.components.Trainer(
         run_fn=RUN_FN,
         examples=example_gen.outputs["examples"],
