@@ -27,7 +27,7 @@ CORE_DEPENDENCIES = {
     "StatisticsGen": {"ImageExampleGen"},
     "ExampleValidator": {"ImportSchemaGen", "StatisticsGen"},
     "DataGate": {"ExampleValidator", "ImageExampleGen", "StatisticsGen"},
-    "Transform": {"ImageExampleGen", "ImportSchemaGen"},
+    "Transform": {"DataGate", "ImageExampleGen", "ImportSchemaGen"},  # gated: explicit edge
     "Trainer": {"DataGate", "ImageExampleGen", "Transform"},
     "Evaluator": {"ImageExampleGen", "Trainer"},
     "Pusher": {"Evaluator", "Trainer"},
@@ -333,3 +333,20 @@ def test_dockerfile_matches_the_compile_target():
     ignore = (REPO / "kubeflow" / "Dockerfile.dockerignore").read_text().split()
     assert {f"!{item}/" if item in packages | {"schema"} else f"!{item}"
             for item in copied} <= set(ignore)
+
+
+def test_cli_compiles_with_config_overrides_resources_and_beam_args(compile_lib, tmp_path,
+                                                                    capsys):
+    from pipeline.cli import main
+
+    out = tmp_path / "p.yaml"
+    assert main(["compile", "--image", IMAGE, "--work-dir", "gs://b/w", "--data-root",
+                 "gs://b/images", "--output", str(out), "--resource", "Trainer.gpu=2",
+                 "--beam-arg=--direct_num_workers=2", "--set", "training.phase1_epochs=7"]) == 0
+    spec = yaml.safe_load(out.read_text())
+    trainer = executor_of(spec, "Trainer")["container"]
+    assert trainer["resources"]["accelerator"]["count"] == 2
+    assert trainer["args"][-1] == "--direct_num_workers=2"
+    declared = spec["root"]["inputDefinitions"]["parameters"]
+    assert json.loads(declared["training_config"]["defaultValue"])["phase1_epochs"] == 7
+    assert f"wrote {out}" in capsys.readouterr().out
