@@ -18,8 +18,14 @@ class TrainConfig:
     early_stopping_patience: int = 3
     base_weights: str = "imagenet"
     use_class_weights: bool = True
-    cache_activations: bool = True        # run the frozen blocks once per image (see train.py)
+    feature_cache: bool = True            # run the frozen network once per image (train.py)
     max_activation_cache_gb: float = 8.0  # above this, phase 2 reads images every epoch
+    lr_schedule: str = "cosine"           # per phase: cosine decay to 0, or constant
+    augment_flip: bool = False            # augmentation (training split only) needs
+    augment_rotation: float = 0.0         # feature_cache: false, since augmented images
+    augment_zoom: float = 0.0             # differ every epoch; rotation is a fraction of a
+    augment_contrast: float = 0.0         # full turn, zoom of the side, contrast and
+    augment_brightness: float = 0.0       # brightness factors
     seed: int = 42
 
     def __post_init__(self):
@@ -46,8 +52,23 @@ class TrainConfig:
         if self.max_activation_cache_gb < 0:
             problems.append(f"max_activation_cache_gb must be 0 or more, "
                             f"got {self.max_activation_cache_gb}")
+        if self.lr_schedule not in ("cosine", "constant"):
+            problems.append(f"lr_schedule must be 'cosine' or 'constant', got {self.lr_schedule!r}")
+        for name in ("augment_rotation", "augment_zoom", "augment_contrast",
+                     "augment_brightness"):
+            if not 0 <= getattr(self, name) < 1:
+                problems.append(f"{name} must be in [0, 1), got {getattr(self, name)}")
+        if self.augments and self.feature_cache:
+            problems.append("feature_cache must be false when augmentation is on: augmented "
+                            "images differ every epoch, so the frozen network's outputs cannot "
+                            "be computed once")
         if problems:
             raise ValueError("; ".join(f"training.{p}" for p in problems))
+
+    @property
+    def augments(self) -> bool:
+        return bool(self.augment_flip or self.augment_rotation or self.augment_zoom
+                    or self.augment_contrast or self.augment_brightness)
 
     @classmethod
     def from_dict(cls, values: Dict) -> "TrainConfig":

@@ -74,16 +74,36 @@ def build_head(num_classes: int, train_features, dropout: float) -> tf_keras.Mod
         tf_keras.layers.InputLayer(input_shape=(train_features.shape[-1],)),
         normalize,
         tf_keras.layers.Dropout(dropout),
-        tf_keras.layers.Dense(num_classes, name="logits"),
+        tf_keras.layers.Dense(num_classes, name="logits", dtype="float32"),
     ], name="head")
 
 
-def build_classifier(base: tf_keras.Model, head: tf_keras.Model) -> tf_keras.Model:
+def build_classifier(base: tf_keras.Model, head: tf_keras.Model,
+                     augment: Optional[tf_keras.Model] = None) -> tf_keras.Model:
     """Image in, logits out. The base always runs with training=False, so its BatchNorm layers
-    use their moving statistics in both phases, whatever fit() passes."""
+    use their moving statistics in both phases, whatever fit() passes. Augmentation layers,
+    when given, act in training only."""
     images = tf_keras.Input(shape=base.input_shape[1:], name="image")
-    features = base(images, training=False)
-    return tf_keras.Model(images, head(features), name="inception_v3_classifier")
+    x = augment(images) if augment is not None else images
+    return tf_keras.Model(images, head(base(x, training=False)), name="inception_v3_classifier")
+
+
+def augmentation(config) -> Optional[tf_keras.Model]:
+    """Random flip, rotation, zoom (crop), contrast and brightness from TrainConfig's augment_*
+    settings; None when all are off. Inputs are in [-1, 1]."""
+    layers = []
+    if config.augment_flip:
+        layers.append(tf_keras.layers.RandomFlip("horizontal_and_vertical"))
+    if config.augment_rotation:
+        layers.append(tf_keras.layers.RandomRotation(config.augment_rotation))
+    if config.augment_zoom:
+        layers.append(tf_keras.layers.RandomZoom((-config.augment_zoom, 0.0)))
+    if config.augment_contrast:
+        layers.append(tf_keras.layers.RandomContrast(config.augment_contrast))
+    if config.augment_brightness:
+        layers.append(tf_keras.layers.RandomBrightness(config.augment_brightness,
+                                                       value_range=(-1.0, 1.0)))
+    return tf_keras.Sequential(layers, name="augmentation") if layers else None
 
 
 def unfreeze_boundary(base: tf_keras.Model, unfreeze_blocks: int) -> int:

@@ -1,4 +1,6 @@
 """TFX Trainer entry point: a thin adapter from FnArgs to train() and export()."""
+import hashlib
+import json
 import os
 
 import tensorflow_transform as tft
@@ -8,14 +10,30 @@ from components.trainer import export, train
 REPORT_FILE = "training_report.json"
 
 
+def resume_dir(model_run_dir: str, train_files, transform_output: str, custom_config) -> str:
+    """A checkpoint folder that outlives one Trainer execution: a rerun on the same inputs and
+    settings (after a crash or a killed pod) finds it and resumes the interrupted phase.
+
+    model_run_dir is <pipeline_root>/Trainer/model_run/<execution id>; the folder sits beside it.
+    """
+    key = hashlib.sha256(json.dumps([sorted(train_files), transform_output, custom_config],
+                                    sort_keys=True, default=str).encode()).hexdigest()[:16]
+    trainer_root = os.path.dirname(os.path.dirname(model_run_dir.rstrip("/")))
+    return os.path.join(trainer_root, "resume", key)
+
+
 def run_fn(fn_args) -> None:
     """Called by TFX's Trainer (GenericExecutor)."""
-    config = train.TrainConfig.from_dict(dict(fn_args.custom_config or {}))
+    custom_config = dict(fn_args.custom_config or {})
+    config = train.TrainConfig.from_dict(custom_config)
     tf_transform_output = tft.TFTransformOutput(fn_args.transform_output)
     data_facts = fn_args.hyperparameters or {}
-    result = train.train(train.list_files(fn_args.train_files),
-                         train.list_files(fn_args.eval_files), tf_transform_output, config,
-                         class_weights=data_facts.get("class_weights"))
+    train_files = train.list_files(fn_args.train_files)
+    result = train.train(train_files, train.list_files(fn_args.eval_files), tf_transform_output,
+                         config, class_weights=data_facts.get("class_weights"),
+                         backup_dir=resume_dir(fn_args.model_run_dir, train_files,
+                                               fn_args.transform_output, custom_config),
+                         log_dir=os.path.join(fn_args.model_run_dir, "logs"))
     export.export(result, tf_transform_output, fn_args.serving_model_dir)
     result.report["class_counts"] = data_facts.get("class_counts")
     train.write_report(result.report, os.path.join(fn_args.model_run_dir, REPORT_FILE))
