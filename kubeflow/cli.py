@@ -11,7 +11,6 @@ import sys
 from typing import Callable
 
 from kubeflow import targets
-from pipeline import config as config_lib
 
 _INTERVAL = re.compile(r"(\d+)([smhd]?)")
 _SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}

@@ -15,7 +15,7 @@ from typing import Any, Dict, Mapping, Optional, Sequence, Tuple
 from components.trainer.config import TrainConfig
 from pipeline import config as config_lib
 
-# name -> (Python type, what it feeds); the order is the order shown in the KFP UI.
+# name -> (Python type, what it feeds; shown as the parameter's description in the KFP UI).
 RUNTIME_PARAMETERS: Dict[str, Tuple[type, str]] = {
     "data_root": (str, "ImageExampleGen input_base: <data_root>/<class>/<image files>"),
     "schema_path": (str, "ImportSchemaGen schema_file (default: the schema baked into the image)"),
