@@ -30,7 +30,12 @@ find_python310() {
   return 1
 }
 
-stamp_of() { cat "$repo_root/requirements.lock" "$repo_root/setup.py" | sha256sum | cut -d' ' -f1; }
+# What the install depends on: the lock, setup.py, and the package folders (an editable install
+# maps the packages that existed when it ran).
+stamp_of() {
+  { cat "$repo_root/requirements.lock" "$repo_root/setup.py"
+    (cd "$repo_root" && ls -d -- */__init__.py */*/__init__.py 2>/dev/null); } | sha256sum | cut -d' ' -f1
+}
 
 if [ ! -x "$venv/bin/python" ]; then
   if ! py="$(find_python310)"; then
