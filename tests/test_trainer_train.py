@@ -7,21 +7,14 @@ import dataclasses
 import json
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import pytest
-import tensorflow as tf
 import tensorflow_transform as tft
-import tensorflow_transform.beam as tft_beam
-from tensorflow_transform.tf_metadata import dataset_metadata, metadata_io, schema_utils
 
-from components import features
-from components.image_example_gen import ingest
-from components.trainer import train
+from components.trainer import standalone, train
 from components.trainer.config import TrainConfig
-from components.transform import preprocessing
 from pipeline import default_dataset
 
 IMAGE_SIZE = 150
@@ -34,30 +27,12 @@ def tiny_data(tmp_path_factory):
     """Train/eval TFRecords (every 4th image to eval) and a Transform graph."""
     root = tmp_path_factory.mktemp("tiny")
     images = default_dataset.ensure_default_dataset(str(root / "images"), images_per_class=8)
-    examples = {"train": [], "eval": []}
-    for index, path in enumerate(sorted(Path(images).glob("*/*.jpg"))):
-        example = ingest.image_to_example(path.read_bytes(), f"{path.parent.name}/{path.name}")
-        examples["eval" if index % 4 == 0 else "train"].append(example)
-    files = {}
-    for split, items in examples.items():
-        files[split] = str(root / f"{split}.tfrecord.gz")
-        with tf.io.TFRecordWriter(files[split], options="GZIP") as writer:
-            for example in items:
-                writer.write(example.SerializeToString())
-    raw_spec = {features.IMAGE_KEY: tf.io.FixedLenFeature([1], tf.string),
-                features.LABEL_KEY: tf.io.FixedLenFeature([1], tf.string)}
-    rows = [{features.IMAGE_KEY: [e.features.feature[features.IMAGE_KEY].bytes_list.value[0]],
-             features.LABEL_KEY: [e.features.feature[features.LABEL_KEY].bytes_list.value[0]]}
-            for e in examples["train"]]
-    metadata = dataset_metadata.DatasetMetadata(schema_utils.schema_from_feature_spec(raw_spec))
-    transform_dir = str(root / "transform")
-    with tempfile.TemporaryDirectory() as temp, tft_beam.Context(temp_dir=temp):
-        transform_fn = (rows, metadata) | tft_beam.AnalyzeDataset(
-            lambda inputs: preprocessing.preprocessing_fn(inputs, {"image_size": IMAGE_SIZE}))
-        _ = transform_fn | tft_beam.WriteTransformFn(transform_dir)
-    # What TFX's Transform writes beside the graph: the raw schema, for parsing raw examples.
-    metadata_io.write_metadata(
-        metadata, str(Path(transform_dir) / tft.TFTransformOutput.RAW_METADATA_DIR))
+    paths = sorted(str(p) for p in Path(images).glob("*/*.jpg"))
+    files = standalone.write_examples(
+        {"train": [p for i, p in enumerate(paths) if i % 4],
+         "eval": [p for i, p in enumerate(paths) if i % 4 == 0]}, images, str(root / "examples"))
+    transform_dir = standalone.write_transform_graph(files["train"], IMAGE_SIZE,
+                                                     str(root / "transform"))
     return files, transform_dir
 
 

@@ -1,0 +1,239 @@
+"""Side by side, on the same images and settings: (a) the plain Keras two-phase script a user
+would write instead, (b) this project's trainer, (c) the whole local pipeline.
+
+Prints wall time per phase, images/s, eval accuracy and the ratios. Each part runs in a fresh
+process so none inherits another's warm caches or settings.
+
+    python bench/trainer_benchmark.py --data ../shared/datasets/flowers
+    python bench/trainer_benchmark.py --data ../shared/datasets/flowers --limit-per-class 40
+"""
+import argparse
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+EVAL_PERCENT = 20
+
+# (a) What a user writes by hand, following the Keras transfer-learning guide:
+# image_dataset_from_directory, the frozen base recomputed every epoch, then Keras' top-two-
+# block unfreeze (the first 249 layers stay frozen).
+PLAIN_SCRIPT = r"""
+import json, sys, time
+import tensorflow as tf
+args = json.loads(sys.argv[1])
+keras = tf.keras
+tf.keras.utils.set_random_seed(args["seed"])
+size = (args["image_size"], args["image_size"])
+train_ds = keras.utils.image_dataset_from_directory(args["train_dir"], image_size=size,
+    batch_size=args["batch_size"], seed=args["seed"])
+classes = len(train_ds.class_names)
+train_ds = train_ds.prefetch(tf.data.AUTOTUNE)
+eval_ds = keras.utils.image_dataset_from_directory(args["eval_dir"], image_size=size,
+    batch_size=args["batch_size"], shuffle=False).prefetch(tf.data.AUTOTUNE)
+base = keras.applications.InceptionV3(include_top=False, weights=None,
+                                      input_shape=size + (3,))
+base.trainable = False
+inputs = keras.Input(size + (3,))
+x = keras.applications.inception_v3.preprocess_input(inputs)
+x = base(x, training=False)
+x = keras.layers.GlobalAveragePooling2D()(x)
+x = keras.layers.Dropout(0.2)(x)
+model = keras.Model(inputs, keras.layers.Dense(classes)(x))
+loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+model.compile(keras.optimizers.Adam(learning_rate=1e-3), loss, metrics=["accuracy"])
+start = time.time()
+model.fit(train_ds, validation_data=eval_ds, epochs=args["phase1_epochs"], verbose=2)
+phase1 = time.time() - start
+base.trainable = True
+for layer in base.layers[:249]:
+    layer.trainable = False
+model.compile(keras.optimizers.Adam(learning_rate=1e-4), loss, metrics=["accuracy"])
+start = time.time()
+model.fit(train_ds, validation_data=eval_ds, epochs=args["phase2_epochs"], verbose=2)
+phase2 = time.time() - start
+print(json.dumps({"phase1_seconds": phase1, "phase2_seconds": phase2,
+                  "eval_accuracy": model.evaluate(eval_ds, verbose=0)[1]}))
+"""
+
+# (b) This project's trainer, on the same train/eval images turned into its inputs.
+TRAINER_SCRIPT = r"""
+import json, sys, time
+import numpy as np
+import tensorflow_transform as tft
+from components.trainer import train
+from components.trainer.config import TrainConfig
+args = json.loads(sys.argv[1])
+output = tft.TFTransformOutput(args["transform_dir"])
+config = TrainConfig(**args["config"])
+start = time.time()
+result = train.train([args["train"]], [args["eval"]], output, config)
+total = time.time() - start
+correct = seen = 0
+for images, labels in train.transformed_dataset([args["eval"]], output, config.batch_size):
+    predicted = np.argmax(result.classifier(images, training=False).numpy(), axis=-1)
+    correct += int((predicted == labels.numpy()).sum()); seen += len(labels)
+report = result.report
+print(json.dumps({"cache_seconds": report["phase1"]["cache_seconds"],
+                  "phase1_seconds": report["phase1"]["seconds"],
+                  "phase2_seconds": report["phase2"].get("seconds", 0.0),
+                  "phase2_epochs_run": report["phase2"].get("epochs_run", 0),
+                  "total_seconds": total, "eval_accuracy": correct / seen}))
+"""
+
+# (c) The whole local pipeline: ingest, statistics, validation, transform, training,
+# evaluation and push.
+PIPELINE_SCRIPT = r"""
+import json, sys, time
+from pipeline import config as config_lib, local_runner, summary
+args = json.loads(sys.argv[1])
+config = config_lib.load(overrides=args["overrides"])
+start = time.time()
+local_runner.run(config, local_runner.preflight(config))
+seconds = time.time() - start
+result = summary.collect(config.metadata_path, config.pipeline_name)
+print(json.dumps({"total_seconds": seconds, "components": result["components"],
+                  "eval_accuracy": result["evaluation"]["metrics"].get(
+                      "sparse_categorical_accuracy"),
+                  "pushed": result["push"]["pushed"]}))
+"""
+
+
+def _run(script: str, args: dict, label: str) -> dict:
+    print(f"[bench] running {label} ...", flush=True)
+    env = dict(os.environ, TF_USE_LEGACY_KERAS="1", TF_CPP_MIN_LOG_LEVEL="2")
+    completed = subprocess.run([sys.executable, "-c", script, json.dumps(args)], env=env,
+                               capture_output=True, text=True)
+    if completed.returncode != 0:
+        sys.exit(f"{label} failed:\n{completed.stderr[-4000:]}")
+    return json.loads(completed.stdout.strip().splitlines()[-1])
+
+
+def _hash_split(data_root: str, limit_per_class: int):
+    """The pipeline's own split (sha256 of the relative path feature, as TFX partitions), so
+    all three contenders train and validate on exactly the same images."""
+    from tfx.components.example_gen.base_example_gen_executor import _PartitionFn
+    from tfx.proto import example_gen_pb2
+
+    from components import features
+    from components.image_example_gen import ingest
+    import tensorflow as tf
+
+    split_config = example_gen_pb2.SplitConfig(partition_feature_name=features.PATH_KEY)
+    chosen = {"train": [], "eval": []}
+    for class_dir in sorted(p for p in Path(data_root).iterdir() if p.is_dir()):
+        files = sorted(p for p in class_dir.iterdir() if ingest.wanted_file(
+            f"{class_dir.name}/{p.name}") and not p.name.endswith(".txt"))
+        for path in files[:limit_per_class or None]:
+            rel = f"{class_dir.name}/{path.name}"
+            key = tf.train.Example(features=tf.train.Features(feature={
+                features.PATH_KEY: tf.train.Feature(
+                    bytes_list=tf.train.BytesList(value=[rel.encode()]))}))
+            split = _PartitionFn(key, 2, [100 - EVAL_PERCENT, 100], split_config)
+            chosen[("train", "eval")[split]].append(str(path))
+    return chosen
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", required=True, help="<root>/<class>/<images>")
+    parser.add_argument("--limit-per-class", type=int, default=0,
+                        help="use only the first N images of each class (0 = all)")
+    parser.add_argument("--phase1-epochs", type=int, default=10)
+    parser.add_argument("--phase2-epochs", type=int, default=2)
+    parser.add_argument("--pipeline-epochs", default="3,2", help="phase1,phase2 for (c)")
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--image-size", type=int, default=299)
+    parser.add_argument("--skip", default="", help="comma list of: plain,trainer,pipeline")
+    args = parser.parse_args()
+    skip = set(filter(None, args.skip.split(",")))
+
+    from components.trainer import standalone
+    from components.trainer.config import TrainConfig
+
+    work = Path(tempfile.mkdtemp(prefix="trainer_bench_"))
+    split = _hash_split(args.data, args.limit_per_class)
+    # One folder per split for the plain script; one flat folder for the pipeline.
+    for name, files in split.items():
+        for path in files:
+            for target in (work / name / Path(path).parent.name / Path(path).name,
+                           work / "all" / Path(path).parent.name / Path(path).name):
+                target.parent.mkdir(parents=True, exist_ok=True)
+                if not target.exists():
+                    target.symlink_to(os.path.abspath(path))
+    counts = {k: len(v) for k, v in split.items()}
+    print(f"[bench] {counts['train']} train and {counts['eval']} eval images from {args.data}; "
+          f"batch {args.batch_size}, {args.image_size} px, random initialisation "
+          f"(no ImageNet download here); phase 1 {args.phase1_epochs} and phase 2 "
+          f"{args.phase2_epochs} epochs; work dir {work}", flush=True)
+    shared = {"image_size": args.image_size, "batch_size": args.batch_size, "seed": 42,
+              "phase1_epochs": args.phase1_epochs, "phase2_epochs": args.phase2_epochs}
+    results = {}
+    if "plain" not in skip:
+        results["plain"] = _run(PLAIN_SCRIPT, dict(shared, train_dir=str(work / "train"),
+                                                   eval_dir=str(work / "eval")), "plain Keras")
+    if "trainer" not in skip:
+        examples = standalone.write_examples(split, args.data, str(work / "examples"))
+        transform_dir = standalone.write_transform_graph(examples["train"], args.image_size,
+                                                         str(work / "transform"))
+        config = TrainConfig(base_weights="none", early_stopping_patience=1000,
+                             **{k: v for k, v in shared.items()})
+        results["trainer"] = _run(TRAINER_SCRIPT, {
+            "train": examples["train"], "eval": examples["eval"],
+            "transform_dir": transform_dir, "config": dataclasses.asdict(config)}, "trainer")
+    if "pipeline" not in skip:
+        phase1, phase2 = (int(e) for e in args.pipeline_epochs.split(","))
+        results["pipeline"] = _run(PIPELINE_SCRIPT, {"overrides": {
+            "work_dir": str(work / "pipeline"),
+            "data": {"root": str(work / "all"), "train_percent": 100 - EVAL_PERCENT,
+                     "eval_percent": EVAL_PERCENT, "test_percent": 0},
+            "training": {"base_weights": "none", "batch_size": args.batch_size,
+                         "image_size": args.image_size, "phase1_epochs": phase1,
+                         "phase2_epochs": phase2},
+            "evaluation": {"accuracy_floor": 0.0}}}, "local pipeline")
+    _print_table(results, counts, args)
+
+
+def _print_table(results, counts, args) -> None:
+    train_images = counts["train"]
+    print("\n" + "=" * 78)
+    print(f"{'':<28}{'phase 1 s':>12}{'phase 2 s':>12}{'total s':>10}{'eval acc':>10}")
+    for name, r in results.items():
+        if name == "pipeline":
+            print(f"{'(c) local pipeline':<28}{'':>12}{'':>12}{r['total_seconds']:>10.1f}"
+                  f"{(r['eval_accuracy'] or 0):>10.3f}")
+            continue
+        phase1 = r["phase1_seconds"] + r.get("cache_seconds", 0.0)
+        total = r.get("total_seconds", r["phase1_seconds"] + r["phase2_seconds"])
+        label = "(a) plain Keras script" if name == "plain" else "(b) project trainer"
+        print(f"{label:<28}{phase1:>12.1f}{r['phase2_seconds']:>12.1f}{total:>10.1f}"
+              f"{r['eval_accuracy']:>10.3f}")
+        images_per_s = train_images * args.phase1_epochs / phase1
+        print(f"{'':<28}phase 1: {images_per_s:.1f} images/s (train images x epochs / s)")
+    if "plain" in results and "trainer" in results:
+        plain, ours = results["plain"], results["trainer"]
+        phase1_ratio = plain["phase1_seconds"] / (ours["phase1_seconds"] + ours["cache_seconds"])
+        print(f"phase 1 speed-up, plain / trainer (cache included): {phase1_ratio:.2f}x "
+              "(bar: >= 5)")
+        if args.phase2_epochs and ours.get("phase2_epochs_run"):
+            per_epoch = (ours["phase2_seconds"] / ours["phase2_epochs_run"]) / (
+                plain["phase2_seconds"] / args.phase2_epochs)
+            print(f"phase 2 time per epoch, trainer / plain: {per_epoch:.2f} (bar: <= 1.1)")
+    if "plain" in results and "pipeline" in results:
+        phase1, phase2 = (int(e) for e in args.pipeline_epochs.split(","))
+        plain = results["plain"]
+        plain_same_epochs = (plain["phase1_seconds"] / args.phase1_epochs * phase1
+                             + plain["phase2_seconds"] / max(args.phase2_epochs, 1) * phase2)
+        ratio = results["pipeline"]["total_seconds"] / plain_same_epochs
+        print(f"whole pipeline ({phase1}+{phase2} epochs) / plain training alone at the same "
+              f"epochs ({plain_same_epochs:.0f} s, scaled per epoch): {ratio:.2f} (bar: <= 1.0)")
+    print("=" * 78)
+
+
+if __name__ == "__main__":
+    main()
