@@ -63,6 +63,28 @@ def _cmd_config(args) -> int:
     return 0
 
 
+def _cmd_schema(args) -> int:
+    import tempfile
+
+    from components.image_example_gen import ingest, schema_draft
+    from pipeline import local_runner
+    from pipeline.pipeline import default_schema_path
+
+    config = _load_config(args)
+    data_root = local_runner.resolve_data_root(config)
+    options = ingest.IngestOptions(
+        max_file_bytes=config.data.max_image_bytes, max_pixels=config.data.max_image_pixels,
+        max_side=config.data.max_image_side, hidden_files=config.data.hidden_files)
+    with tempfile.TemporaryDirectory() as work_dir:
+        schema = schema_draft.draft_schema(data_root, work_dir, config.data.input_pattern,
+                                           config.data.split_folders, options)
+    diff = schema_draft.write_and_diff(schema, args.output, default_schema_path(), data_root)
+    print(diff or "the draft matches the curated schema")
+    print(f"[schema] draft written to {args.output}; the pipeline validates against "
+          f"{default_schema_path()}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="inception-retrain",
@@ -75,6 +97,14 @@ def build_parser() -> argparse.ArgumentParser:
     show = sub.add_parser("config", help="validate the configuration and print it resolved")
     _add_config_args(show)
     show.set_defaults(func=_cmd_config)
+    schema = sub.add_parser(
+        "schema", help="infer a schema draft from the data, for review against schema/",
+        description="Ingests the data root as the pipeline does, infers a schema with TFDV, "
+                    "applies the curation rules and prints the diff to the curated schema.")
+    _add_config_args(schema)
+    schema.add_argument("--output", metavar="FILE", default="schema.draft.pbtxt",
+                        help="where the draft is written (default ./schema.draft.pbtxt)")
+    schema.set_defaults(func=_cmd_schema)
     from kubeflow import cli as kubeflow_cli  # compile, schedule (light imports only)
 
     kubeflow_cli.register(sub, _add_config_args, _load_config)

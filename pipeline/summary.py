@@ -102,6 +102,17 @@ def _data_section(store, nodes) -> Dict[str, Any]:
                 message.ParseFromString(f.read())
             lines += checks.anomaly_messages(split, message)
         section["anomalies"] = lines
+    if "DataGate" in nodes:
+        gate = output_artifacts(store, nodes["DataGate"])
+        if gate.get("data_report"):
+            from components.data_gate.report import REPORT_FILE
+
+            section["report"] = os.path.join(gate["data_report"][0].uri, REPORT_FILE)
+        if gate.get("data_facts"):
+            from components.data_gate.component import DATA_FACTS_FILE
+
+            with open(os.path.join(gate["data_facts"][0].uri, DATA_FACTS_FILE)) as f:
+                section["warnings"] = json.load(f).get("warnings", [])
     return section
 
 
@@ -210,6 +221,10 @@ def render(summary: Dict[str, Any], seconds: Optional[float] = None) -> str:
     if "quarantine" in data:
         out.append(f"Quarantined files: {len(data['quarantine'])}")
         out.extend(f"  {q['relative_path']}: {q['reason']}" for q in data["quarantine"][:20])
+    for warning in data.get("warnings", []):
+        out.append(f"Data warning: {warning}")
+    if data.get("report"):
+        out.append(f"Data report: {data['report']}")
     if "anomalies" in data:
         out.append("Anomalies: " + ("none" if not data["anomalies"] else ""))
         out.extend(f"  {line}" for line in data["anomalies"])
