@@ -24,7 +24,8 @@ DATA_FACTS_FILE = "data_facts.json"   # the only file: TFX's Trainer reads its d
 class DataReport(artifact.Artifact):
     """A human-readable data report (data_report.md) of one pipeline run."""
 
-    TYPE_NAME = "ImageDataReport"
+    # KubeflowV2DagRunner accepts custom artifact types only as <namespace>.<TypeName>.
+    TYPE_NAME = "inception_retrain.ImageDataReport"
 
 
 def _read_proto(path: str, message):
