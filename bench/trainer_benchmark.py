@@ -11,6 +11,7 @@ import argparse
 import dataclasses
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -126,8 +127,8 @@ def _hash_split(data_root: str, limit_per_class: int):
     split_config = example_gen_pb2.SplitConfig(partition_feature_name=features.PATH_KEY)
     chosen = {"train": [], "eval": []}
     for class_dir in sorted(p for p in Path(data_root).iterdir() if p.is_dir()):
-        files = sorted(p for p in class_dir.iterdir() if ingest.wanted_file(
-            f"{class_dir.name}/{p.name}") and not p.name.endswith(".txt"))
+        files = sorted(p for p in class_dir.iterdir() if p.is_file()
+                       and not ingest.is_hidden(f"{class_dir.name}/{p.name}"))
         for path in files[:limit_per_class or None]:
             rel = f"{class_dir.name}/{path.name}"
             key = tf.train.Example(features=tf.train.Features(feature={
@@ -158,14 +159,14 @@ def main() -> None:
 
     work = Path(tempfile.mkdtemp(prefix="trainer_bench_"))
     split = _hash_split(args.data, args.limit_per_class)
-    # One folder per split for the plain script; one flat folder for the pipeline.
+    # One folder per split for the plain script; one flat folder for the pipeline (copies:
+    # the pipeline refuses symlinks that lead outside its data root).
     for name, files in split.items():
         for path in files:
             for target in (work / name / Path(path).parent.name / Path(path).name,
                            work / "all" / Path(path).parent.name / Path(path).name):
                 target.parent.mkdir(parents=True, exist_ok=True)
-                if not target.exists():
-                    target.symlink_to(os.path.abspath(path))
+                shutil.copy(path, target)
     counts = {k: len(v) for k, v in split.items()}
     print(f"[bench] {counts['train']} train and {counts['eval']} eval images from {args.data}; "
           f"batch {args.batch_size}, {args.image_size} px, random initialisation "
