@@ -63,6 +63,44 @@ def _cmd_config(args) -> int:
     return 0
 
 
+def _cmd_predict(args) -> int:
+    from pipeline import predict
+
+    model_name = args.model_name or config_lib.PipelineConfig().model_name
+    try:
+        return predict.run(args.paths, args.protocol, args.server, model_name,
+                           version=args.version, batch_size=args.batch_size, k=args.top_k,
+                           warn=lambda line: print(line, file=sys.stderr))
+    except predict.PredictError as err:
+        print(f"predict error: {err}", file=sys.stderr)
+        return 1
+
+
+def _cmd_rollback(args) -> int:
+    from components.pusher import versions
+
+    base = args.push_base or _load_config(args).push_base
+    try:
+        if args.to is None:
+            served = versions.served_version(base)
+            print(f"{base}: TF Serving serves the highest version"
+                  f"{f' ({served})' if served is not None else ' (none present)'}")
+            for version in reversed(versions.list_versions(base)):
+                record = versions.read_push_record(base, version)
+                origin = (f"rollback to version {record['rollback_of']}"
+                          if record.get("rollback_of") else record.get("source", "?"))
+                print(f"  {version:>6}  {record.get('published_at', '?'):<25}  {origin}")
+            return 0
+        keep = args.keep_versions or _load_config(args).keep_versions
+        published = versions.rollback(base, args.to, keep)
+    except versions.ServingDirError as err:
+        print(f"rollback error: {err}", file=sys.stderr)
+        return 1
+    print(f"version {args.to} is served again, as version {published.version} "
+          f"({published.path}); removed old versions: {published.pruned or 'none'}")
+    return 0
+
+
 def _cmd_schema(args) -> int:
     import tempfile
 
@@ -108,6 +146,40 @@ def build_parser() -> argparse.ArgumentParser:
     from kubeflow import cli as kubeflow_cli  # compile, schedule (light imports only)
 
     kubeflow_cli.register(sub, _add_config_args, _load_config)
+
+    predict = sub.add_parser(
+        "predict", help="classify image files or folders with a model served by TF Serving",
+        description="Sends images to TF Serving (REST :predict with b64 JSON, or gRPC "
+                    "PredictionService) and prints file, class, score and the top-k classes.")
+    predict.add_argument("paths", nargs="+", metavar="FILE_OR_FOLDER")
+    predict.add_argument("--protocol", choices=("rest", "grpc"), default="rest")
+    predict.add_argument("--server", metavar="ADDRESS",
+                         help="REST: http://host:8501 (default localhost:8501); "
+                              "gRPC: host:8500 (default localhost:8500)")
+    predict.add_argument("--model-name", metavar="NAME",
+                         help="TF Serving model name (default: the config's model_name)")
+    predict.add_argument("--version", type=int, metavar="N",
+                         help="a specific version (default: the one TF Serving serves)")
+    predict.add_argument("--batch-size", type=int, default=8, metavar="N",
+                         help="images per request (default 8)")
+    predict.add_argument("--top-k", type=int, default=3, metavar="K",
+                         help="classes listed per image (default 3)")
+    predict.set_defaults(func=_cmd_predict)
+
+    rollback = sub.add_parser(
+        "rollback", help="serve an earlier version again, or list the pushed versions",
+        description="Without --to: lists the versions under the push destination. With --to N: "
+                    "publishes a copy of version N as the new highest version, which TF "
+                    "Serving's default (latest) policy then serves; nothing is deleted beyond "
+                    "the configured retention.")
+    _add_config_args(rollback)
+    rollback.add_argument("--push-base", metavar="DIR",
+                          help="<serving_dir>/<model_name> (default: from the config)")
+    rollback.add_argument("--to", type=int, metavar="VERSION",
+                          help="the version to serve again")
+    rollback.add_argument("--keep-versions", type=int, metavar="N",
+                          help="versions kept afterwards (default: the config's keep_versions)")
+    rollback.set_defaults(func=_cmd_rollback)
     return parser
 
 

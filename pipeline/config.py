@@ -15,6 +15,10 @@ class ConfigError(ValueError):
     """A configuration value is unknown, mistyped or impossible; the message names the key."""
 
 
+# Where the Evaluator's no-regression baseline comes from (see pipeline.pipeline).
+BASELINES = ("served", "latest_blessed", "none")
+
+
 @dataclasses.dataclass(frozen=True)
 class DataConfig:
     """Where the images are and how they are split and gated."""
@@ -91,22 +95,24 @@ class DataConfig:
 
 @dataclasses.dataclass(frozen=True)
 class EvaluationConfig:
-    """The blessing gate: an absolute floor, and no regression against the last blessed model."""
+    """The blessing gate: absolute floors, and no regression against the baseline model."""
 
     accuracy_floor: float = 0.6
     max_accuracy_drop: float = 0.0       # candidate may be at most this much below the baseline
-    baseline: str = "latest_blessed"     # see pipeline.pipeline.create_pipeline
+    baseline: str = "served"             # served | latest_blessed | none; see create_pipeline
+    per_class_recall_floor: float = 0.0  # every class's recall must reach it; 0 = off
+    top_k: int = 5                       # top-k accuracy is reported for this k
 
     def __post_init__(self):
-        if self.baseline not in ("latest_blessed", "none"):
-            raise ConfigError("evaluation.baseline must be 'latest_blessed' or 'none', "
+        if self.baseline not in BASELINES:
+            raise ConfigError(f"evaluation.baseline must be one of {', '.join(BASELINES)}, "
                               f"got {self.baseline!r}")
-        if not 0 <= self.accuracy_floor <= 1:
-            raise ConfigError(f"evaluation.accuracy_floor must be in [0, 1], "
-                              f"got {self.accuracy_floor}")
-        if not 0 <= self.max_accuracy_drop <= 1:
-            raise ConfigError(f"evaluation.max_accuracy_drop must be in [0, 1], "
-                              f"got {self.max_accuracy_drop}")
+        for name in ("accuracy_floor", "max_accuracy_drop", "per_class_recall_floor"):
+            if not 0 <= getattr(self, name) <= 1:
+                raise ConfigError(f"evaluation.{name} must be in [0, 1], "
+                                  f"got {getattr(self, name)}")
+        if self.top_k < 1:
+            raise ConfigError(f"evaluation.top_k must be at least 1, got {self.top_k}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -117,6 +123,7 @@ class PipelineConfig:
     work_dir: str = "runs/local"          # pipeline_root/ and metadata.sqlite live here
     serving_dir: str = ""                 # TF Serving base path; "" = <work_dir>/serving
     model_name: str = "inception_v3"      # pushes go to <serving_dir>/<model_name>/<version>/
+    keep_versions: int = 5                # version directories kept in the push destination
     enable_cache: bool = True
     beam_args: Tuple[str, ...] = ()       # e.g. --direct_running_mode=multi_processing
     data: DataConfig = DataConfig()
@@ -130,6 +137,8 @@ class PipelineConfig:
         if not self.model_name.replace("-", "").replace("_", "").isalnum():
             raise ConfigError("model_name may hold only letters, digits, '-' and '_', "
                               f"got {self.model_name!r}")
+        if self.keep_versions < 1:
+            raise ConfigError(f"keep_versions must be at least 1, got {self.keep_versions}")
 
     @property
     def pipeline_root(self) -> str:

@@ -1,34 +1,44 @@
 """create_pipeline: the one TFX DAG, built from explicit arguments; runners only call it.
 
 ImageExampleGen -> StatisticsGen -> ImportSchemaGen (curated schema) -> ExampleValidator ->
-DataGate -> Transform -> Trainer -> Evaluator (vs. the latest blessed model) -> Pusher.
+DataGate -> Transform -> Trainer -> Evaluator (vs. the served model) -> Pusher (TF Serving
+versions), and the test split evaluated on a blessed candidate.
 """
 import dataclasses
 import os
-from typing import Sequence, Tuple
+from typing import Optional, Sequence, Tuple
 
 import tensorflow_model_analysis as tfma
 from tfx import v1 as tfx
 
 from components import features
+from components.baseline.evaluator import GatedEvaluator, HeldOutEvaluator
 from components.data_gate.component import DataGate
 from components.image_example_gen.component import ImageExampleGen
 from components.image_example_gen.ingest import IngestOptions
+from components.pusher.component import ServingPusher
 from components.trainer.config import TrainConfig
 
 PREPROCESSING_FN = "components.transform.preprocessing.preprocessing_fn"
 RUN_FN = "components.trainer.run.run_fn"
-BASELINES = ("latest_blessed", "none")
+BASELINES = ("served", "latest_blessed", "none")
+TEST_SPLIT = "test"
 
 
-def create_eval_config(accuracy_floor: float, max_accuracy_drop: float) -> tfma.EvalConfig:
-    """Multi-class accuracy with an absolute floor and a no-regression threshold.
+def create_eval_config(accuracy_floor: Optional[float], max_accuracy_drop: Optional[float],
+                       top_k: int = 5) -> tfma.EvalConfig:
+    """Multi-class metrics; accuracy gated by an absolute floor and a no-regression threshold.
 
-    The change threshold only applies once a baseline (the last blessed model) exists.
+    Overall: example count, accuracy, top-k accuracy, cross-entropy, confusion matrix. The
+    GatedEvaluator adds per-class precision, recall and calibration once it knows the classes.
+    The change threshold only applies when a baseline exists. With both bounds None there are
+    no thresholds (a record-only evaluation, e.g. of the test split).
     """
-    accuracy_threshold = tfma.MetricThreshold(
-        value_threshold=tfma.GenericValueThreshold(lower_bound={"value": accuracy_floor}),
-        change_threshold=tfma.GenericChangeThreshold(
+    accuracy = tfma.MetricConfig(class_name="SparseCategoricalAccuracy")
+    if accuracy_floor is not None:
+        accuracy.threshold.value_threshold.lower_bound.value = accuracy_floor
+    if max_accuracy_drop is not None:
+        accuracy.threshold.change_threshold.CopyFrom(tfma.GenericChangeThreshold(
             direction=tfma.MetricDirection.HIGHER_IS_BETTER,
             absolute={"value": -max_accuracy_drop}))
     return tfma.EvalConfig(
@@ -40,9 +50,11 @@ def create_eval_config(accuracy_floor: float, max_accuracy_drop: float) -> tfma.
         slicing_specs=[tfma.SlicingSpec()],
         metrics_specs=[tfma.MetricsSpec(metrics=[
             tfma.MetricConfig(class_name="ExampleCount"),
-            tfma.MetricConfig(class_name="SparseCategoricalAccuracy",
-                              threshold=accuracy_threshold),
+            accuracy,
+            tfma.MetricConfig(class_name="SparseTopKCategoricalAccuracy",
+                              config=f'"k": {int(top_k)}'),
             tfma.MetricConfig(class_name="SparseCategoricalCrossentropy"),
+            tfma.MetricConfig(class_name="MultiClassConfusionMatrixPlot"),
         ])])
 
 
@@ -67,7 +79,10 @@ def create_pipeline(
     on_drift: str = "warn",
     accuracy_floor: float,
     max_accuracy_drop: float,
-    baseline: str = "latest_blessed",
+    baseline: str = "served",
+    per_class_recall_floor: float = 0.0,
+    top_k: int = 5,
+    keep_versions: int = 5,
     enable_cache: bool = True,
     metadata_connection_config=None,
     beam_pipeline_args: Sequence[str] = (),
@@ -80,9 +95,16 @@ def create_pipeline(
     gating EvalConfig built from the thresholds, e.g. RuntimeParameters holding their JSON so a
     Kubeflow run can change epochs, learning rates and thresholds (kubeflow/compile.py).
 
-    baseline: where the Evaluator's no-regression baseline comes from. "latest_blessed" uses a
-    Resolver node (LatestBlessedModelStrategy; open-source KFP cannot run resolvers), "none"
-    gates on the absolute floor only.
+    baseline: where the Evaluator's no-regression baseline comes from.
+      "served": the version TF Serving serves under push_base when the Evaluator runs (no
+        Resolver node: works on open-source Kubeflow Pipelines; the push destination must be
+        readable from the pipeline's pods).
+      "latest_blessed": a Resolver node (LatestBlessedModelStrategy); local runs only, since
+        open-source KFP cannot run resolvers.
+      "none": absolute floors only.
+    Blessed models are pushed by ServingPusher to push_base/<integer version>/, keeping the
+    newest keep_versions. A "test" split, when configured, is evaluated once on a blessed
+    candidate (HeldOutEvaluator) and recorded, never gated on.
     """
     if baseline not in BASELINES:
         raise ValueError(f"baseline must be one of {BASELINES}, got {baseline!r}")
@@ -132,24 +154,35 @@ def create_pipeline(
         ).with_id("latest_blessed_model_resolver")
         baseline_nodes.append(baseline_resolver)
         baseline_model = baseline_resolver.outputs["model"]
-    evaluator = tfx.components.Evaluator(
+    evaluator = GatedEvaluator(
         examples=example_gen.outputs["examples"],
         model=trainer.outputs["model"],
         baseline_model=baseline_model,
+        serving_base=push_base if baseline == "served" else "",
         example_splits=["eval"],
-        eval_config=(create_eval_config(accuracy_floor, max_accuracy_drop)
-                     if eval_config is None else eval_config))
-    pusher = tfx.components.Pusher(
+        eval_config=(create_eval_config(accuracy_floor, max_accuracy_drop, top_k)
+                     if eval_config is None else eval_config),
+        per_class_recall_floor=per_class_recall_floor).with_id("Evaluator")
+    pusher = ServingPusher(
         model=trainer.outputs["model"],
         model_blessing=evaluator.outputs["blessing"],
-        push_destination=tfx.proto.PushDestination(
-            filesystem=tfx.proto.PushDestination.Filesystem(base_directory=push_base)))
+        push_base=push_base,
+        keep_versions=keep_versions).with_id("Pusher")
+    held_out_nodes = []
+    if TEST_SPLIT in {name for name, _ in splits}:
+        held_out_nodes.append(HeldOutEvaluator(
+            examples=example_gen.outputs["examples"],
+            model=trainer.outputs["model"],
+            blessing=evaluator.outputs["blessing"],
+            eval_config=create_eval_config(None, None, top_k),
+            example_splits=[TEST_SPLIT]).with_id("TestSplitEvaluator"))
 
     return tfx.dsl.Pipeline(
         pipeline_name=pipeline_name,
         pipeline_root=pipeline_root,
         components=[example_gen, statistics_gen, schema_gen, example_validator, data_gate,
-                    transform, trainer, *baseline_nodes, evaluator, pusher],
+                    transform, trainer, *baseline_nodes, evaluator, pusher,
+                    *held_out_nodes],
         enable_cache=enable_cache,
         metadata_connection_config=metadata_connection_config,
         beam_pipeline_args=list(beam_pipeline_args))
@@ -181,6 +214,9 @@ def create_pipeline_from_config(config, schema_path: str, data_root: str,
         accuracy_floor=config.evaluation.accuracy_floor,
         max_accuracy_drop=config.evaluation.max_accuracy_drop,
         baseline=config.evaluation.baseline,
+        per_class_recall_floor=config.evaluation.per_class_recall_floor,
+        top_k=config.evaluation.top_k,
+        keep_versions=config.keep_versions,
         enable_cache=config.enable_cache,
         metadata_connection_config=metadata_connection_config,
         beam_pipeline_args=config.beam_args)

@@ -129,34 +129,74 @@ def _training_section(store, nodes) -> Optional[Dict[str, Any]]:
         return json.load(f)
 
 
+def _read_metrics(evaluation_uri: str, class_names: List[str]):
+    """Overall-slice metrics: ({name: value}, {class name: {name: value}}); baseline values and
+    changes vs. the baseline carry a suffix in their name."""
+    import tensorflow_model_analysis as tfma
+
+    overall: Dict[str, float] = {}
+    per_class: Dict[str, Dict[str, float]] = {}
+    for slice_metrics in tfma.load_metrics(evaluation_uri):
+        if slice_metrics.slice_key.single_slice_keys:
+            continue  # overall slice only
+        for kv in slice_metrics.metric_keys_and_values:
+            if not kv.value.HasField("double_value"):
+                continue
+            name = kv.key.name + (" (change vs baseline)" if kv.key.is_diff else "")
+            if kv.key.model_name and kv.key.model_name != "candidate" and not kv.key.is_diff:
+                name += f" [{kv.key.model_name}]"
+            if kv.key.sub_key.HasField("class_id"):
+                class_id = kv.key.sub_key.class_id.value
+                label = class_names[class_id] if class_id < len(class_names) else str(class_id)
+                per_class.setdefault(label, {})[name] = kv.value.double_value.value
+            else:
+                overall[name] = kv.value.double_value.value
+    return overall, per_class
+
+
 def _evaluation_section(store, nodes) -> Optional[Dict[str, Any]]:
     import tensorflow_model_analysis as tfma
+
+    from components.baseline.evaluator import read_gate_record
 
     if "Evaluator" not in nodes:
         return None
     outputs = output_artifacts(store, nodes["Evaluator"])
     evaluation_uri = outputs["evaluation"][0].uri
-    metrics: Dict[str, float] = {}
-    for slice_metrics in tfma.load_metrics(evaluation_uri):
-        if slice_metrics.slice_key.single_slice_keys:
-            continue  # overall slice only
-        for kv in slice_metrics.metric_keys_and_values:
-            name = kv.key.name + (" (change vs baseline)" if kv.key.is_diff else "")
-            if kv.key.model_name and kv.key.model_name != "candidate" and not kv.key.is_diff:
-                name += f" [{kv.key.model_name}]"
-            if kv.value.HasField("double_value"):
-                metrics[name] = kv.value.double_value.value
+    gate = read_gate_record(evaluation_uri) or {}
+    class_names = gate.get("class_names", [])
+    metrics, per_class = _read_metrics(evaluation_uri, class_names)
     validation = tfma.load_validation_result(evaluation_uri)
     failures = []
     for per_slice in validation.metric_validations_per_slice:
         for failure in per_slice.failures:
-            failures.append(f"{failure.metric_key.name}"
-                            f"{' change' if failure.metric_key.is_diff else ''} = "
+            key = failure.metric_key
+            name = key.name
+            if key.sub_key.HasField("class_id"):
+                class_id = key.sub_key.class_id.value
+                name += (f" [class {class_names[class_id]}]" if class_id < len(class_names)
+                         else f" [class id {class_id}]")
+            failures.append(f"{name}{' change' if key.is_diff else ''} = "
                             f"{failure.metric_value.double_value.value:.4f} fails "
                             f"{_threshold_text(failure.metric_threshold)}")
     blessed = bool(_property(outputs["blessing"][0], "blessed"))
-    return {"metrics": metrics, "blessed": blessed, "failures": failures,
+    return {"metrics": metrics, "per_class": per_class, "baseline": gate.get("baseline"),
+            "blessed": blessed, "failures": failures,
             "validation_ok": validation.validation_ok}
+
+
+def _test_split_section(store, nodes) -> Optional[Dict[str, Any]]:
+    from components.baseline.evaluator import read_gate_record
+
+    if "TestSplitEvaluator" not in nodes:
+        return None
+    evaluation_uri = output_artifacts(store, nodes["TestSplitEvaluator"])["evaluation"][0].uri
+    record = read_gate_record(evaluation_uri) or {}
+    if record.get("skipped") or not record:
+        return {"skipped": record.get("skipped") or "no record (the evaluation did not run)"}
+    metrics, per_class = _read_metrics(evaluation_uri, record.get("class_names", []))
+    return {"skipped": "", "splits": record.get("splits"), "metrics": metrics,
+            "per_class": per_class}
 
 
 def _threshold_text(threshold) -> str:
@@ -178,7 +218,8 @@ def _push_section(store, nodes) -> Optional[Dict[str, Any]]:
     pushed = output_artifacts(store, nodes["Pusher"])["pushed_model"][0]
     return {"pushed": bool(_property(pushed, "pushed")),
             "destination": _property(pushed, "pushed_destination"),
-            "version": _property(pushed, "pushed_version")}
+            "version": _property(pushed, "pushed_version"),
+            "pruned_versions": _property(pushed, "pruned_versions") or ""}
 
 
 def collect(metadata_path: str, pipeline_name: str) -> Dict[str, Any]:
@@ -196,7 +237,23 @@ def collect(metadata_path: str, pipeline_name: str) -> Dict[str, Any]:
             "data": _data_section(store, nodes),
             "training": _training_section(store, nodes),
             "evaluation": _evaluation_section(store, nodes),
+            "test_split": _test_split_section(store, nodes),
             "push": _push_section(store, nodes)}
+
+
+def _per_class_lines(per_class: Dict[str, Dict[str, float]]) -> List[str]:
+    """A class x (precision, recall, calibration) table; precision and recall of the top-1
+    class (components.baseline.metrics)."""
+    if not per_class:
+        return []
+    columns = {"precision": "top1_precision", "recall": "top1_recall",
+               "calibration": "calibration"}
+    lines = ["  " + f"{'class':<24}" + "".join(f"{c:>12}" for c in columns)]
+    for name in sorted(per_class):
+        values = per_class[name]
+        lines.append("  " + f"{name:<24}" + "".join(
+            f"{values.get(metric, float('nan')):>12.4f}" for metric in columns.values()))
+    return lines
 
 
 def render(summary: Dict[str, Any], seconds: Optional[float] = None) -> str:
@@ -251,17 +308,36 @@ def render(summary: Dict[str, Any], seconds: Optional[float] = None) -> str:
 
     evaluation = summary.get("evaluation")
     if evaluation:
+        baseline = evaluation.get("baseline") or {}
+        if baseline.get("source") == "served":
+            out.append(f"Baseline: served version {baseline['version']} ({baseline['path']})")
+        elif baseline:
+            detail = baseline.get("note") or baseline.get("uri")
+            out.append(f"Baseline: {baseline['source']}" + (f" ({detail})" if detail else ""))
+        if baseline.get("dropped"):
+            out.append(f"  not used: {baseline['dropped']}")
         out.append("Evaluation (eval split):")
         out.extend(f"  {k}: {v:.4f}" for k, v in sorted(evaluation["metrics"].items()))
+        out.extend(_per_class_lines(evaluation.get("per_class") or {}))
         if evaluation["blessed"]:
             out.append("Blessed: yes (all thresholds met)")
         else:
             out.append("Blessed: NO")
             out.extend(f"  {reason}" for reason in evaluation["failures"])
+    test_split = summary.get("test_split")
+    if test_split:
+        if test_split["skipped"]:
+            out.append(f"Test split: not evaluated ({test_split['skipped']})")
+        else:
+            out.append("Test split (blessed candidate; recorded, never used for gating):")
+            out.extend(f"  {k}: {v:.4f}" for k, v in sorted(test_split["metrics"].items()))
+            out.extend(_per_class_lines(test_split["per_class"]))
     push = summary.get("push")
     if push:
         if push["pushed"]:
             out.append(f"Pushed: {push['destination']} (version {push['version']})")
+            if push.get("pruned_versions"):
+                out.append(f"  removed old versions: {push['pruned_versions']}")
         else:
             out.append("Pushed: no (the served model is unchanged)")
     elif evaluation is None or training is None:

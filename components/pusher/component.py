@@ -1,0 +1,45 @@
+"""ServingPusher: a blessed model becomes <push_base>/<next integer>/, atomically.
+
+Replaces TFX's Pusher, which writes <base>/<unix timestamp>/ by copying files in place (a poll
+in between can see a partial version) and never deletes old versions. The filesystem work is in
+components.pusher.versions; this is the TFX adapter. Not blessed -> nothing is written and the
+served version stays as it is.
+"""
+import logging
+
+from tfx.components.util import model_utils
+from tfx.types import standard_artifacts
+from tfx.utils import path_utils
+from tfx.v1.dsl.components import InputArtifact, OutputArtifact, Parameter, component
+
+from components.pusher import versions
+
+PUSHED = "pushed"
+PUSHED_DESTINATION = "pushed_destination"
+PUSHED_VERSION = "pushed_version"
+PRUNED_VERSIONS = "pruned_versions"
+
+
+@component
+def ServingPusher(
+    model: InputArtifact[standard_artifacts.Model],
+    model_blessing: InputArtifact[standard_artifacts.ModelBlessing],
+    pushed_model: OutputArtifact[standard_artifacts.PushedModel],
+    push_base: Parameter[str],
+    keep_versions: Parameter[int] = 5,
+):
+    if not model_utils.is_model_blessed(model_blessing):
+        logging.info("model %s is not blessed: nothing pushed, %s unchanged", model.uri,
+                     push_base)
+        pushed_model.set_int_custom_property(PUSHED, 0)
+        return
+    model_dir = path_utils.serving_model_path(model.uri,
+                                              path_utils.is_old_model_artifact(model))
+    published = versions.publish(model_dir, push_base, keep_versions, source=model.uri)
+    logging.info("pushed %s as version %d (%s); removed old versions %s", model.uri,
+                 published.version, published.path, published.pruned or "none")
+    pushed_model.set_int_custom_property(PUSHED, 1)
+    pushed_model.set_string_custom_property(PUSHED_DESTINATION, published.path)
+    pushed_model.set_int_custom_property(PUSHED_VERSION, published.version)
+    pushed_model.set_string_custom_property(PRUNED_VERSIONS,
+                                            ",".join(map(str, published.pruned)))

@@ -1,0 +1,214 @@
+"""`inception-retrain predict`: classify image files with a model served by TF Serving.
+
+REST: POST <server>/v1/models/<name>[/versions/<v>]:predict with
+  {"signature_name": "serving_default", "instances": [{"b64": "<base64 image bytes>"}, ...]};
+  TF Serving decodes the b64 itself and answers {"predictions": [{"scores": [...],
+  "classes": [...], "predicted_class": "..."}, ...]} or {"error": "..."}.
+gRPC: PredictionService/Predict with a PredictRequest whose "images" input is a 1-D string
+  tensor of the encoded bytes (tensorflow-serving-api).
+The REST path imports only the standard library; gRPC loads TensorFlow for the protos.
+"""
+import base64
+import dataclasses
+import json
+import os
+import urllib.error
+import urllib.request
+from typing import Callable, Iterable, List, Optional, Sequence, Tuple
+
+SIGNATURE = "serving_default"     # components.features.SERVING_BYTES_SIGNATURE
+INPUT = "images"                  # components.features.BYTES_INPUT
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".gif", ".bmp")
+_IMAGE_MAGIC = (b"\xff\xd8\xff", b"\x89PNG", b"GIF8", b"BM")
+DEFAULT_REST = "http://localhost:8501"
+DEFAULT_GRPC = "localhost:8500"
+GRPC_MAX_MESSAGE = 64 * 1024 * 1024
+
+
+class PredictError(RuntimeError):
+    """A request could not be made or the server refused it; the message says which."""
+
+
+class UnreachableError(PredictError):
+    """No TF Serving answers at the address: no point sending further batches."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Prediction:
+    """One image's answer: the top class, its score, and the k best (class, score) pairs."""
+
+    path: str
+    predicted_class: str
+    score: float
+    top_k: List[Tuple[str, float]]
+
+
+def collect_images(paths: Sequence[str]) -> List[str]:
+    """Files as given; folders searched recursively for image suffixes, in sorted order."""
+    found: List[str] = []
+    for path in paths:
+        if os.path.isfile(path):
+            found.append(path)
+        elif os.path.isdir(path):
+            inside = sorted(
+                os.path.join(dirpath, name)
+                for dirpath, _, names in os.walk(path) for name in names
+                if name.lower().endswith(IMAGE_SUFFIXES) and not name.startswith("."))
+            if not inside:
+                raise PredictError(f"no image files ({', '.join(IMAGE_SUFFIXES)}) under {path}")
+            found.extend(inside)
+        else:
+            raise PredictError(f"{path}: no such file or folder")
+    return found
+
+
+def not_an_image(data: bytes) -> bool:
+    """True when the bytes start like none of the formats the model decodes."""
+    return not data.startswith(_IMAGE_MAGIC)
+
+
+def rest_url(server: str, model_name: str, version: Optional[int] = None) -> str:
+    base = server if "://" in server else f"http://{server}"
+    versioned = f"/versions/{version}" if version is not None else ""
+    return f"{base.rstrip('/')}/v1/models/{model_name}{versioned}:predict"
+
+
+def rest_request_body(images: Sequence[bytes], signature: str = SIGNATURE) -> bytes:
+    """The exact bytes POSTed to TF Serving's :predict (row format, b64 for binary input)."""
+    return json.dumps({
+        "signature_name": signature,
+        "instances": [{"b64": base64.b64encode(data).decode("ascii")} for data in images],
+    }).encode("utf-8")
+
+
+def parse_rest_response(body: bytes) -> List[Tuple[List[str], List[float]]]:
+    """(class names, scores) per instance from a :predict response body."""
+    try:
+        answer = json.loads(body)
+    except ValueError:
+        raise PredictError(f"server answered with non-JSON: {body[:200]!r}") from None
+    if "error" in answer:
+        raise PredictError(f"server error: {answer['error']}")
+    if "predictions" not in answer:
+        raise PredictError(f"response holds no 'predictions': {str(answer)[:200]}")
+    return [(list(row["classes"]), [float(s) for s in row["scores"]])
+            for row in answer["predictions"]]
+
+
+def predict_rest(server: str, model_name: str, images: Sequence[bytes],
+                 version: Optional[int] = None, timeout: float = 60.0):
+    request = urllib.request.Request(
+        rest_url(server, model_name, version), data=rest_request_body(images),
+        headers={"Content-Type": "application/json"}, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return parse_rest_response(response.read())
+    except urllib.error.HTTPError as err:  # TF Serving puts {"error": ...} in 4xx/5xx bodies
+        body = err.read()
+        try:
+            message = json.loads(body).get("error", body.decode("utf-8", "replace"))
+        except ValueError:
+            message = body.decode("utf-8", "replace")
+        raise PredictError(f"{request.full_url}: HTTP {err.code}: {message}") from None
+    except urllib.error.URLError as err:
+        raise UnreachableError(f"cannot reach TF Serving at {request.full_url}: {err.reason}") from None
+
+
+def grpc_request(images: Sequence[bytes], model_name: str, signature: str = SIGNATURE,
+                 version: Optional[int] = None):
+    """The PredictRequest sent to PredictionService/Predict."""
+    import tensorflow as tf
+    from tensorflow_serving.apis import predict_pb2
+
+    request = predict_pb2.PredictRequest()
+    request.model_spec.name = model_name
+    request.model_spec.signature_name = signature
+    if version is not None:
+        request.model_spec.version.value = version
+    request.inputs[INPUT].CopyFrom(
+        tf.make_tensor_proto(list(images), dtype=tf.string, shape=[len(images)]))
+    return request
+
+
+def parse_grpc_response(response) -> List[Tuple[List[str], List[float]]]:
+    import tensorflow as tf
+
+    classes = tf.make_ndarray(response.outputs["classes"])
+    scores = tf.make_ndarray(response.outputs["scores"])
+    return [([c.decode("utf-8") for c in row_classes], [float(s) for s in row_scores])
+            for row_classes, row_scores in zip(classes, scores)]
+
+
+def predict_grpc(target: str, model_name: str, images: Sequence[bytes],
+                 version: Optional[int] = None, timeout: float = 60.0):
+    import grpc
+    from tensorflow_serving.apis import prediction_service_pb2_grpc
+
+    options = [("grpc.max_send_message_length", GRPC_MAX_MESSAGE),
+               ("grpc.max_receive_message_length", GRPC_MAX_MESSAGE)]
+    with grpc.insecure_channel(target, options=options) as channel:
+        stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
+        try:
+            response = stub.Predict(grpc_request(images, model_name, version=version),
+                                    timeout=timeout)
+        except grpc.RpcError as err:
+            error = (UnreachableError if err.code() == grpc.StatusCode.UNAVAILABLE
+                     else PredictError)
+            raise error(f"gRPC {target}: {err.code().name}: {err.details()}") from None
+    return parse_grpc_response(response)
+
+
+def to_predictions(paths: Sequence[str], answers, k: int) -> List[Prediction]:
+    """Pairs each path with its answer, ranked by score."""
+    if len(answers) != len(paths):
+        raise PredictError(f"sent {len(paths)} image(s), got {len(answers)} answer(s)")
+    predictions = []
+    for path, (classes, scores) in zip(paths, answers):
+        ranked = sorted(zip(classes, scores), key=lambda pair: -pair[1])
+        predictions.append(Prediction(path, ranked[0][0], ranked[0][1], ranked[:k]))
+    return predictions
+
+
+def _batches(items: Sequence, size: int) -> Iterable[Sequence]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+def format_prediction(prediction: Prediction) -> str:
+    ranked = ", ".join(f"{name} {score:.4f}" for name, score in prediction.top_k)
+    return (f"{prediction.path}\t{prediction.predicted_class}\t{prediction.score:.4f}\t"
+            f"top-{len(prediction.top_k)}: {ranked}")
+
+
+def run(paths: Sequence[str], protocol: str, server: Optional[str], model_name: str,
+        version: Optional[int] = None, batch_size: int = 8, k: int = 3,
+        emit: Callable[[str], None] = print,
+        warn: Callable[[str], None] = print) -> int:
+    """Classifies every image; returns 0, or 1 if any file could not be classified."""
+    if batch_size < 1 or k < 1:
+        raise PredictError("--batch-size and --top-k must be at least 1")
+    call = predict_rest if protocol == "rest" else predict_grpc
+    server = server or (DEFAULT_REST if protocol == "rest" else DEFAULT_GRPC)
+    failed = 0
+    images = []
+    for path in collect_images(paths):
+        with open(path, "rb") as f:
+            data = f.read()
+        if not_an_image(data):
+            warn(f"{path}: skipped, not a JPEG, PNG, GIF or BMP image")
+            failed += 1
+        else:
+            images.append((path, data))
+    for batch in _batches(images, batch_size):
+        batch_paths = [path for path, _ in batch]
+        try:
+            answers = call(server, model_name, [data for _, data in batch], version)
+        except UnreachableError:
+            raise
+        except PredictError as err:
+            warn(f"{', '.join(batch_paths)}: {err}")
+            failed += len(batch)
+            continue
+        for prediction in to_predictions(batch_paths, answers, k):
+            emit(format_prediction(prediction))
+    return 1 if failed else 0
