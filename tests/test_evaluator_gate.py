@@ -99,8 +99,11 @@ def memory_model(run_inputs, relabel, directory: Path) -> str:
 
 def gate_run(run_inputs, work: Path, name: str, model_dir: str, push_base: str, *,
              accuracy_floor: float, per_class_recall_floor: float = 0.0,
-             served_baseline: bool = True):
-    """One pipeline run of Evaluator -> Pusher (+ test split); returns its summary."""
+             baseline: str = "served"):
+    """One pipeline run of Evaluator -> Pusher (+ test split); returns its summary.
+
+    baseline: "served", "latest_blessed" (a Resolver over this pipeline's earlier runs, as
+    create_pipeline wires it) or "none"."""
     from tfx import v1 as tfx
 
     from components.baseline.evaluator import GatedEvaluator, HeldOutEvaluator
@@ -114,10 +117,18 @@ def gate_run(run_inputs, work: Path, name: str, model_dir: str, push_base: str, 
     ).with_id("examples")
     candidate = tfx.dsl.Importer(
         source_uri=model_dir, artifact_type=tfx.types.standard_artifacts.Model).with_id("model")
+    resolver = []
+    if baseline == "latest_blessed":
+        resolver.append(tfx.dsl.Resolver(
+            strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
+            model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
+            model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
+        ).with_id("latest_blessed_model_resolver"))
     evaluator = GatedEvaluator(
         examples=examples.outputs["result"], model=candidate.outputs["result"],
         eval_config=create_eval_config(accuracy_floor, 0.0, top_k=2),
-        example_splits=GATE_SPLITS, serving_base=push_base if served_baseline else "",
+        example_splits=GATE_SPLITS, serving_base=push_base if baseline == "served" else "",
+        baseline_model=resolver[0].outputs["model"] if resolver else None,
         per_class_recall_floor=per_class_recall_floor).with_id("Evaluator")
     pusher = ServingPusher(model=candidate.outputs["result"],
                            model_blessing=evaluator.outputs["blessing"],
@@ -129,7 +140,8 @@ def gate_run(run_inputs, work: Path, name: str, model_dir: str, push_base: str, 
     metadata = str(work / "metadata.sqlite")
     tfx.orchestration.LocalDagRunner().run(tfx.dsl.Pipeline(
         pipeline_name=name, pipeline_root=str(work / "root"),
-        components=[examples, candidate, evaluator, pusher, held_out], enable_cache=False,
+        components=[examples, candidate, *resolver, evaluator, pusher, held_out],
+        enable_cache=False,
         metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(
             metadata)))
     return summary.collect(metadata, name)
@@ -137,8 +149,9 @@ def gate_run(run_inputs, work: Path, name: str, model_dir: str, push_base: str, 
 
 @pytest.fixture(scope="module")
 def gate(run_inputs, tmp_path_factory):
-    """Three runs against one push destination: a good first model, a worse one, and one that
-    misses a whole class under a per-class recall floor."""
+    """Runs against one push destination: a good first model, a worse one, one that misses a
+    whole class under a per-class recall floor, and the worse one against the latest blessed
+    model found by a Resolver."""
     work = tmp_path_factory.mktemp("gate")
     push_base = str(work / "serving" / "flowers")
     class_names = run_inputs["class_names"]
@@ -161,8 +174,12 @@ def gate(run_inputs, tmp_path_factory):
                              else label, work / "one_class")
     runs["one_class"] = gate_run(run_inputs, work, "one_class", one_class, push_base,
                                  accuracy_floor=0.0, per_class_recall_floor=0.5,
-                                 served_baseline=False)
+                                 baseline="none")
     runs["served_after_one_class"] = tree_digest(Path(push_base))
+    # Another run of pipeline "first": its Resolver finds the model blessed by the first run.
+    runs["resolved"] = gate_run(run_inputs, work, "first", worse, push_base,
+                                accuracy_floor=0.0, baseline="latest_blessed")
+    runs["served_after_resolved"] = tree_digest(Path(push_base))
     return runs
 
 
@@ -240,3 +257,13 @@ def test_per_class_recall_floor_names_the_missed_class(gate):
     assert all(f.startswith("top1_recall [class ") and "fails >= 0.5000" in f
                for f in evaluation["failures"])
     assert gate["served_after_one_class"] == gate["served_after_first"]
+
+
+def test_latest_blessed_baseline_from_a_resolver_also_gates(gate):
+    evaluation = gate["resolved"]["evaluation"]
+    assert evaluation["baseline"]["source"] == "baseline_model channel"
+    assert evaluation["metrics"]["sparse_categorical_accuracy [baseline]"] == 1.0
+    assert evaluation["failures"] == [
+        "sparse_categorical_accuracy change = -1.0000 fails change >= -0.0000"]
+    assert not gate["resolved"]["push"]["pushed"]
+    assert gate["served_after_resolved"] == gate["served_after_first"]
