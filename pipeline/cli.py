@@ -3,6 +3,7 @@ the subcommands that need them, so `--help` and config checks answer at once."""
 import argparse
 import json
 import logging
+import os
 import sys
 from typing import List, Optional
 
@@ -26,6 +27,15 @@ def _add_config_args(parser: argparse.ArgumentParser) -> None:
                         help="any config key, e.g. --set training.phase1_epochs=3 (repeatable)")
 
 
+def _add_report_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--report-examples", type=int, default=200, metavar="N",
+                        help="eval images the report classifies to show misclassified ones "
+                             "(default 200; 0 = none)")
+    parser.add_argument("--verbose", action="store_true",
+                        help="show every TFX, Beam and TensorFlow log line on the console "
+                             "(they always go to <work-dir>/logs/)")
+
+
 def _load_config(args) -> config_lib.PipelineConfig:
     overrides = config_lib.parse_overrides(args.overrides)
     flat = {("data", "root"): args.data_root, ("work_dir",): args.work_dir,
@@ -40,25 +50,78 @@ def _load_config(args) -> config_lib.PipelineConfig:
 
 
 def _cmd_run(args) -> int:
-    from pipeline import local_runner, summary
+    from pipeline import local_runner, progress, summary
 
     config = _load_config(args)
-    data_root = local_runner.preflight(config)
-    print(f"[run] data: {data_root}\n[run] work dir: {config.work_dir}", flush=True)
     failure = None
-    try:
-        seconds = local_runner.run(config, data_root)
-    except RuntimeError as err:  # a component failed; the summary still shows what ran
-        failure, seconds = err, None
-    run_summary = summary.collect(config.metadata_path, config.pipeline_name)
-    print(summary.render(run_summary, seconds))
+    with progress.RunProgress(progress.default_log_path(config.work_dir), args.verbose,
+                              metadata_path=config.metadata_path,
+                              pipeline_name=config.pipeline_name) as tracker:
+        data_root = local_runner.preflight(config)
+        print(f"[run] data: {data_root}\n[run] work dir: {config.work_dir}\n"
+              "[run] loading TFX and TensorFlow (about a minute on a cold start)", flush=True)
+        try:
+            seconds = local_runner.run(config, data_root, progress=tracker)
+        except Exception as err:  # a component failed; the summary and report show what ran
+            tracker.failed(err)
+            failure, seconds = err, None
+        run_summary = summary.collect(config.metadata_path, config.pipeline_name)
+        print(summary.render(run_summary, seconds), flush=True)
+        report_path = _write_report(config, run_summary, args.report_examples, tracker.log_path,
+                                    f"{type(failure).__name__}: {failure}" if failure else "")
+    print(f"[run] report: {report_path}\n[run] full log: {tracker.log_path}")
     if failure is not None:
         print(f"\n[run] FAILED: {failure}", file=sys.stderr)
         return 1
     return 0
 
 
+def _write_report(config, run_summary, max_examples: int, log_path: str, failure: str) -> str:
+    """Writes the HTML report (and the model card of a pushed version); returns its path, or
+    why there is none: a broken report must not hide the outcome of the run."""
+    from pipeline import report
+
+    if max_examples:
+        print(f"[run] writing the report (classifying up to {max_examples} eval images for "
+              "the misclassified thumbnails)", flush=True)
+    try:
+        files = report.build(config, run_summary, failure=failure, log_path=log_path,
+                             max_examples=max_examples)
+    except Exception as err:  # logged with its traceback; the run's outcome stands
+        logging.getLogger(__name__).warning("report failed", exc_info=True)
+        return f"not written ({type(err).__name__}: {err}; traceback in {log_path})"
+    if files.model_card:
+        print(f"[run] model card: {files.model_card}")
+    return files.html
+
+
+def _cmd_report(args) -> int:
+    from pipeline import progress, report
+
+    config = _load_config(args)
+    if not os.path.exists(config.metadata_path):
+        print(f"report error: no metadata store at {config.metadata_path}; run the pipeline "
+              "first or pass the --work-dir of a run", file=sys.stderr)
+        return 1
+    with progress.RunProgress(progress.default_log_path(config.work_dir, "report"),
+                              args.verbose):
+        try:
+            files = report.build(config, max_examples=args.report_examples)
+        except FileNotFoundError as err:
+            print(f"report error: {err}", file=sys.stderr)
+            return 1
+    print(f"report: {files.html}\nsummary for machines: {files.json}")
+    if files.model_card:
+        print(f"model card: {files.model_card}")
+    return 0
+
+
 def _cmd_config(args) -> int:
+    if args.example:
+        from pipeline import config_reference
+
+        print(config_reference.example_yaml(), end="")
+        return 0
     print(json.dumps(config_lib.to_dict(_load_config(args)), indent=2))
     return 0
 
@@ -129,11 +192,27 @@ def build_parser() -> argparse.ArgumentParser:
         description="Retrain InceptionV3 on folders of labeled images with TFX; push blessed "
                     "models to TF Serving.")
     sub = parser.add_subparsers(dest="command", required=True)
-    run = sub.add_parser("run", help="run the whole pipeline locally (LocalDagRunner)")
+    run = sub.add_parser(
+        "run", help="run the whole pipeline locally (LocalDagRunner)",
+        description="Runs the pipeline locally, printing each component's start and end, the "
+                    "ingest counts and the training epochs; ends with a summary and writes an "
+                    "HTML run report under <work-dir>/reports/.")
     _add_config_args(run)
+    _add_report_args(run)
     run.set_defaults(func=_cmd_run)
+    report = sub.add_parser(
+        "report", help="write the HTML run report (and JSON summary) for the newest run",
+        description="Rebuilds <work-dir>/reports/<run id>/report.html and report.json for the "
+                    "newest run recorded in <work-dir>/metadata.sqlite, and the model card of "
+                    "the version it pushed.")
+    _add_config_args(report)
+    _add_report_args(report)
+    report.set_defaults(func=_cmd_report)
     show = sub.add_parser("config", help="validate the configuration and print it resolved")
     _add_config_args(show)
+    show.add_argument("--example", action="store_true",
+                      help="print a complete, commented YAML file of every key with its "
+                           "default instead")
     show.set_defaults(func=_cmd_config)
     schema = sub.add_parser(
         "schema", help="infer a schema draft from the data, for review against schema/",

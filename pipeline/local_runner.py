@@ -26,8 +26,10 @@ def preflight(config: config_lib.PipelineConfig) -> str:
     return data_root
 
 
-def run(config: config_lib.PipelineConfig, data_root: str) -> float:
-    """Runs the DAG to completion (raises on a failed component); returns seconds taken."""
+def run(config: config_lib.PipelineConfig, data_root: str, progress=None) -> float:
+    """Runs the DAG to completion (raises on a failed component); returns seconds taken.
+
+    progress: a pipeline.progress.RunProgress, told the components before the run starts."""
     from tfx import v1 as tfx
 
     from pipeline.pipeline import create_pipeline_from_config, default_schema_path
@@ -36,6 +38,8 @@ def run(config: config_lib.PipelineConfig, data_root: str) -> float:
     metadata = tfx.orchestration.metadata.sqlite_metadata_connection_config(
         config.metadata_path)
     dag = create_pipeline_from_config(config, default_schema_path(), data_root, metadata)
+    if progress is not None:
+        progress.begin([component.id for component in dag.components])
     start = time.time()
     logging.info("running %s with LocalDagRunner; outputs under %s", config.pipeline_name,
                  config.pipeline_root)
