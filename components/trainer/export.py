@@ -6,7 +6,7 @@ transform_features applies the Transform graph alone (TFMA's label preprocessing
 Beside the graph, assets.extra/ holds the TF Serving warm-up requests and the class names.
 """
 import os
-from typing import Sequence
+from typing import List, Sequence
 
 import numpy as np
 import tensorflow as tf
@@ -119,7 +119,7 @@ def write_assets_extra(serving_model_dir: str, class_names: Sequence[str]) -> No
         f.write("".join(f"{name}\n" for name in class_names))
 
 
-def read_labels(serving_model_dir: str) -> list:
+def read_labels(serving_model_dir: str) -> List[str]:
     """Class names of an exported model, in score order."""
     path = os.path.join(serving_model_dir, ASSETS_EXTRA, LABELS_FILE)
     if not tf.io.gfile.exists(path):
