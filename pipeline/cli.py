@@ -65,11 +65,13 @@ def _cmd_run(args) -> int:
         except Exception as err:  # a component failed; the summary and report show what ran
             tracker.failed(err)
             failure, seconds = err, None
-        run_summary = summary.collect(config.metadata_path, config.pipeline_name)
-        print(summary.render(run_summary, seconds), flush=True)
-        report_path = _write_report(config, run_summary, args.report_examples, tracker.log_path,
-                                    f"{type(failure).__name__}: {failure}" if failure else "")
-    print(f"[run] report: {report_path}\n[run] full log: {tracker.log_path}")
+        if tracker.components_started:  # else the newest run in the store is an older one
+            run_summary = summary.collect(config.metadata_path, config.pipeline_name)
+            print(summary.render(run_summary, seconds), flush=True)
+            print("[run] report: " + _write_report(
+                config, run_summary, args.report_examples, tracker.log_path,
+                f"{type(failure).__name__}: {failure}" if failure else ""))
+    print(f"[run] full log: {tracker.log_path}")
     if failure is not None:
         print(f"\n[run] FAILED: {failure}", file=sys.stderr)
         return 1

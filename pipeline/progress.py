@@ -116,6 +116,11 @@ class RunProgress:
         absl_logging.set_verbosity(absl_level)
         logging.captureWarnings(False)
 
+    @property
+    def components_started(self) -> int:
+        """How many components this run has started so far."""
+        return self._count
+
     def begin(self, component_ids: Sequence[str]) -> None:
         """The pipeline's components (for the [n/total] counter)."""
         self._total = len(component_ids)

@@ -2,6 +2,7 @@
 YAML file, from --set and through the command line; `config --example` is complete and loads
 back as the defaults."""
 import dataclasses
+from pathlib import Path
 
 import pytest
 import yaml
@@ -36,7 +37,8 @@ BAD_VALUES = [
     ({"training": {"phase1_epochs": 0}}, ["training.phase1_epochs must be at least 1"]),
     ({"training": {"image_size": 50}}, ["training.image_size must be at least 75", "50"]),
     ({"training": {"unfreeze_blocks": 12}}, ["training.unfreeze_blocks must be 0..11", "12"]),
-    ({"training": {"phase2_learning_rate": 0}}, ["training.phase2_learning_rate must be in (0, 1)"]),
+    ({"training": {"phase2_learning_rate": 0}},
+     ["training.phase2_learning_rate must be in (0, 1)"]),
     ({"training": {"augment_flip": True}}, ["training.feature_cache must be false when "
                                             "augmentation is on"]),
     ({"training": {"lr_schedule": "step"}}, ["training.lr_schedule must be 'cosine' or "
@@ -163,3 +165,13 @@ def test_example_file_edited_with_a_changed_value_is_honoured(tmp_path):
     assert config == dataclasses.replace(
         config_lib.load(), training=dataclasses.replace(config_lib.load().training,
                                                         phase2_epochs=0))
+
+
+def test_readme_configuration_reference_is_the_example_file():
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    start, end = "<!-- config-example:start -->\n```yaml\n", "```\n<!-- config-example:end -->"
+    assert start in readme and end in readme, "README.md lost its configuration reference"
+    block = readme.split(start, 1)[1].split(end, 1)[0]
+    assert block == config_reference.example_yaml(), (
+        "README.md's configuration reference is stale: paste `inception-retrain config "
+        "--example` between the config-example markers")
