@@ -40,20 +40,6 @@ class ReportFiles:
 
 # -- reading the run ---------------------------------------------------------------------------
 
-def input_artifacts(store, execution) -> Dict[str, List]:
-    """{input key: [artifacts]} of one execution (the counterpart of summary.output_artifacts)."""
-    from ml_metadata.proto import metadata_store_pb2
-
-    events = [e for e in store.get_events_by_execution_ids([execution.id])
-              if e.type == metadata_store_pb2.Event.INPUT]
-    artifacts = {a.id: a for a in store.get_artifacts_by_id([e.artifact_id for e in events])}
-    result: Dict[str, List] = {}
-    for event in events:
-        key = event.path.steps[0].key if event.path.steps else ""
-        result.setdefault(key, []).append(artifacts[event.artifact_id])
-    return result
-
-
 def _value(properties, name: str):
     """A custom property of an MLMD execution or artifact as a Python value, or None."""
     value = properties.get(name)
@@ -238,7 +224,7 @@ def misclassified(store, evaluator_execution, max_examples: int = MAX_EXAMPLES,
     if max_examples <= 0:
         result["skipped"] = "turned off (--report-examples 0)"
         return result
-    inputs = input_artifacts(store, evaluator_execution)
+    inputs = summary.input_artifacts(store, evaluator_execution)
     if not inputs.get("model") or not inputs.get("examples"):
         result["skipped"] = "the Evaluator's inputs are not recorded"
         return result

@@ -44,17 +44,27 @@ def latest_run_executions(store, pipeline_name: str) -> Dict[str, Any]:
     return by_node
 
 
-def output_artifacts(store, execution) -> Dict[str, List]:
-    """{output key: [artifacts]} of one execution."""
-    events = store.get_events_by_execution_ids([execution.id])
-    outputs = [e for e in events if e.type in (metadata_store_pb2.Event.OUTPUT,
-                                               metadata_store_pb2.Event.DECLARED_OUTPUT)]
-    artifacts = {a.id: a for a in store.get_artifacts_by_id([e.artifact_id for e in outputs])}
+def _artifacts_by_key(store, execution, event_types) -> Dict[str, List]:
+    """{input or output key: [artifacts]} of one execution, for the given MLMD event types."""
+    events = [e for e in store.get_events_by_execution_ids([execution.id])
+              if e.type in event_types]
+    artifacts = {a.id: a for a in store.get_artifacts_by_id([e.artifact_id for e in events])}
     result: Dict[str, List] = {}
-    for event in outputs:
+    for event in events:
         key = event.path.steps[0].key if event.path.steps else ""
         result.setdefault(key, []).append(artifacts[event.artifact_id])
     return result
+
+
+def output_artifacts(store, execution) -> Dict[str, List]:
+    """{output key: [artifacts]} of one execution."""
+    return _artifacts_by_key(store, execution, (metadata_store_pb2.Event.OUTPUT,
+                                                metadata_store_pb2.Event.DECLARED_OUTPUT))
+
+
+def input_artifacts(store, execution) -> Dict[str, List]:
+    """{input key: [artifacts]} of one execution."""
+    return _artifacts_by_key(store, execution, (metadata_store_pb2.Event.INPUT,))
 
 
 def _property(artifact, name: str):
