@@ -169,15 +169,13 @@ def _cmd_rollback(args) -> int:
 def _cmd_schema(args) -> int:
     import tempfile
 
-    from components.image_example_gen import ingest, schema_draft
+    from components.image_example_gen import schema_draft
     from pipeline import local_runner
     from pipeline.pipeline import default_schema_path
 
     config = _load_config(args)
     data_root = local_runner.resolve_data_root(config)
-    options = ingest.IngestOptions(
-        max_file_bytes=config.data.max_image_bytes, max_pixels=config.data.max_image_pixels,
-        max_side=config.data.max_image_side, hidden_files=config.data.hidden_files)
+    options = config.data.ingest_options()
     with tempfile.TemporaryDirectory() as work_dir:
         schema = schema_draft.draft_schema(data_root, work_dir, config.data.input_pattern,
                                            config.data.split_folders, options)

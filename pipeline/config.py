@@ -8,6 +8,7 @@ import os
 import typing
 from typing import Any, Dict, Mapping, Optional, Sequence, Tuple
 
+from components.image_example_gen.ingest import IngestOptions
 from components.trainer.config import TrainConfig
 
 
@@ -81,6 +82,11 @@ class DataConfig:
         for key in ("min_class_fraction", "max_label_drift"):
             if not 0 <= getattr(self, key) <= 1:
                 raise ConfigError(f"data.{key} must be in [0, 1], got {getattr(self, key)}")
+
+    def ingest_options(self) -> IngestOptions:
+        """The per-image limits and hidden-file policy, as ImageExampleGen and preflight use them."""
+        return IngestOptions(max_file_bytes=self.max_image_bytes, max_pixels=self.max_image_pixels,
+                             max_side=self.max_image_side, hidden_files=self.hidden_files)
 
     @property
     def splits(self) -> Tuple[Tuple[str, int], ...]:

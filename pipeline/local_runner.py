@@ -22,7 +22,9 @@ def preflight(config: config_lib.PipelineConfig) -> str:
     if weights not in ("imagenet", "none") and not os.path.isfile(weights):
         raise config_lib.ConfigError(f"training.base_weights: file {weights!r} does not exist")
     data_root = resolve_data_root(config)
-    ingest.validate_layout(data_root)
+    options = config.data.ingest_options()
+    for _, pattern in ingest.split_patterns(config.data.input_pattern, config.data.split_folders):
+        ingest.validate_layout(data_root, ingest.any_span(pattern), options)
     return data_root
 
 

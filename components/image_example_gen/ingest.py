@@ -9,6 +9,7 @@ import io
 import logging
 import os
 import posixpath
+import re
 import stat
 import warnings
 from typing import Dict, List, Optional, Sequence, Tuple, Union
@@ -385,6 +386,12 @@ def count_files_by_class(root: str, pattern: str) -> Dict[str, int]:
         if not is_hidden(rel) and not tf.io.gfile.isdir(path):
             counts[label_of(rel)] = counts.get(label_of(rel), 0) + 1
     return dict(sorted(counts.items()))
+
+
+def any_span(pattern: str) -> str:
+    """The pattern with its {SPAN}, {VERSION} and date specs as `*`: every span's folders, for
+    checking the layout before TFX's driver has resolved which span is the newest."""
+    return re.sub(r"\{[A-Z]+(:\d+)?\}", "*", pattern)
 
 
 def split_patterns(input_pattern: str, split_folders: Sequence[str]) -> List[Tuple[str, str]]:
