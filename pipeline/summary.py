@@ -251,6 +251,12 @@ def collect(metadata_path: str, pipeline_name: str) -> Dict[str, Any]:
             "push": _push_section(store, nodes)}
 
 
+def _metric_lines(metrics: Dict[str, float]) -> List[str]:
+    """One line per metric; counts (example_count) as whole numbers, the rest to 4 places."""
+    return [f"  {k}: {v:.0f}" if k.endswith("_count") else f"  {k}: {v:.4f}"
+            for k, v in sorted(metrics.items())]
+
+
 def _per_class_lines(per_class: Dict[str, Dict[str, float]]) -> List[str]:
     """A class x (precision, recall, calibration) table; precision and recall of the top-1
     class (components.baseline.metrics)."""
@@ -327,7 +333,7 @@ def render(summary: Dict[str, Any], seconds: Optional[float] = None) -> str:
         if baseline.get("dropped"):
             out.append(f"  not used: {baseline['dropped']}")
         out.append("Evaluation (eval split):")
-        out.extend(f"  {k}: {v:.4f}" for k, v in sorted(evaluation["metrics"].items()))
+        out.extend(_metric_lines(evaluation["metrics"]))
         out.extend(_per_class_lines(evaluation.get("per_class") or {}))
         if evaluation["blessed"]:
             out.append("Blessed: yes (all thresholds met)")
@@ -340,7 +346,7 @@ def render(summary: Dict[str, Any], seconds: Optional[float] = None) -> str:
             out.append(f"Test split: not evaluated ({test_split['skipped']})")
         else:
             out.append("Test split (blessed candidate; recorded, never used for gating):")
-            out.extend(f"  {k}: {v:.4f}" for k, v in sorted(test_split["metrics"].items()))
+            out.extend(_metric_lines(test_split["metrics"]))
             out.extend(_per_class_lines(test_split["per_class"]))
     push = summary.get("push")
     if push:

@@ -147,7 +147,10 @@ def test_unreachable_accuracy_floor_is_not_blessed_and_keeps_the_served_model(fl
     assert result["push"]["pushed"] is False
     assert _served_versions(push_base) == versions_before
     assert {p: p.stat().st_mtime_ns for p in served.rglob("*")} == files_before
-    assert "Blessed: NO" in summary.render(result)
+    text = summary.render(result)
+    assert "Blessed: NO" in text
+    count = int(result["evaluation"]["metrics"]["example_count"])
+    assert f"  example_count: {count}\n" in text  # a count, not 12.0000
 
 
 def test_embedded_default_dataset_runs_end_to_end(tmp_path, make_quick_config,
