@@ -164,12 +164,24 @@ class PipelineConfig:
 _SECTIONS = {"data": DataConfig, "training": TrainConfig, "evaluation": EvaluationConfig}
 
 
+def _parse_string_list(key: str, text: str) -> Any:
+    """A list from a flag: YAML's `[a, b]` (as in config files) or space-separated `a b`."""
+    if not text.strip().startswith("["):
+        return text.split()
+    import yaml
+
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{key}: {text!r} is not a list like [a, b]: {err}") from None
+
+
 def _coerce(key: str, value: Any, annotation) -> Any:
     """Checks one value against its field type; strings from flags are parsed."""
     origin = typing.get_origin(annotation)
     if origin in (tuple, Tuple):
         if isinstance(value, str):
-            value = value.split()
+            value = _parse_string_list(key, value)
         if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
             raise ConfigError(f"{key} must be a list of strings, got {value!r}")
         return tuple(value)

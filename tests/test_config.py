@@ -79,6 +79,8 @@ def test_the_same_values_in_a_yaml_file_give_the_same_messages(tmp_path, overrid
     ("training.use_class_weights=perhaps", "training.use_class_weights must be true or false"),
     ("training.phase1_epochs=-1", "training.phase1_epochs must be 0 or more, got -1"),
     ("evaluation.top_k=0", "evaluation.top_k must be at least 1, got 0"),
+    ("data.split_folders=[train, val", "data.split_folders: '[train, val' is not a list"),
+    ("data.split_folders=[train, [val]]", "data.split_folders must be a list of strings"),
 ])
 def test_set_flags_are_parsed_and_checked(assignment, expected):
     with pytest.raises(config_lib.ConfigError) as err:
@@ -94,6 +96,13 @@ def test_set_flags_convert_strings_to_the_field_types():
     assert config.training.use_class_weights is False
     assert config.data.split_folders == ("train", "val")
     assert config.evaluation.accuracy_floor == 0.75
+
+
+@pytest.mark.parametrize("flag", ["beam_args=[--direct_num_workers=2, --direct_running_mode=x]",
+                                  "beam_args=--direct_num_workers=2 --direct_running_mode=x"])
+def test_list_flags_take_the_config_file_syntax_or_spaces(flag):
+    config = config_lib.load(overrides=config_lib.parse_overrides([flag]))
+    assert config.beam_args == ("--direct_num_workers=2", "--direct_running_mode=x")
 
 
 @pytest.mark.parametrize("content, expected", [
