@@ -30,10 +30,10 @@ find_python310() {
   return 1
 }
 
-# What the install depends on: the lock, setup.py, and the package folders (an editable install
-# maps the packages that existed when it ran).
+# What the install depends on: the lock, setup.py, this script, and the package folders (an
+# editable install maps the packages that existed when it ran).
 stamp_of() {
-  { cat "$repo_root/requirements.lock" "$repo_root/setup.py"
+  { cat "$repo_root/requirements.lock" "$repo_root/setup.py" "$repo_root/tools/ensure_env.sh"
     (cd "$repo_root" && ls -d -- */__init__.py */*/__init__.py 2>/dev/null); } | sha256sum | cut -d' ' -f1
 }
 
@@ -51,7 +51,11 @@ fi
 if [ "$(cat "$venv/.installed" 2>/dev/null)" != "$(stamp_of)" ]; then
   echo "[setup] installing the pinned stack from requirements.lock (about a minute with uv)"
   "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "uv==$uv_version"
-  "$venv/bin/uv" pip sync --quiet --python "$venv/bin/python" "$repo_root/requirements.lock"
+  # --compile-bytecode: .pyc files for all of site-packages, written once here. Without them
+  # every process (each test subprocess, each Beam worker) compiles TensorFlow's sources again
+  # when PYTHONDONTWRITEBYTECODE is set, as on CI, or the venv is read-only.
+  "$venv/bin/uv" pip sync --quiet --compile-bytecode --python "$venv/bin/python" \
+    "$repo_root/requirements.lock"
   "$venv/bin/uv" pip install --quiet --python "$venv/bin/python" --no-deps -e "$repo_root"
   stamp_of > "$venv/.installed"
 fi
