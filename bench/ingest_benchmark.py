@@ -3,17 +3,16 @@ and 2 workers, beside a plain Pillow loop (read, decode, convert to RGB, encode 
 same number of processes, on the same files.
 
     python bench/ingest_benchmark.py [--data-root ../shared/datasets/flowers] [--workers 1 2]
-                                     [--repeat 2]
+                                     [--repeat 3] [--scale 4]
 
-The headline is end-to-end: images/s over wall-clock time that includes everything a run pays,
-Beam pipeline construction and runner start, each multi-processing worker importing TensorFlow,
-writing the gzipped TFRecords. Beside it, labelled "marginal", the steady-state rate: the same
-run on a small copy of the data set (--small-per-class files of each class) is timed too, and
-marginal = (N - n) / (time(N) - time(n)), which cancels the costs every run pays once whatever
-its size; the small run's time is printed as the fixed cost. The plain loop is measured the same
-way, interleaved with the pipeline so both see the same machine load, best of --repeat runs.
-With multi-processing workers both pipeline times carry the workers' imports (tens of seconds
-when Python has no cached bytecode), so their difference is noisy: raise --repeat to trust it.
+Two rates per row. "end-to-end": images/s over wall-clock time that includes everything a run
+pays once whatever its size: Beam pipeline construction, runner start, each multi-processing
+worker importing TensorFlow and TFX (seconds each), the final renames. "steady": the rate once
+running, what a large data set sees: the data set and --scale copies of it (every file
+--scale times under new names) are both ingested, and steady = (extra files) / (time
+difference), which cancels the once-per-run costs; the difference between the two is printed
+as the fixed cost. The plain loop is measured the same way, interleaved with the pipeline so
+both see the same machine load, best of --repeat runs.
 """
 import argparse
 import functools
@@ -74,18 +73,18 @@ def files_by_class(root: str) -> List[str]:
     return sorted(str(p) for c in classes for p in Path(root, c).iterdir())
 
 
-def small_copy(paths: List[str], root: str, per_class: int, dest: str) -> List[str]:
-    """Copies the first per_class files of each class to dest/<class>/ (copies, not links:
-    the ingest refuses symlinks that lead outside its data root); returns the copies."""
-    copied: Dict[str, List[str]] = {}
+def scaled_copy(paths: List[str], root: str, copies: int, dest: str) -> List[str]:
+    """Copies every file `copies` times to dest/<class>/<i>_<name> (copies, not links: the
+    ingest refuses symlinks that lead outside its data root); returns the copies."""
+    made = []
     for path in paths:
-        target = os.path.join(dest, os.path.relpath(path, root))
-        in_class = copied.setdefault(os.path.dirname(target), [])
-        if len(in_class) < per_class:
-            os.makedirs(os.path.dirname(target), exist_ok=True)
+        rel = os.path.relpath(path, root)
+        os.makedirs(os.path.join(dest, os.path.dirname(rel)), exist_ok=True)
+        for i in range(copies):
+            target = os.path.join(dest, os.path.dirname(rel), f"{i}_{os.path.basename(rel)}")
             shutil.copyfile(path, target)
-            in_class.append(target)
-    return [target for in_class in copied.values() for target in in_class]
+            made.append(target)
+    return made
 
 
 def timed_rounds(repeat: int, runs: List[Callable[[], float]]) -> List[List[float]]:
@@ -97,11 +96,11 @@ def timed_rounds(repeat: int, runs: List[Callable[[], float]]) -> List[List[floa
     return times
 
 
-def marginal_rate(extra_files: int, full: List[float], small: List[float]) -> Tuple[float, bool]:
-    """(extra files / (best full time - best small time), whether that difference exceeds the
-    run-to-run spread of the two timings: if not, it is noise rather than a rate)."""
-    difference = min(full) - min(small)
-    spread = max(full) - min(full) + max(small) - min(small)
+def steady_rate(extra_files: int, large: List[float], base: List[float]) -> Tuple[float, bool]:
+    """(extra files / (best large-run time - best base-run time), whether that difference
+    exceeds the run-to-run spread of the two timings: if not, it is noise rather than a rate)."""
+    difference = min(large) - min(base)
+    spread = max(large) - min(large) + max(base) - min(base)
     return extra_files / difference, difference > spread
 
 
@@ -109,45 +108,49 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data-root", default=str(DEFAULT_ROOT))
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
-    parser.add_argument("--repeat", type=int, default=1, help="best of N runs each")
-    parser.add_argument("--small-per-class", type=int, default=2,
-                        help="files per class in the small run that the marginal rate subtracts")
+    parser.add_argument("--repeat", type=int, default=3, help="best of N runs each")
+    parser.add_argument("--scale", type=int, default=4,
+                        help="copies of the data set in the large run of the steady rate")
     args = parser.parse_args()
     os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 
     root = args.data_root
     if not os.path.isdir(root):
         raise SystemExit(f"no dataset at {root}; pass --data-root")
+    if args.scale < 2:
+        raise SystemExit("--scale must be at least 2")
     paths = files_by_class(root)
-    with tempfile.TemporaryDirectory() as small_root:
-        small = small_copy(paths, root, args.small_per_class, small_root)
-        n, n_small = len(paths), len(small)
-        print(f"{n} files under {root}; the small run for the marginal rate: {n_small} files")
+    with tempfile.TemporaryDirectory() as large_root:
+        large = scaled_copy(paths, root, args.scale, large_root)
+        n, n_large = len(paths), len(large)
+        print(f"{n} files under {root}; the steady rate also ingests {args.scale} copies of "
+              f"them ({n_large} files)")
         print(f"load average before: {os.getloadavg()[0]:.2f} ({os.cpu_count()} cores)")
-        pipeline_ingest(small_root, 1)  # warm-up: imports TensorFlow, TFX and Beam once
-        print(f"{'':>7} | {'end-to-end img/s (headline)':^26} | {'marginal img/s':^26} | "
+        pipeline_ingest(root, 1)  # warm-up: imports TensorFlow, TFX and Beam once
+        print(f"{'':>7} | {'end-to-end img/s (headline)':^26} | {'steady img/s':^26} | "
               f"{'fixed':>7} |")
         print(f"{'workers':>7} | {'pipeline':>8} {'plain':>8} {'ratio':>8} | "
               f"{'pipeline':>8} {'plain':>8} {'ratio':>8} | {'s':>7} | load")
         for workers in args.workers:
-            pipeline, pipeline_small, plain, plain_small = timed_rounds(args.repeat, [
+            pipeline, pipeline_large, plain, plain_large = timed_rounds(args.repeat, [
                 functools.partial(pipeline_ingest, root, workers),
-                functools.partial(pipeline_ingest, small_root, workers),
+                functools.partial(pipeline_ingest, large_root, workers),
                 functools.partial(plain_loop, paths, workers),
-                functools.partial(plain_loop, small, workers)])
-            marginal, resolved = marginal_rate(n - n_small, pipeline, pipeline_small)
-            plain_marginal, plain_resolved = marginal_rate(n - n_small, plain, plain_small)
+                functools.partial(plain_loop, large, workers)])
+            steady, resolved = steady_rate(n_large - n, pipeline_large, pipeline)
+            plain_steady, plain_resolved = steady_rate(n_large - n, plain_large, plain)
             flag, plain_flag = ("" if ok else "?" for ok in (resolved, plain_resolved))
             both = "" if resolved and plain_resolved else "?"
             print(f"{workers:>7} | {n / min(pipeline):>8.1f} {n / min(plain):>8.1f} "
-                  f"{min(plain) / min(pipeline):>8.2f} | {marginal:>7.1f}{flag:1} "
-                  f"{plain_marginal:>7.1f}{plain_flag:1} {marginal / plain_marginal:>7.2f}{both:1} "
-                  f"| {min(pipeline_small):>7.2f} | {os.getloadavg()[0]:.2f}", flush=True)
+                  f"{min(plain) / min(pipeline):>8.2f} | {steady:>7.1f}{flag:1} "
+                  f"{plain_steady:>7.1f}{plain_flag:1} {steady / plain_steady:>7.2f}{both:1} "
+                  f"| {min(pipeline) - n / steady:>7.2f} | {os.getloadavg()[0]:.2f}",
+                  flush=True)
     print(f"Best of {args.repeat}. ratio: pipeline / plain loop with the same number of processes."
-          f" marginal: (N - n) / (t(N) - t(n)), n = {n_small} files; ?: t(N) - t(n) is within "
-          "the run-to-run spread of those times, noise rather than a rate (raise --repeat). "
-          f"fixed: the pipeline's time for the {n_small} files (construction, runner and "
-          "worker start).")
+          f" steady: ({n_large} - {n}) / (t({n_large} files) - t({n} files)); ?: that time "
+          "difference is within the run-to-run spread, noise rather than a rate (raise "
+          "--repeat). fixed: the pipeline's time for the data set beyond what the steady rate "
+          "accounts for (construction, runner and worker start, renames).")
 
 
 if __name__ == "__main__":

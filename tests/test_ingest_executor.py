@@ -30,12 +30,15 @@ def paths_of(examples):
                   for e in examples)
 
 
-# One in-process worker (no Reshuffles, see executor.one_local_worker), and two (with them).
+# One in-process worker (no Reshuffles, see executor.one_local_worker), two threads and two
+# worker processes (paths spread over them; each writes the examples it converted).
 ONE_WORKER = []
 TWO_WORKERS = ["--direct_running_mode=multi_threading", "--direct_num_workers=2"]
+TWO_PROCESSES = ["--direct_running_mode=multi_processing", "--direct_num_workers=2"]
 
 
-@pytest.mark.parametrize("beam_args", [ONE_WORKER, TWO_WORKERS], ids=["1-worker", "2-workers"])
+@pytest.mark.parametrize("beam_args", [ONE_WORKER, TWO_WORKERS, TWO_PROCESSES],
+                         ids=["1-worker", "2-threads", "2-processes"])
 def test_messy_folder_every_file_accounted_for(tmp_path, beam_args):
     from components.image_example_gen.component import ImageExampleGen
     from components.image_example_gen.standalone import run_example_gen

@@ -168,11 +168,13 @@ class _GzipTFRecordSink(filebasedsink.FileBasedSink):
 @beam.typehints.with_input_types(tf.train.Example)
 def _WriteSplit(examples: beam.PCollection, output_split_path: str) -> beam.pvalue.PDone:
     """TFX's WriteSplit for tf.Examples (serialise, shuffle, write `data_tfrecord-*.gz`) with
-    the gzip level SPLIT_GZIP_LEVEL, and without its Reshuffle where that changes nothing
-    (one_local_worker)."""
+    the gzip level SPLIT_GZIP_LEVEL. Its Reshuffle, which spreads the writes over a
+    distributed runner's workers, is left out on the DirectRunner: there it would only carry
+    every encoded image through the runner process once more (with several local workers,
+    each writes the examples it converted)."""
     prefix = posixpath.join(output_split_path, write_split.DEFAULT_TF_RECORD_FILE_NAME)
     serialized = examples | "MaybeSerialize" >> beam.ParDo(write_split.MaybeSerialize())
-    if not one_local_worker(examples.pipeline):
+    if not isinstance(examples.pipeline.runner, DirectRunner):
         serialized = serialized | "Shuffle" >> beam.Reshuffle()
     return serialized | "Write" >> beam.io.Write(_GzipTFRecordSink(prefix, SPLIT_GZIP_LEVEL))
 

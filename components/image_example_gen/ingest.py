@@ -364,13 +364,16 @@ def example_or_quarantine(path: str, root: str,
     rel = relative_to_root(path, root)
     if is_hidden(rel):
         return None
-    if not _is_remote(path):
-        mode = os.stat(path).st_mode
-        if not stat.S_ISREG(mode):
-            return Quarantined(rel, "not a regular file (a pipe, socket or device)", UNREADABLE)
     try:
-        with tf.io.gfile.GFile(path, "rb") as f:
-            data = f.read()
+        if _is_remote(path):
+            with tf.io.gfile.GFile(path, "rb") as f:
+                data = f.read()
+        else:  # checked before opening: opening a named pipe blocks
+            if not stat.S_ISREG(os.stat(path).st_mode):
+                return Quarantined(rel, "not a regular file (a pipe, socket or device)",
+                                   UNREADABLE)
+            with open(path, "rb") as f:  # a fifth of GFile's cost per image
+                data = f.read()
     except (OSError, tf.errors.OpError) as err:
         return Quarantined(rel, f"could not read file: {err}", UNREADABLE)
     return image_to_example(data, rel, options)
