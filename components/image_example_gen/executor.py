@@ -126,9 +126,17 @@ def images_to_examples(pipeline: beam.Pipeline, root: str, split_pattern: str,
                                            empty_match_treatment=fileio.EmptyMatchTreatment.ALLOW)
         | "Paths" >> beam.Map(lambda metadata: metadata.path))
     examples, quarantine = convert_paths(paths, root, options)
-    _ = quarantine | "WriteQuarantine" >> beam.io.WriteToText(quarantine_path,
-                                                              shard_name_template="")
+    # One small file of JSON lines: gathered into one element and written by one task (a
+    # retried task rewrites the same content), instead of beam.io.WriteToText's four stages.
+    _ = (quarantine
+         | "GatherQuarantine" >> beam.combiners.ToList()
+         | "WriteQuarantine" >> beam.Map(_write_lines, quarantine_path))
     return examples
+
+
+def _write_lines(lines: List[str], path: str) -> None:
+    with tf.io.gfile.GFile(path, "w") as f:
+        f.write("".join(line + "\n" for line in sorted(lines)))
 
 
 def _pattern_tag(split_pattern: str) -> str:
