@@ -127,8 +127,8 @@ def main() -> None:
               f"them ({n_large} files)")
         print(f"load average before: {os.getloadavg()[0]:.2f} ({os.cpu_count()} cores)")
         pipeline_ingest(root, 1)  # warm-up: imports TensorFlow, TFX and Beam once
-        print(f"{'':>7} | {'end-to-end img/s (with start)':^26} | {'steady img/s (throughput)':^26} | "
-              f"{'fixed':>7} |")
+        print(f"{'':>7} | {'end-to-end img/s (with start)':^26} | "
+              f"{'steady img/s (throughput)':^26} | {'fixed':>7} |")
         print(f"{'workers':>7} | {'pipeline':>8} {'plain':>8} {'ratio':>8} | "
               f"{'pipeline':>8} {'plain':>8} {'ratio':>8} | {'s':>7} | load")
         for workers in args.workers:
