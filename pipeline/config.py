@@ -84,7 +84,7 @@ class DataConfig:
                 raise ConfigError(f"data.{key} must be in [0, 1], got {getattr(self, key)}")
 
     def ingest_options(self) -> IngestOptions:
-        """The per-image limits and hidden-file policy, as ImageExampleGen and preflight use them."""
+        """Per-image limits and hidden-file policy, as ImageExampleGen and preflight use them."""
         return IngestOptions(max_file_bytes=self.max_image_bytes, max_pixels=self.max_image_pixels,
                              max_side=self.max_image_side, hidden_files=self.hidden_files)
 
