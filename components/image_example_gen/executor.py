@@ -87,7 +87,7 @@ class ConvertImage(beam.DoFn):
         if isinstance(result, ingest.Quarantined):
             self._quarantined.inc()
             logging.warning("quarantined %s: %s", result.relative_path, result.reason)
-            yield beam.pvalue.TaggedOutput(_QUARANTINE_TAG, json.dumps(result.as_dict()))
+            yield beam.pvalue.TaggedOutput(_QUARANTINE_TAG, result)
         else:
             self._examples.inc()
             yield result
@@ -100,7 +100,7 @@ def one_local_worker(pipeline: beam.Pipeline) -> bool:
     GroupByKey in insertion order and hands it to the one worker as it came, so the records
     written are the same, in the same order and shards, with or without it. It would still cost
     a stage boundary (every element encoded, buffered in memory and decoded again), so the
-    ingest leaves its Reshuffles out there and keeps them for several workers and other runners.
+    ingest spreads the file paths over workers only where there are several.
     """
     return (isinstance(pipeline.runner, DirectRunner)
             and pipeline.options.view_as(DirectOptions).direct_num_workers == 1)
@@ -108,7 +108,7 @@ def one_local_worker(pipeline: beam.Pipeline) -> bool:
 
 def convert_paths(paths: beam.PCollection, root: str, options: ingest.IngestOptions,
                   label: str = "Convert") -> Tuple[beam.PCollection, beam.PCollection]:
-    """Paths -> (tf.Examples, quarantine JSON lines); spread over the workers first (a listing
+    """Paths -> (tf.Examples, ingest.Quarantined records); spread over the workers first (a listing
     arrives as one bundle), unless there is only one (one_local_worker)."""
     if not one_local_worker(paths.pipeline):
         paths = paths | f"{label}Distribute" >> beam.Reshuffle()
@@ -130,13 +130,8 @@ def images_to_examples(pipeline: beam.Pipeline, root: str, split_pattern: str,
     # retried task rewrites the same content), instead of beam.io.WriteToText's four stages.
     _ = (quarantine
          | "GatherQuarantine" >> beam.combiners.ToList()
-         | "WriteQuarantine" >> beam.Map(_write_lines, quarantine_path))
+         | "WriteQuarantine" >> beam.Map(write_quarantine, quarantine_path))
     return examples
-
-
-def _write_lines(lines: List[str], path: str) -> None:
-    with tf.io.gfile.GFile(path, "w") as f:
-        f.write("".join(line + "\n" for line in sorted(lines)))
 
 
 def _pattern_tag(split_pattern: str) -> str:
@@ -208,8 +203,8 @@ class Executor(base_example_gen_executor.BaseExampleGenExecutor):
         examples = output_dict[standard_component_specs.EXAMPLES_KEY][0]
         quarantine_dir = posixpath.join(examples.uri, QUARANTINE_DIR)
         tf.io.gfile.makedirs(quarantine_dir)
-        write_quarantine(posixpath.join(quarantine_dir, f"layout.{QUARANTINE_FILE}"),
-                         layout_records.values())
+        write_quarantine(layout_records.values(),
+                         posixpath.join(quarantine_dir, f"layout.{QUARANTINE_FILE}"))
         self._write_examples(examples, input_config,
                              dict(exec_properties, _quarantine_dir=quarantine_dir))
 
@@ -247,7 +242,8 @@ class Executor(base_example_gen_executor.BaseExampleGenExecutor):
         examples_utils.set_file_format(examples, file_format)
 
 
-def write_quarantine(path: str, records: Iterable[ingest.Quarantined]) -> None:
+def write_quarantine(records: Iterable[ingest.Quarantined], path: str) -> None:
+    """The records as JSON lines sorted by path (read back by read_quarantine)."""
     with tf.io.gfile.GFile(path, "w") as f:
         for record in sorted(records, key=lambda r: r.relative_path):
             f.write(json.dumps(record.as_dict()) + "\n")
