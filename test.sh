@@ -3,4 +3,4 @@
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/tools/ensure_env.sh"
 cd "$(dirname "${BASH_SOURCE[0]}")"
-exec python -m pytest "$@"
+exec pytest "$@"

@@ -23,7 +23,7 @@ import shutil
 import tempfile
 import time
 from pathlib import Path
-from typing import Callable, Dict, List, Tuple
+from typing import Callable, List, Tuple
 
 DEFAULT_ROOT = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "flowers"
 
@@ -54,8 +54,8 @@ def plain_loop(paths: List[str], processes: int) -> float:
 
 def pipeline_ingest(root: str, workers: int) -> float:
     """Seconds for ImageExampleGen's driver and executor over root with this many workers."""
-    from components.image_example_gen.component import ImageExampleGen
-    from components.image_example_gen.standalone import run_example_gen
+    from inception_retrain.components.image_example_gen.component import ImageExampleGen
+    from inception_retrain.components.image_example_gen.standalone import run_example_gen
 
     beam_args = ([] if workers == 1 else
                  ["--direct_running_mode=multi_processing", f"--direct_num_workers={workers}"])
@@ -67,7 +67,7 @@ def pipeline_ingest(root: str, workers: int) -> float:
 
 def files_by_class(root: str) -> List[str]:
     """Every file of every class folder under root, sorted: what the pipeline ingests."""
-    from components.image_example_gen import ingest
+    from inception_retrain.components.image_example_gen import ingest
 
     classes = ingest.validate_layout(root).classes
     return sorted(str(p) for c in classes for p in Path(root, c).iterdir())

@@ -15,7 +15,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 EVAL_PERCENT = 20
@@ -66,8 +65,8 @@ TRAINER_SCRIPT = r"""
 import json, sys, time
 import numpy as np
 import tensorflow_transform as tft
-from components.trainer import train
-from components.trainer.config import TrainConfig
+from inception_retrain.components.trainer import train
+from inception_retrain.components.trainer.config import TrainConfig
 args = json.loads(sys.argv[1])
 output = tft.TFTransformOutput(args["transform_dir"])
 config = TrainConfig(**args["config"])
@@ -90,7 +89,8 @@ print(json.dumps({"cache_seconds": report["phase1"]["cache_seconds"],
 # evaluation and push.
 PIPELINE_SCRIPT = r"""
 import json, sys, time
-from pipeline import config as config_lib, local_runner, summary
+from inception_retrain.pipeline import config as config_lib, local_runner
+from inception_retrain.run_report import summary
 args = json.loads(sys.argv[1])
 config = config_lib.load(overrides=args["overrides"])
 start = time.time()
@@ -120,8 +120,8 @@ def _hash_split(data_root: str, limit_per_class: int):
     from tfx.components.example_gen.base_example_gen_executor import _PartitionFn
     from tfx.proto import example_gen_pb2
 
-    from components import features
-    from components.image_example_gen import ingest
+    from inception_retrain.components import features
+    from inception_retrain.components.image_example_gen import ingest
     import tensorflow as tf
 
     split_config = example_gen_pb2.SplitConfig(partition_feature_name=features.PATH_KEY)
@@ -154,8 +154,8 @@ def main() -> None:
     args = parser.parse_args()
     skip = set(filter(None, args.skip.split(",")))
 
-    from components.trainer import standalone
-    from components.trainer.config import TrainConfig
+    from inception_retrain.components.trainer import standalone
+    from inception_retrain.components.trainer.config import TrainConfig
 
     work = Path(tempfile.mkdtemp(prefix="trainer_bench_"))
     split = _hash_split(args.data, args.limit_per_class)

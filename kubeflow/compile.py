@@ -1,4 +1,4 @@
-"""Compiles the one DAG (pipeline.pipeline.create_pipeline) with TFX's KubeflowV2DagRunner.
+"""Compiles the one DAG (inception_retrain.pipeline.pipeline.create_pipeline) with TFX's KubeflowV2DagRunner.
 
 kfp target: the PipelineSpec YAML that kfp.Client uploads to open-source Kubeflow Pipelines 2.
 vertex target: a Vertex AI PipelineJob JSON. Both use pipeline spec schema 2.1.0, the only one the
@@ -19,9 +19,9 @@ from tfx import v1 as tfx
 from tfx import version as tfx_version
 from tfx.orchestration.kubeflow.v2 import compiler_utils
 
-from kubeflow import parameters, targets
-from pipeline import config as config_lib
-from pipeline.pipeline import create_eval_config, create_pipeline
+from inception_retrain.kubeflow import parameters, targets
+from inception_retrain.pipeline import config as config_lib
+from inception_retrain.pipeline.pipeline import create_eval_config, create_pipeline
 
 SCHEMA_VERSION = "2.1.0"
 _INFRA_VALIDATOR = tfx.components.InfraValidator

@@ -3,7 +3,7 @@ so an image that would fail in a pod fails to build instead.
 
 It checks that TFX is the version the pipeline is compiled with, that TF_USE_LEGACY_KERAS makes
 tf.keras Keras 2 (tensorflow-transform needs it), that the schema sits where compiled pipelines
-look for it (pipeline.pipeline.default_schema_path() of the installed package), and that every
+look for it (inception_retrain.pipeline.pipeline.default_schema_path() of the installed package), and that every
 executor class and function a compiled pipeline names (--executor_class_path, preprocessing_fn,
 run_fn) imports. The pipeline is compiled in memory for that, so the list never goes stale.
 """
@@ -13,8 +13,8 @@ import os
 import sys
 from typing import Iterable, List
 
-from kubeflow import targets
-from pipeline import config as config_lib
+from inception_retrain.kubeflow import targets
+from inception_retrain.pipeline import config as config_lib
 
 _PLACEHOLDER_URI = "gs://image-check"
 
@@ -65,7 +65,7 @@ def problems(install_root: str = targets.IMAGE_ROOT) -> List[str]:
     if tf.keras.Model is not tf_keras.Model:
         found.append("tf.keras is not Keras 2 (tf_keras): set TF_USE_LEGACY_KERAS=1 before "
                      "TensorFlow is imported")
-    from pipeline.pipeline import default_schema_path
+    from inception_retrain.pipeline.pipeline import default_schema_path
 
     schema = os.path.join(install_root, "schema", "schema.pbtxt")
     if os.path.realpath(default_schema_path()) != os.path.realpath(schema):
@@ -74,7 +74,7 @@ def problems(install_root: str = targets.IMAGE_ROOT) -> List[str]:
                      f"{install_root}")
     if not os.path.isfile(schema):
         found.append(f"no schema at {schema}")
-    from kubeflow import compile as compile_lib
+    from inception_retrain.kubeflow import compile as compile_lib
 
     config = config_lib.load(overrides={"work_dir": _PLACEHOLDER_URI,
                                         "data": {"root": _PLACEHOLDER_URI + "/data"}})

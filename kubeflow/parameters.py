@@ -12,8 +12,8 @@ import json
 import typing
 from typing import Any, Dict, Mapping, Optional, Sequence, Tuple
 
-from components.trainer.config import TrainConfig
-from pipeline import config as config_lib
+from inception_retrain.components.trainer.config import TrainConfig
+from inception_retrain.pipeline import config as config_lib
 
 # name -> (Python type, what it feeds; shown as the parameter's description in the KFP UI).
 RUNTIME_PARAMETERS: Dict[str, Tuple[type, str]] = {

@@ -14,8 +14,8 @@ from typing import Any, Dict, List, Optional, Sequence
 
 import yaml
 
-from kubeflow import parameters
-from pipeline import config as config_lib
+from inception_retrain.kubeflow import parameters
+from inception_retrain.pipeline import config as config_lib
 
 MAX_CONCURRENCY = 1
 _DESCRIPTORS = ("@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly")

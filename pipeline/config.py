@@ -8,8 +8,8 @@ import os
 import typing
 from typing import Any, Dict, Mapping, Optional, Sequence, Tuple
 
-from components.image_example_gen.ingest import IngestOptions
-from components.trainer.config import TrainConfig
+from inception_retrain.components.image_example_gen.ingest import IngestOptions
+from inception_retrain.components.trainer.config import TrainConfig
 
 
 class ConfigError(ValueError):

@@ -2,13 +2,13 @@
 `inception-retrain config --example` prints (all keys, their defaults, loads back unchanged).
 
 The keys and defaults come from the dataclasses in pipeline.config, so the example cannot
-drift from the code; tests/test_config.py fails when a key has no description here.
+drift from the code; tests/unit/pipeline/test_config.py fails when a key has no description here.
 """
 import dataclasses
 import json
 from typing import Any, Dict, List
 
-from pipeline import config as config_lib
+from inception_retrain.pipeline import config as config_lib
 
 SECTION_DESCRIPTIONS = {
     "data": "where the images are, how they are split, and the DataGate's rules",

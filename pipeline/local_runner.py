@@ -3,9 +3,9 @@ import logging
 import os
 import time
 
-from components.image_example_gen import ingest
-from pipeline import config as config_lib
-from pipeline import default_dataset
+from inception_retrain.components.image_example_gen import ingest
+from inception_retrain.pipeline import config as config_lib
+from inception_retrain.pipeline import default_dataset
 
 
 def resolve_data_root(config: config_lib.PipelineConfig) -> str:
@@ -31,10 +31,10 @@ def preflight(config: config_lib.PipelineConfig) -> str:
 def run(config: config_lib.PipelineConfig, data_root: str, progress=None) -> float:
     """Runs the DAG to completion (raises on a failed component); returns seconds taken.
 
-    progress: a pipeline.progress.RunProgress, told the components before the run starts."""
+    progress: a cli.progress.RunProgress, told the components before the run starts."""
     from tfx import v1 as tfx
 
-    from pipeline.pipeline import create_pipeline_from_config, default_schema_path
+    from inception_retrain.pipeline.pipeline import create_pipeline_from_config, default_schema_path
 
     os.makedirs(config.work_dir, exist_ok=True)
     metadata = tfx.orchestration.metadata.sqlite_metadata_connection_config(

@@ -11,16 +11,16 @@ from typing import Optional, Sequence, Tuple
 import tensorflow_model_analysis as tfma
 from tfx import v1 as tfx
 
-from components import features
-from components.baseline.evaluator import GatedEvaluator, HeldOutEvaluator
-from components.data_gate.component import DataGate
-from components.image_example_gen.component import ImageExampleGen
-from components.image_example_gen.ingest import IngestOptions
-from components.pusher.component import ServingPusher
-from components.trainer.config import TrainConfig
+from inception_retrain.components import features
+from inception_retrain.components.evaluator.evaluator import GatedEvaluator, HeldOutEvaluator
+from inception_retrain.components.data_gate.component import DataGate
+from inception_retrain.components.image_example_gen.component import ImageExampleGen
+from inception_retrain.components.image_example_gen.ingest import IngestOptions
+from inception_retrain.components.pusher.component import ServingPusher
+from inception_retrain.components.trainer.config import TrainConfig
 
-PREPROCESSING_FN = "components.transform.preprocessing.preprocessing_fn"
-RUN_FN = "components.trainer.run.run_fn"
+PREPROCESSING_FN = "inception_retrain.components.transform.preprocessing.preprocessing_fn"
+RUN_FN = "inception_retrain.components.trainer.run.run_fn"
 BASELINES = ("served", "latest_blessed", "none")
 TEST_SPLIT = "test"
 

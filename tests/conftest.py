@@ -1,5 +1,8 @@
 """Shared fixtures: the real datasets beside the repository, and one real pipeline run on a
-handful of small flower photos that several test modules inspect (it costs a few minutes)."""
+handful of small flower photos that several test modules inspect (it costs a few minutes).
+
+tests/unit/ mirrors the code's folders; tests/e2e/ runs pipelines, and each of its tests is marked
+`e2e`, so `./test.sh -m "not e2e"` is the fast part."""
 import dataclasses
 import os
 import shutil
@@ -8,13 +11,22 @@ from typing import Dict, List
 
 import pytest
 
-from pipeline import config as config_lib
+from inception_retrain.pipeline import config as config_lib
 
 SHARED_DATASETS = Path(__file__).resolve().parents[2] / "shared" / "datasets"
 FLOWERS = SHARED_DATASETS / "flowers"
 KATHER = SHARED_DATASETS / "kather2016-240"
 E2E_CLASSES = ("daisy", "dandelion", "roses")
 E2E_IMAGES_PER_CLASS = 8
+
+
+E2E_DIR = Path(__file__).resolve().parent / "e2e"
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if E2E_DIR in Path(str(item.fspath)).resolve().parents:
+            item.add_marker(pytest.mark.e2e)
 
 
 def require_dataset(path: Path) -> Path:
@@ -32,6 +44,18 @@ def copy_smallest_images(source: Path, destination: Path, classes, per_class: in
         for path in files[:per_class]:
             shutil.copy(path, destination / name / path.name)
     return destination
+
+
+def write_class_images(root: Path, counts: Dict[str, int]) -> Path:
+    """<root>/<class>/<class>_<i>.jpg: small JPEGs, each of its own size and colour."""
+    from PIL import Image
+
+    for name, count in counts.items():
+        (root / name).mkdir(parents=True, exist_ok=True)
+        for i in range(count):
+            Image.new("RGB", (40 + i, 32), (i * 15 % 255, 90, 160)).save(
+                root / name / f"{name}_{i}.jpg", quality=90)
+    return root
 
 
 def quick_config(work_dir: Path, data_root: Path, **evaluation) -> config_lib.PipelineConfig:
@@ -56,7 +80,8 @@ class PipelineRun:
 @pytest.fixture(scope="session")
 def flowers_run(tmp_path_factory) -> PipelineRun:
     """The whole DAG, run once with LocalDagRunner on 3 x 8 small flower JPEGs."""
-    from pipeline import local_runner, summary
+    from inception_retrain.pipeline import local_runner
+    from inception_retrain.run_report import summary
 
     require_dataset(FLOWERS)
     base = tmp_path_factory.mktemp("flowers_e2e")

@@ -14,9 +14,9 @@ from tensorflow_metadata.proto.v0 import anomalies_pb2, statistics_pb2
 from tfx.types import artifact, artifact_utils, standard_artifacts
 from tfx.v1.dsl.components import InputArtifact, OutputArtifact, Parameter, component
 
-from components import features
-from components.data_gate import checks, report
-from components.image_example_gen import executor as example_gen
+from inception_retrain.components import features
+from inception_retrain.components.data_gate import checks, report
+from inception_retrain.components.image_example_gen import executor as example_gen
 
 DATA_FACTS_FILE = "data_facts.json"   # the only file: TFX's Trainer reads its directory's one file
 

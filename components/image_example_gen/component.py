@@ -10,8 +10,8 @@ from tfx.components.example_gen.component import FileBasedExampleGen
 from tfx.dsl.components.base import executor_spec
 from tfx.proto import example_gen_pb2
 
-from components import features
-from components.image_example_gen import executor, ingest
+from inception_retrain.components import features
+from inception_retrain.components.image_example_gen import executor, ingest
 
 DEFAULT_SPLITS = (("train", 70), ("eval", 20), ("test", 10))
 

@@ -25,7 +25,7 @@ from tfx.proto import example_gen_pb2
 from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import proto_utils
 
-from components.image_example_gen import ingest
+from inception_retrain.components.image_example_gen import ingest
 
 QUARANTINE_DIR = "quarantine"
 QUARANTINE_FILE = "quarantine.jsonl"

@@ -14,7 +14,7 @@ import stat
 import warnings
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
-from components import features
+from inception_retrain.components import features
 
 # Formats TensorFlow's decode ops read; their bytes are kept as they are when already RGB-ready.
 _PASSTHROUGH_FORMATS = {"JPEG", "PNG"}

@@ -7,8 +7,8 @@ import difflib
 import os
 from typing import Sequence
 
-from components import features
-from components.image_example_gen import ingest
+from inception_retrain.components import features
+from inception_retrain.components.image_example_gen import ingest
 
 SOURCE_FORMATS = ("jpeg", "png", "gif", "bmp", "tiff", "webp")
 HEADER = ("# Draft written by `inception-retrain schema` from {root}.\n"
@@ -22,8 +22,8 @@ def draft_schema(data_root: str, work_dir: str, input_pattern: str = "*/*",
     """Ingests data_root into work_dir and returns the curated inferred schema."""
     import tensorflow_data_validation as tfdv
 
-    from components.image_example_gen.component import ImageExampleGen
-    from components.image_example_gen.standalone import run_example_gen
+    from inception_retrain.components.image_example_gen.component import ImageExampleGen
+    from inception_retrain.components.image_example_gen.standalone import run_example_gen
 
     examples = run_example_gen(
         ImageExampleGen(data_root, input_pattern=input_pattern, split_folders=split_folders,

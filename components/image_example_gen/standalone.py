@@ -11,8 +11,8 @@ from tfx.dsl.components.base import base_beam_executor
 from tfx.types import standard_artifacts, standard_component_specs
 from tfx.utils import proto_utils
 
-from components.image_example_gen import executor
-from components.image_example_gen.component import ImageExampleGen
+from inception_retrain.components.image_example_gen import executor
+from inception_retrain.components.image_example_gen.component import ImageExampleGen
 
 
 def run_example_gen(component: ImageExampleGen, output_uri: str,

@@ -2,7 +2,7 @@
 
 Replaces TFX's Pusher, which writes <base>/<unix timestamp>/ by copying files in place (a poll
 in between can see a partial version) and never deletes old versions. The filesystem work is in
-components.pusher.versions; this is the TFX adapter. Not blessed -> nothing is written and the
+serving.versions; this is the TFX adapter. Not blessed -> nothing is written and the
 served version stays as it is.
 """
 import logging
@@ -12,7 +12,7 @@ from tfx.types import standard_artifacts
 from tfx.utils import path_utils
 from tfx.v1.dsl.components import InputArtifact, OutputArtifact, Parameter, component
 
-from components.pusher import versions
+from inception_retrain.serving import versions
 
 PUSHED = "pushed"
 PUSHED_DESTINATION = "pushed_destination"

@@ -12,8 +12,8 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_transform as tft
 
-from components import features
-from components.trainer.train import TrainResult
+from inception_retrain.components import features
+from inception_retrain.components.trainer.train import TrainResult
 
 ASSETS_EXTRA = "assets.extra"
 WARMUP_FILE = "tf_serving_warmup_requests"   # the name TF Serving looks for in assets.extra/
@@ -124,7 +124,7 @@ def read_labels(serving_model_dir: str) -> List[str]:
     path = os.path.join(serving_model_dir, ASSETS_EXTRA, LABELS_FILE)
     if not tf.io.gfile.exists(path):
         raise FileNotFoundError(f"{path} is missing: the model was not exported by "
-                                "components.trainer.export")
+                                "inception_retrain.components.trainer.export")
     with tf.io.gfile.GFile(path) as f:
         return [line.rstrip("\n") for line in f if line.strip()]
 

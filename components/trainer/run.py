@@ -5,7 +5,7 @@ import os
 
 import tensorflow_transform as tft
 
-from components.trainer import export, train
+from inception_retrain.components.trainer import export, train
 
 REPORT_FILE = "training_report.json"
 

@@ -12,9 +12,9 @@ import tensorflow_transform as tft
 import tensorflow_transform.beam as tft_beam
 from tensorflow_transform.tf_metadata import dataset_metadata, metadata_io, schema_utils
 
-from components import features
-from components.image_example_gen import ingest
-from components.transform import preprocessing
+from inception_retrain.components import features
+from inception_retrain.components.image_example_gen import ingest
+from inception_retrain.components.transform import preprocessing
 
 RAW_FEATURE_SPEC = {features.IMAGE_KEY: tf.io.FixedLenFeature([1], tf.string),
                     features.LABEL_KEY: tf.io.FixedLenFeature([1], tf.string)}

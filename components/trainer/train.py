@@ -16,9 +16,9 @@ import tensorflow as tf
 import tensorflow_transform as tft
 import tf_keras
 
-from components import features
-from components.trainer import model as model_lib
-from components.trainer.config import TrainConfig
+from inception_retrain.components import features
+from inception_retrain.components.trainer import model as model_lib
+from inception_retrain.components.trainer.config import TrainConfig
 
 
 @dataclasses.dataclass

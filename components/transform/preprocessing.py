@@ -7,7 +7,7 @@ the Trainer instead applies the graph to the raw examples while reading them.
 import tensorflow as tf
 import tensorflow_transform as tft
 
-from components import features
+from inception_retrain.components import features
 
 DEFAULT_IMAGE_SIZE = 299
 

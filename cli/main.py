@@ -1,0 +1,282 @@
+"""`inception-retrain`: the one command line. Heavy imports (TFX, TensorFlow) happen only inside
+the subcommands that need them, so `--help` and config checks answer at once."""
+import argparse
+import json
+import logging
+import os
+import sys
+from typing import List, Optional
+
+from inception_retrain.components.image_example_gen.ingest import LayoutError
+from inception_retrain.pipeline import config as config_lib
+
+
+def _add_config_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", metavar="FILE", help="YAML config file (see README)")
+    parser.add_argument("--data-root", metavar="DIR",
+                        help="<DIR>/<class_name>/<images>; default: the embedded dataset")
+    parser.add_argument("--work-dir", metavar="DIR",
+                        help="pipeline outputs and metadata (default runs/local)")
+    parser.add_argument("--serving-dir", metavar="DIR",
+                        help="TF Serving base path (default <work-dir>/serving)")
+    parser.add_argument("--base-weights", metavar="imagenet|none|FILE",
+                        help="InceptionV3 base weights (default imagenet, falls back to none "
+                             "offline with a warning in the summary)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[],
+                        metavar="KEY=VALUE",
+                        help="any config key, e.g. --set training.phase1_epochs=3 (repeatable)")
+
+
+def _add_report_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--report-examples", type=int, default=200, metavar="N",
+                        help="eval images the report classifies to show misclassified ones "
+                             "(default 200; 0 = none)")
+    parser.add_argument("--verbose", action="store_true",
+                        help="show every TFX, Beam and TensorFlow log line on the console "
+                             "(they always go to <work-dir>/logs/)")
+
+
+def _load_config(args) -> config_lib.PipelineConfig:
+    overrides = config_lib.parse_overrides(args.overrides)
+    flat = {("data", "root"): args.data_root, ("work_dir",): args.work_dir,
+            ("serving_dir",): args.serving_dir, ("training", "base_weights"): args.base_weights}
+    for path, value in flat.items():
+        if value is not None:
+            target = overrides
+            for part in path[:-1]:
+                target = target.setdefault(part, {})
+            target[path[-1]] = value
+    return config_lib.load(args.config, overrides)
+
+
+def _cmd_run(args) -> int:
+    from inception_retrain.cli import progress
+    from inception_retrain.pipeline import local_runner
+    from inception_retrain.run_report import summary
+
+    config = _load_config(args)
+    failure = None
+    with progress.RunProgress(progress.default_log_path(config.work_dir), args.verbose,
+                              metadata_path=config.metadata_path,
+                              pipeline_name=config.pipeline_name) as tracker:
+        data_root = local_runner.preflight(config)
+        print(f"[run] data: {data_root}\n[run] work dir: {config.work_dir}\n"
+              "[run] loading TFX and TensorFlow (about a minute on a cold start)", flush=True)
+        try:
+            seconds = local_runner.run(config, data_root, progress=tracker)
+        except Exception as err:  # a component failed; the summary and report show what ran
+            tracker.failed(err)
+            failure, seconds = err, None
+        if tracker.components_started:  # else the newest run in the store is an older one
+            run_summary = summary.collect(config.metadata_path, config.pipeline_name)
+            print(summary.render(run_summary, seconds), flush=True)
+            print("[run] report: " + _write_report(
+                config, run_summary, args.report_examples, tracker.log_path,
+                f"{type(failure).__name__}: {failure}" if failure else ""))
+    print(f"[run] full log: {tracker.log_path}")
+    if failure is not None:
+        print(f"\n[run] FAILED: {failure}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _write_report(config, run_summary, max_examples: int, log_path: str, failure: str) -> str:
+    """Writes the HTML report (and the model card of a pushed version); returns its path, or
+    why there is none: a broken report must not hide the outcome of the run."""
+    from inception_retrain.run_report import report
+
+    if max_examples:
+        print(f"[run] writing the report (classifying up to {max_examples} eval images for "
+              "the misclassified thumbnails)", flush=True)
+    try:
+        files = report.build(config, run_summary, failure=failure, log_path=log_path,
+                             max_examples=max_examples)
+    except Exception as err:  # logged with its traceback; the run's outcome stands
+        logging.getLogger(__name__).warning("report failed", exc_info=True)
+        return f"not written ({type(err).__name__}: {err}; traceback in {log_path})"
+    if files.model_card:
+        print(f"[run] model card: {files.model_card}")
+    return files.html
+
+
+def _cmd_report(args) -> int:
+    from inception_retrain.cli import progress
+    from inception_retrain.run_report import report
+
+    config = _load_config(args)
+    if not os.path.exists(config.metadata_path):
+        print(f"report error: no metadata store at {config.metadata_path}; run the pipeline "
+              "first or pass the --work-dir of a run", file=sys.stderr)
+        return 1
+    with progress.RunProgress(progress.default_log_path(config.work_dir, "report"),
+                              args.verbose):
+        try:
+            files = report.build(config, max_examples=args.report_examples)
+        except FileNotFoundError as err:
+            print(f"report error: {err}", file=sys.stderr)
+            return 1
+    print(f"report: {files.html}\nsummary for machines: {files.json}")
+    if files.model_card:
+        print(f"model card: {files.model_card}")
+    return 0
+
+
+def _cmd_config(args) -> int:
+    if args.example:
+        from inception_retrain.pipeline import config_reference
+
+        print(config_reference.example_yaml(), end="")
+        return 0
+    print(json.dumps(config_lib.to_dict(_load_config(args)), indent=2))
+    return 0
+
+
+def _cmd_predict(args) -> int:
+    from inception_retrain.serving import client
+
+    model_name = args.model_name or config_lib.PipelineConfig().model_name
+    try:
+        return client.run(args.paths, args.protocol, args.server, model_name,
+                           version=args.version, batch_size=args.batch_size, k=args.top_k,
+                           warn=lambda line: print(line, file=sys.stderr))
+    except client.PredictError as err:
+        print(f"predict error: {err}", file=sys.stderr)
+        return 1
+
+
+def _cmd_rollback(args) -> int:
+    from inception_retrain.serving import versions
+
+    base = args.push_base or _load_config(args).push_base
+    try:
+        if args.to is None:
+            served = versions.served_version(base)
+            print(f"{base}: TF Serving serves the highest version"
+                  f"{f' ({served})' if served is not None else ' (none present)'}")
+            for version in reversed(versions.list_versions(base)):
+                record = versions.read_push_record(base, version)
+                origin = (f"rollback to version {record['rollback_of']}"
+                          if record.get("rollback_of") else record.get("source", "?"))
+                print(f"  {version:>6}  {record.get('published_at', '?'):<25}  {origin}")
+            return 0
+        keep = args.keep_versions or _load_config(args).keep_versions
+        published = versions.rollback(base, args.to, keep)
+    except versions.ServingDirError as err:
+        print(f"rollback error: {err}", file=sys.stderr)
+        return 1
+    print(f"version {args.to} is served again, as version {published.version} "
+          f"({published.path}); removed old versions: {published.pruned or 'none'}")
+    return 0
+
+
+def _cmd_schema(args) -> int:
+    import tempfile
+
+    from inception_retrain.components.image_example_gen import schema_draft
+    from inception_retrain.pipeline import local_runner
+    from inception_retrain.pipeline.pipeline import default_schema_path
+
+    config = _load_config(args)
+    data_root = local_runner.resolve_data_root(config)
+    options = config.data.ingest_options()
+    with tempfile.TemporaryDirectory() as work_dir:
+        schema = schema_draft.draft_schema(data_root, work_dir, config.data.input_pattern,
+                                           config.data.split_folders, options)
+    diff = schema_draft.write_and_diff(schema, args.output, default_schema_path(), data_root)
+    print(diff or "the draft matches the curated schema")
+    print(f"[schema] draft written to {args.output}; the pipeline validates against "
+          f"{default_schema_path()}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="inception-retrain",
+        description="Retrain InceptionV3 on folders of labeled images with TFX; push blessed "
+                    "models to TF Serving.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser(
+        "run", help="run the whole pipeline locally (LocalDagRunner)",
+        description="Runs the pipeline locally, printing each component's start and end, the "
+                    "ingest counts and the training epochs; ends with a summary and writes an "
+                    "HTML run report under <work-dir>/reports/.")
+    _add_config_args(run)
+    _add_report_args(run)
+    run.set_defaults(func=_cmd_run)
+    report = sub.add_parser(
+        "report", help="write the HTML run report (and JSON summary) for the newest run",
+        description="Rebuilds <work-dir>/reports/<run id>/report.html and report.json for the "
+                    "newest run recorded in <work-dir>/metadata.sqlite, and the model card of "
+                    "the version it pushed.")
+    _add_config_args(report)
+    _add_report_args(report)
+    report.set_defaults(func=_cmd_report)
+    show = sub.add_parser("config", help="validate the configuration and print it resolved")
+    _add_config_args(show)
+    show.add_argument("--example", action="store_true",
+                      help="print a complete, commented YAML file of every key with its "
+                           "default instead")
+    show.set_defaults(func=_cmd_config)
+    schema = sub.add_parser(
+        "schema", help="infer a schema draft from the data, for review against schema/",
+        description="Ingests the data root as the pipeline does, infers a schema with TFDV, "
+                    "applies the curation rules and prints the diff to the curated schema.")
+    _add_config_args(schema)
+    schema.add_argument("--output", metavar="FILE", default="schema.draft.pbtxt",
+                        help="where the draft is written (default ./schema.draft.pbtxt)")
+    schema.set_defaults(func=_cmd_schema)
+    from inception_retrain.cli import kubeflow_commands  # compile, schedule (light imports only)
+
+    kubeflow_commands.register(sub, _add_config_args, _load_config)
+
+    predict = sub.add_parser(
+        "predict", help="classify image files or folders with a model served by TF Serving",
+        description="Sends images to TF Serving (REST :predict with b64 JSON, or gRPC "
+                    "PredictionService) and prints file, class, score and the top-k classes.")
+    predict.add_argument("paths", nargs="+", metavar="FILE_OR_FOLDER")
+    predict.add_argument("--protocol", choices=("rest", "grpc"), default="rest")
+    predict.add_argument("--server", metavar="ADDRESS",
+                         help="REST: http://host:8501 (default localhost:8501); "
+                              "gRPC: host:8500 (default localhost:8500)")
+    predict.add_argument("--model-name", metavar="NAME",
+                         help="TF Serving model name (default: the config's model_name)")
+    predict.add_argument("--version", type=int, metavar="N",
+                         help="a specific version (default: the one TF Serving serves)")
+    predict.add_argument("--batch-size", type=int, default=8, metavar="N",
+                         help="images per request (default 8)")
+    predict.add_argument("--top-k", type=int, default=3, metavar="K",
+                         help="classes listed per image (default 3)")
+    predict.set_defaults(func=_cmd_predict)
+
+    rollback = sub.add_parser(
+        "rollback", help="serve an earlier version again, or list the pushed versions",
+        description="Without --to: lists the versions under the push destination. With --to N: "
+                    "publishes a copy of version N as the new highest version, which TF "
+                    "Serving's default (latest) policy then serves; nothing is deleted beyond "
+                    "the configured retention.")
+    _add_config_args(rollback)
+    rollback.add_argument("--push-base", metavar="DIR",
+                          help="<serving_dir>/<model_name> (default: from the config)")
+    rollback.add_argument("--to", type=int, metavar="VERSION",
+                          help="the version to serve again")
+    rollback.add_argument("--keep-versions", type=int, metavar="N",
+                          help="versions kept afterwards (default: the config's keep_versions)")
+    rollback.set_defaults(func=_cmd_rollback)
+    return parser
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    try:
+        return args.func(args)
+    except config_lib.ConfigError as err:
+        print(f"config error: {err}", file=sys.stderr)
+        return 2
+    except LayoutError as err:
+        print(f"data error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

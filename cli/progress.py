@@ -1,0 +1,240 @@
+"""Console progress for a local run, and a full log file for when something goes wrong.
+
+The console shows each component's start and end with its duration, the ingest counts, the
+Trainer's epochs with their ETA (components.trainer.train.EpochProgress) and every warning or
+error from this project's code. TFX, Beam and TensorFlow INFO/WARNING lines go to the log file
+only (`verbose=True` shows everything). LocalDagRunner runs components one after another in
+this process and announces each through absl logging ("Component X is running." / "... is
+finished."); a logging handler turns those records into progress lines, so nothing polls the
+metadata store while a component writes to it. Counts are read from ML Metadata right after
+the component that produced them has finished, in the pipeline's own thread.
+"""
+import datetime
+import logging
+import os
+import sys
+import time
+from typing import IO, Dict, List, Optional, Sequence
+
+import inception_retrain
+from inception_retrain import cli, components, kubeflow, pipeline, run_report, serving
+
+# The messages of tfx.orchestration.local.local_dag_runner and portable.launcher (TFX 1.16),
+# matched on the unformatted template; tests/unit/cli/test_cli.py checks they still exist in TFX.
+RUNNING_TEMPLATE = "Component %s is running."
+FINISHED_TEMPLATE = "Component %s is finished."
+CACHED_TEMPLATE = "A cached execution %d is used."
+
+_PROJECT_DIRS = tuple(os.path.dirname(os.path.abspath(p.__file__)) + os.sep
+                      for p in (inception_retrain, cli, components, kubeflow, pipeline,
+                                run_report, serving))
+_FILE_FORMAT = "%(asctime)s %(levelname)s %(name)s %(filename)s:%(lineno)d] %(message)s"
+
+
+def is_project_record(record: logging.LogRecord) -> bool:
+    """True for log records emitted by this repository's own code."""
+    return os.path.abspath(record.pathname).startswith(_PROJECT_DIRS)
+
+
+def default_log_path(work_dir: str, command: str = "run") -> str:
+    """<work_dir>/logs/<command>-<local time>.log: one file per command invocation."""
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    return os.path.join(work_dir, "logs", f"{command}-{stamp}.log")
+
+
+class _ConsoleHandler(logging.Handler):
+    """Hands every record to RunProgress, which decides what the console shows."""
+
+    def __init__(self, progress: "RunProgress"):
+        super().__init__(logging.INFO)
+        self._progress = progress
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            self._progress.on_record(record)
+        except (OSError, ValueError) as err:  # a closed stream must not stop the run
+            sys.__stderr__.write(f"[progress] cannot print: {err}\n")
+
+
+class RunProgress:
+    """Context manager around a local run: installs the console and file logging, prints
+    progress lines, restores the previous logging setup on exit.
+
+    metadata_path and pipeline_name let it print the ingest counts after ImageExampleGen and
+    StatisticsGen; without them only names and durations are shown.
+    """
+
+    def __init__(self, log_path: str, verbose: bool = False, stream: Optional[IO] = None,
+                 metadata_path: str = "", pipeline_name: str = ""):
+        self.log_path = log_path
+        self.verbose = verbose
+        self._stream = stream
+        self._metadata_path, self._pipeline_name = metadata_path, pipeline_name
+        self._total = 0
+        self._current: Optional[str] = None
+        self._cached = False
+        self._started = 0.0
+        self._count = 0
+        self.finished: Dict[str, str] = {}    # component id -> "done" | "cached"
+        self._saved = None
+        self._file: Optional[logging.Handler] = None
+
+    # -- setup -------------------------------------------------------------------------------
+    def __enter__(self) -> "RunProgress":
+        if not self.verbose:  # TensorFlow's C++ INFO and WARNING lines; must precede its import
+            os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        os.makedirs(os.path.dirname(self.log_path) or ".", exist_ok=True)
+        from absl import logging as absl_logging
+
+        root = logging.getLogger()
+        self._saved = (root.handlers[:], root.level, absl_logging.get_verbosity())
+        file_handler = logging.FileHandler(self.log_path, encoding="utf-8")
+        file_handler.setLevel(logging.INFO)
+        file_handler.setFormatter(logging.Formatter(_FILE_FORMAT))
+        self._file = file_handler
+        root.handlers = [file_handler, _ConsoleHandler(self)]
+        root.setLevel(logging.INFO)
+        # The component start/finish records are absl INFO. Set through absl's flag, not the
+        # logger: TensorFlow resets the absl logger to the flag's value (WARNING by default)
+        # each time it saves a SavedModel (autotrackable.py), which would hide them mid-run.
+        absl_logging.set_verbosity(absl_logging.INFO)
+        logging.captureWarnings(True)
+        self._print(f"full log: {self.log_path}")
+        return self
+
+    def __exit__(self, exc_type, exc, traceback) -> None:
+        if exc is not None and self._current is not None:  # e.g. Ctrl-C inside a component
+            self.failed(exc)
+        from absl import logging as absl_logging
+
+        root = logging.getLogger()
+        self._file.close()
+        self._file = None
+        handlers, level, absl_level = self._saved
+        root.handlers = handlers
+        root.setLevel(level)
+        absl_logging.set_verbosity(absl_level)
+        logging.captureWarnings(False)
+
+    @property
+    def components_started(self) -> int:
+        """How many components this run has started so far."""
+        return self._count
+
+    def begin(self, component_ids: Sequence[str]) -> None:
+        """The pipeline's components (for the [n/total] counter)."""
+        self._total = len(component_ids)
+        self._print(f"pipeline of {self._total} components: {', '.join(component_ids)}")
+
+    def failed(self, error: BaseException) -> None:
+        """Says which component failed and where the traceback is; logs the traceback."""
+        if self._file is not None:  # the traceback goes to the log file only
+            self._file.handle(logging.getLogger(__name__).makeRecord(
+                __name__, logging.ERROR, __file__, 0, "run failed", (),
+                (type(error), error, error.__traceback__)))
+        where = (f"{self._label(self._current)} FAILED after "
+                 f"{time.time() - self._started:.1f} s" if self._current else "FAILED")
+        self._print(f"{where}: {type(error).__name__}: {error}")
+        self._print(f"traceback and every component's log lines: {self.log_path}")
+        self._current = None
+
+    # -- records -----------------------------------------------------------------------------
+    def on_record(self, record: logging.LogRecord) -> None:
+        """Turns one log record into a console line, or nothing."""
+        if record.msg == RUNNING_TEMPLATE and record.args:
+            self._current, self._cached, self._started = str(record.args[0]), False, time.time()
+            self._count += 1
+            self._print(f"{self._label(self._current)} started")
+        elif record.msg == FINISHED_TEMPLATE and record.args:
+            node = str(record.args[0])
+            seconds = time.time() - self._started
+            state = "cached" if self._cached else "done"
+            self.finished[node] = state
+            self._current = None
+            self._print(f"{self._label(node)} {'reused from cache' if self._cached else 'done'}"
+                        f" in {seconds:.1f} s")
+            for line in self._counts_after(node):
+                self._print(f"    {line}")
+        elif record.msg == CACHED_TEMPLATE:
+            self._cached = True
+        elif (self.verbose or record.levelno >= logging.ERROR
+              or is_project_record(record)):
+            self._print(self._format(record))
+
+    def _label(self, node: str) -> str:
+        total = str(self._total or "?")
+        return f"[{self._count:>{len(total)}}/{total}] {node}"
+
+    def _format(self, record: logging.LogRecord) -> str:
+        message = record.getMessage()
+        if record.exc_info and self.verbose:
+            message += "\n" + logging.Formatter().formatException(record.exc_info)
+        prefix = "" if record.levelno == logging.INFO else f"{record.levelname}: "
+        source = f"{record.name}: " if self.verbose and record.name != "root" else ""
+        return f"{prefix}{source}{message}"
+
+    def _print(self, line: str) -> None:
+        stream = self._stream or sys.stdout
+        stamp = time.strftime("%H:%M:%S")
+        stream.write(f"{stamp} {line}\n")
+        stream.flush()
+
+    # -- counts ------------------------------------------------------------------------------
+    def _counts_after(self, node: str) -> List[str]:
+        if not self._metadata_path or node not in ("ImageExampleGen", "StatisticsGen"):
+            return []
+        from ml_metadata import errors
+
+        from inception_retrain.components.data_gate.checks import DataValidationError
+
+        try:
+            return ingest_counts(self._metadata_path, self._pipeline_name, node)
+        except (OSError, LookupError, ValueError, errors.StatusError,
+                DataValidationError) as err:
+            return [f"(counts unavailable: {err})"]
+
+
+def ingest_counts(metadata_path: str, pipeline_name: str, node: str) -> List[str]:
+    """Lines describing what ImageExampleGen read or StatisticsGen counted in the newest run."""
+    from inception_retrain.run_report import summary
+
+    store = summary.open_store(metadata_path)
+    execution = summary.latest_run_executions(store, pipeline_name).get(node)
+    if execution is None:
+        return []
+    outputs = summary.output_artifacts(store, execution)
+    if node == "ImageExampleGen":
+        from inception_retrain.components.image_example_gen.executor import QUARANTINED_PROPERTY, SKIPPED_PROPERTY
+
+        examples = outputs["examples"][0]
+        quarantined = examples.custom_properties.get(QUARANTINED_PROPERTY)
+        skipped = examples.custom_properties.get(SKIPPED_PROPERTY)
+        return [f"quarantined files: {quarantined.int_value if quarantined else 0}"
+                f", skipped by choice: {skipped.int_value if skipped else 0}"]
+    counts = split_class_counts(outputs["statistics"][0])
+    lines = ["examples: " + ", ".join(f"{split} {sum(c.values())}"
+                                       for split, c in counts.items())]
+    train = counts.get("train") or next(iter(counts.values()), {})
+    if train:
+        lines.append(f"classes ({len(train)}): " + ", ".join(
+            f"{name} {count}" for name, count in sorted(train.items())) + " in train")
+    return lines
+
+
+def split_class_counts(statistics_artifact) -> Dict[str, Dict[str, int]]:
+    """{split: {class: examples}} from a StatisticsGen output artifact."""
+    import json
+
+    from tensorflow_metadata.proto.v0 import statistics_pb2
+
+    from inception_retrain.components import features
+    from inception_retrain.components.data_gate import checks
+
+    counts = {}
+    for split in json.loads(statistics_artifact.properties["split_names"].string_value):
+        message = statistics_pb2.DatasetFeatureStatisticsList()
+        path = os.path.join(statistics_artifact.uri, f"Split-{split}", "FeatureStats.pb")
+        with open(path, "rb") as f:
+            message.ParseFromString(f.read())
+        counts[split] = checks.class_counts(message, features.LABEL_KEY)
+    return counts

@@ -1,0 +1,277 @@
+"""GatedEvaluator: TFX's Evaluator (real TFMA), gating against the model TF Serving serves now.
+
+It runs the standard Evaluator executor after three decisions made at execution time:
+- Baseline: with `serving_base` set, the version TF Serving serves at that moment (the highest
+  under <serving_base>) is snapshotted and used as the baseline model. No Resolver node is
+  needed, so this works on open-source Kubeflow Pipelines as well as locally, and the baseline
+  can never be a stale cached artifact: a rollback is taken into account by the next
+  evaluation. A baseline_model channel (e.g. a LatestBlessedModelStrategy Resolver) is used
+  instead when given. No served model (first run) -> no baseline: only absolute floors gate.
+- A baseline whose class names differ from the candidate's cannot be compared (scores have
+  another meaning); it is dropped, and the gate record says so.
+- Per-class precision and recall (of the top-1 class, components.evaluator.metrics) and
+  calibration need the class ids, known only from the trained model (assets.extra/labels.txt):
+  they are added to the EvalConfig here, with the optional per-class recall floor.
+The decisions are written to <evaluation>/gate.json and as custom properties on the blessing.
+"""
+import json
+import os
+from typing import Any, Dict, List, Optional, Sequence
+
+import tensorflow as tf
+import tensorflow_model_analysis as tfma
+from tfx import types
+from tfx.components.evaluator import constants as evaluator_constants
+from tfx.components.evaluator import executor as evaluator_executor
+from tfx.dsl.components.base import base_beam_component, executor_spec
+from tfx.types import artifact_utils, standard_artifacts, standard_component_specs
+from tfx.types.component_spec import ChannelParameter, ExecutionParameter
+from tfx.utils import io_utils, json_utils, path_utils, proto_utils
+
+from inception_retrain.components.evaluator import metrics
+from inception_retrain.serving import versions
+from inception_retrain.components.trainer import export
+
+SERVING_BASE_KEY = "serving_base"
+PER_CLASS_RECALL_FLOOR_KEY = "per_class_recall_floor"
+GATE_RECORD = "gate.json"
+
+
+def per_class_metrics_spec(num_classes: int, recall_floor: float = 0.0) -> tfma.MetricsSpec:
+    """For each class id: precision and recall of the top-1 decision (what a client reading
+    predicted_class gets; components.evaluator.metrics), calibration of the class's score
+    (mean score / frequency) and a calibration plot. With recall_floor > 0, each class's
+    recall must reach it (a class with no examples has no recall and fails the floor)."""
+    recall = tfma.MetricConfig(class_name="TopOneRecall", module=metrics.MODULE)
+    if recall_floor > 0:
+        recall.threshold.CopyFrom(tfma.MetricThreshold(
+            value_threshold=tfma.GenericValueThreshold(lower_bound={"value": recall_floor})))
+    return tfma.MetricsSpec(
+        binarize=tfma.BinarizationOptions(class_ids={"values": list(range(num_classes))}),
+        metrics=[tfma.MetricConfig(class_name="TopOnePrecision", module=metrics.MODULE),
+                 recall,
+                 tfma.MetricConfig(class_name="Calibration"),
+                 tfma.MetricConfig(class_name="CalibrationPlot")])
+
+
+def with_per_class_metrics(eval_config: tfma.EvalConfig, num_classes: int,
+                           recall_floor: float) -> tfma.EvalConfig:
+    config = tfma.EvalConfig()
+    config.CopyFrom(eval_config)
+    config.metrics_specs.append(per_class_metrics_spec(num_classes, recall_floor))
+    return config
+
+
+def _serving_dir(model: types.Artifact) -> str:
+    return path_utils.serving_model_path(model.uri, path_utils.is_old_model_artifact(model))
+
+
+def _snapshot_served_model(serving_base: str, tmp_dir: str) -> Optional[types.Artifact]:
+    """A Model artifact holding a copy of the served version, or None when nothing is served.
+
+    A copy, so that retention or a rollback during the evaluation cannot pull it away."""
+    version = versions.served_version(serving_base)
+    if version is None:
+        return None
+    served = versions.version_path(serving_base, version)
+    if not tf.io.gfile.exists(os.path.join(served, versions.SAVED_MODEL_FILE)):
+        raise FileNotFoundError(f"served version {served} holds no saved_model.pb; "
+                                "TF Serving cannot be serving it either")
+    artifact = standard_artifacts.Model()
+    artifact.uri = os.path.join(tmp_dir, "served_baseline")
+    io_utils.copy_dir(served, path_utils.serving_model_path(artifact.uri))
+    artifact.set_int_custom_property("served_version", version)
+    artifact.set_string_custom_property("served_path", served)
+    return artifact
+
+
+class Executor(evaluator_executor.Executor):
+    """Chooses the baseline, completes the EvalConfig, then runs TFX's Evaluator executor."""
+
+    def Do(self, input_dict: Dict[str, List[types.Artifact]],
+           output_dict: Dict[str, List[types.Artifact]],
+           exec_properties: Dict[str, Any]) -> None:
+        exec_properties = dict(exec_properties)
+        serving_base = exec_properties.pop(SERVING_BASE_KEY, None) or ""
+        recall_floor = float(exec_properties.pop(PER_CLASS_RECALL_FLOOR_KEY, None) or 0.0)
+        input_dict = dict(input_dict)
+        candidate = artifact_utils.get_single_instance(
+            input_dict[standard_component_specs.MODEL_KEY])
+        class_names = export.read_labels(_serving_dir(candidate))
+        record: Dict[str, Any] = {"class_names": class_names,
+                                  "per_class_recall_floor": recall_floor}
+
+        baseline = input_dict.get(standard_component_specs.BASELINE_MODEL_KEY) or []
+        if baseline:
+            record["baseline"] = {"source": "baseline_model channel", "uri": baseline[0].uri}
+        elif serving_base:
+            snapshot = _snapshot_served_model(serving_base, self._get_tmp_dir())
+            if snapshot is None:
+                record["baseline"] = {"source": "none", "note": f"nothing served under "
+                                      f"{serving_base}: gated on the absolute floors only"}
+            else:
+                baseline = [snapshot]
+                record["baseline"] = {
+                    "source": "served",
+                    "version": snapshot.get_int_custom_property("served_version"),
+                    "path": snapshot.get_string_custom_property("served_path")}
+        else:
+            record["baseline"] = {"source": "none", "note": "no baseline configured: gated on "
+                                  "the absolute floors only"}
+        if baseline:
+            baseline_classes = export.read_labels(_serving_dir(baseline[0]))
+            if baseline_classes != class_names:
+                record["baseline"]["dropped"] = (
+                    f"baseline classes {baseline_classes} differ from the candidate's "
+                    f"{class_names}: no regression check, absolute floors only")
+                baseline = []
+        input_dict[standard_component_specs.BASELINE_MODEL_KEY] = baseline
+
+        eval_config = tfma.EvalConfig()
+        proto_utils.json_to_proto(exec_properties[standard_component_specs.EVAL_CONFIG_KEY],
+                                  eval_config)
+        exec_properties[standard_component_specs.EVAL_CONFIG_KEY] = proto_utils.proto_to_json(
+            with_per_class_metrics(eval_config, len(class_names), recall_floor))
+        super().Do(input_dict, output_dict, exec_properties)
+        write_gate_record(output_dict, record)
+
+
+def write_gate_record(output_dict: Dict[str, List[types.Artifact]], record: Dict) -> None:
+    evaluation = artifact_utils.get_single_instance(
+        output_dict[standard_component_specs.EVALUATION_KEY])
+    io_utils.write_string_file(os.path.join(evaluation.uri, GATE_RECORD),
+                               json.dumps(record, indent=2))
+    baseline = record["baseline"]
+    for artifact in [evaluation] + list(output_dict.get(
+            standard_component_specs.BLESSING_KEY, [])):
+        artifact.set_string_custom_property("baseline_source", baseline["source"] + (
+            " (dropped)" if "dropped" in baseline else ""))
+        if "version" in baseline:
+            artifact.set_int_custom_property("baseline_served_version", baseline["version"])
+            artifact.set_string_custom_property(
+                evaluator_constants.ARTIFACT_PROPERTY_BASELINE_MODEL_URI_KEY, baseline["path"])
+
+
+def read_gate_record(evaluation_uri: str) -> Optional[Dict]:
+    path = os.path.join(evaluation_uri, GATE_RECORD)
+    if not tf.io.gfile.exists(path):
+        return None
+    with tf.io.gfile.GFile(path) as f:
+        return json.load(f)
+
+
+class GatedEvaluatorSpec(standard_component_specs.EvaluatorSpec):
+    """EvaluatorSpec plus where TF Serving reads models and the per-class recall floor."""
+
+    PARAMETERS = dict(standard_component_specs.EvaluatorSpec.PARAMETERS, **{
+        SERVING_BASE_KEY: ExecutionParameter(type=str, optional=True),
+        PER_CLASS_RECALL_FLOOR_KEY: ExecutionParameter(type=float, optional=True),
+    })
+
+
+class GatedEvaluator(base_beam_component.BaseBeamComponent):
+    """TFX Evaluator whose baseline is the served model (see the module docstring)."""
+
+    SPEC_CLASS = GatedEvaluatorSpec
+    EXECUTOR_SPEC = executor_spec.BeamExecutorSpec(Executor)
+
+    def __init__(self, examples: types.BaseChannel, model: types.BaseChannel,
+                 eval_config: tfma.EvalConfig, example_splits: Sequence[str] = ("eval",),
+                 serving_base: str = "", baseline_model: Optional[types.BaseChannel] = None,
+                 per_class_recall_floor: float = 0.0):
+        if serving_base and baseline_model is not None:
+            raise ValueError("give either serving_base or baseline_model, not both")
+        super().__init__(spec=GatedEvaluatorSpec(
+            examples=examples, model=model, baseline_model=baseline_model,
+            eval_config=eval_config, example_splits=json_utils.dumps(list(example_splits)),
+            serving_base=serving_base or None,
+            per_class_recall_floor=float(per_class_recall_floor),
+            evaluation=types.Channel(type=standard_artifacts.ModelEvaluation),
+            blessing=types.Channel(type=standard_artifacts.ModelBlessing)))
+
+
+# The test split: evaluated once, on a blessed candidate only, and never used for gating.
+
+class HeldOutEvaluatorSpec(types.ComponentSpec):
+    PARAMETERS = {
+        standard_component_specs.EVAL_CONFIG_KEY: ExecutionParameter(type=tfma.EvalConfig),
+        standard_component_specs.EXAMPLE_SPLITS_KEY: ExecutionParameter(type=str),
+    }
+    INPUTS = {
+        standard_component_specs.EXAMPLES_KEY: ChannelParameter(
+            type=standard_artifacts.Examples),
+        standard_component_specs.MODEL_KEY: ChannelParameter(type=standard_artifacts.Model),
+        standard_component_specs.BLESSING_KEY: ChannelParameter(
+            type=standard_artifacts.ModelBlessing),
+    }
+    OUTPUTS = {
+        standard_component_specs.EVALUATION_KEY: ChannelParameter(
+            type=standard_artifacts.ModelEvaluation),
+    }
+
+
+def _split_has_examples(examples: List[types.Artifact], split: str) -> bool:
+    for uri in artifact_utils.get_split_uris(examples, split):
+        for path in tf.io.gfile.glob(os.path.join(uri, "*")):
+            for _ in tf.data.TFRecordDataset(path, compression_type="GZIP").take(1):
+                return True
+    return False
+
+
+class HeldOutExecutor(evaluator_executor.Executor):
+    """Runs TFX's Evaluator executor on the test split when the candidate was blessed.
+
+    The EvalConfig must hold no thresholds: this evaluation records, it never gates."""
+
+    def Do(self, input_dict: Dict[str, List[types.Artifact]],
+           output_dict: Dict[str, List[types.Artifact]],
+           exec_properties: Dict[str, Any]) -> None:
+        input_dict = dict(input_dict)
+        blessing = artifact_utils.get_single_instance(
+            input_dict.pop(standard_component_specs.BLESSING_KEY))
+        evaluation = artifact_utils.get_single_instance(
+            output_dict[standard_component_specs.EVALUATION_KEY])
+        splits = json_utils.loads(exec_properties[standard_component_specs.EXAMPLE_SPLITS_KEY])
+        eval_config = tfma.EvalConfig()
+        proto_utils.json_to_proto(exec_properties[standard_component_specs.EVAL_CONFIG_KEY],
+                                  eval_config)
+        if tfma.metrics.metric_thresholds_from_metrics_specs(eval_config.metrics_specs):
+            raise ValueError("the test-split EvalConfig must hold no thresholds: the test "
+                             "split is recorded, never used for gating")
+        empty = [s for s in splits if not _split_has_examples(
+            input_dict[standard_component_specs.EXAMPLES_KEY], s)]
+        if blessing.get_int_custom_property("blessed") != 1:
+            skipped = "candidate not blessed"
+        elif empty:
+            skipped = f"split(s) {', '.join(empty)} hold no examples"
+        else:
+            skipped = ""
+        evaluation.set_string_custom_property("skipped", skipped)
+        if skipped:
+            io_utils.write_string_file(os.path.join(evaluation.uri, GATE_RECORD),
+                                       json.dumps({"skipped": skipped}))
+            return
+        model = artifact_utils.get_single_instance(
+            input_dict[standard_component_specs.MODEL_KEY])
+        class_names = export.read_labels(_serving_dir(model))
+        exec_properties = dict(exec_properties)
+        exec_properties[standard_component_specs.EVAL_CONFIG_KEY] = proto_utils.proto_to_json(
+            with_per_class_metrics(eval_config, len(class_names), 0.0))
+        super().Do(input_dict, output_dict, exec_properties)
+        io_utils.write_string_file(os.path.join(evaluation.uri, GATE_RECORD), json.dumps(
+            {"skipped": "", "splits": splits, "class_names": class_names}))
+
+
+class HeldOutEvaluator(base_beam_component.BaseBeamComponent):
+    """Metrics of the blessed candidate on held-out splits (default: test), for the record."""
+
+    SPEC_CLASS = HeldOutEvaluatorSpec
+    EXECUTOR_SPEC = executor_spec.BeamExecutorSpec(HeldOutExecutor)
+
+    def __init__(self, examples: types.BaseChannel, model: types.BaseChannel,
+                 blessing: types.BaseChannel, eval_config: tfma.EvalConfig,
+                 example_splits: Sequence[str] = ("test",)):
+        super().__init__(spec=HeldOutEvaluatorSpec(
+            examples=examples, model=model, blessing=blessing, eval_config=eval_config,
+            example_splits=json_utils.dumps(list(example_splits)),
+            evaluation=types.Channel(type=standard_artifacts.ModelEvaluation)))

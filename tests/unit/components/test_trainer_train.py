@@ -1,0 +1,111 @@
+"""train() on a tiny real fixture: caching changes speed, not results; a killed phase resumes.
+
+The fixture is real: generated tissue-like JPEGs, converted by the ingest code into gzipped
+tf.Examples, and a Transform graph written by tf.Transform on Beam.
+"""
+import dataclasses
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tensorflow_transform as tft
+
+from inception_retrain.components.trainer import standalone, train
+from inception_retrain.components.trainer.config import TrainConfig
+from inception_retrain.pipeline import default_dataset
+
+IMAGE_SIZE = 150
+QUICK = TrainConfig(image_size=IMAGE_SIZE, batch_size=8, phase1_epochs=6, phase2_epochs=2,
+                    base_weights="none", early_stopping_patience=10, seed=7)
+
+
+@pytest.fixture(scope="module")
+def tiny_data(tmp_path_factory):
+    """Train/eval TFRecords (every 4th image to eval) and a Transform graph."""
+    root = tmp_path_factory.mktemp("tiny")
+    images = default_dataset.ensure_default_dataset(str(root / "images"), images_per_class=8)
+    paths = sorted(str(p) for p in Path(images).glob("*/*.jpg"))
+    files = standalone.write_examples(
+        {"train": [p for i, p in enumerate(paths) if i % 4],
+         "eval": [p for i, p in enumerate(paths) if i % 4 == 0]}, images, str(root / "examples"))
+    transform_dir = standalone.write_transform_graph(files["train"], IMAGE_SIZE,
+                                                     str(root / "transform"))
+    return files, transform_dir
+
+
+def _accuracy(result, files, transform_output):
+    dataset = train.transformed_dataset([files["eval"]], transform_output, batch_size=16)
+    correct = total = 0
+    for images, labels in dataset:
+        predicted = np.argmax(result.classifier(images, training=False).numpy(), axis=-1)
+        correct += int((predicted == labels.numpy()).sum())
+        total += len(labels)
+    return correct / total
+
+
+def test_feature_cache_changes_speed_not_results(tiny_data):
+    files, transform_dir = tiny_data
+    transform_output = tft.TFTransformOutput(transform_dir)
+    cached = train.train([files["train"]], [files["eval"]], transform_output, QUICK)
+    uncached = train.train([files["train"]], [files["eval"]], transform_output,
+                           dataclasses.replace(QUICK, feature_cache=False))
+    assert cached.report["phase2"]["cache"] == "activations at mixed8"
+    assert uncached.report["phase1"]["cache"] == "none (images every epoch)"
+    assert uncached.report["phase2"]["cache"] == "none (images every epoch)"
+    cached_accuracy = _accuracy(cached, files, transform_output)
+    uncached_accuracy = _accuracy(uncached, files, transform_output)
+    chance = 1 / len(default_dataset.CLASSES)
+    assert cached_accuracy > 2 * chance and uncached_accuracy > 2 * chance
+    assert abs(cached_accuracy - uncached_accuracy) <= 0.125  # one eval image of eight
+    # The head learns the same thing either way: phase-1 validation losses end close.
+    ends = [r.report["phase1"]["history"]["val_loss"][-1] for r in (cached, uncached)]
+    assert abs(ends[0] - ends[1]) < 0.25 * max(ends) + 0.05
+
+
+def test_augmentation_needs_the_cache_off():
+    with pytest.raises(ValueError, match="feature_cache must be false when augmentation"):
+        TrainConfig(augment_flip=True)
+    assert TrainConfig(augment_flip=True, feature_cache=False).augments
+
+
+_KILLED_RUN = """
+import json, os, signal, sys
+import tensorflow_transform as tft, tf_keras
+from inception_retrain.components.trainer import train
+from inception_retrain.components.trainer.config import TrainConfig
+args = json.loads(sys.argv[1])
+
+class KillInPhase2(tf_keras.callbacks.Callback):
+    def on_epoch_end(self, epoch, logs=None):
+        if self.model.name != "head" and epoch + 1 == args["kill_after"]:
+            os.kill(os.getpid(), signal.SIGKILL)   # no cleanup, as when a pod is evicted
+
+train.train([args["train"]], [args["eval"]], tft.TFTransformOutput(args["transform"]),
+            TrainConfig(**args["config"]), backup_dir=args["backup"],
+            callbacks=[KillInPhase2()] if args["kill_after"] else [])
+"""
+
+
+def test_killed_training_resumes_from_its_checkpoint(tiny_data, tmp_path,
+                                                     env_with_legacy_keras):
+    files, transform_dir = tiny_data
+    config = dataclasses.replace(QUICK, phase1_epochs=2, phase2_epochs=4)
+    args = {"train": files["train"], "eval": files["eval"], "transform": transform_dir,
+            "backup": str(tmp_path / "backup"), "config": dataclasses.asdict(config),
+            "kill_after": 2}
+    killed = subprocess.run([sys.executable, "-c", _KILLED_RUN, json.dumps(args)],
+                            capture_output=True, text=True, env=env_with_legacy_keras,
+                            timeout=900)
+    assert killed.returncode == -9, killed.stderr[-2000:]
+    assert (tmp_path / "backup" / "phase2").is_dir(), "no checkpoint was left behind"
+
+    resumed = train.train([files["train"]], [files["eval"]],
+                          tft.TFTransformOutput(transform_dir), config,
+                          backup_dir=str(tmp_path / "backup"))
+    phase2 = resumed.report["phase2"]
+    assert phase2["first_epoch"] == 3, phase2  # epochs 1-2 were done before the kill
+    assert phase2["epochs_run"] == 2
+    assert resumed.report["phase1"]["first_epoch"] == 1  # phase 1 had finished

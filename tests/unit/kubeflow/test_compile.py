@@ -1,0 +1,351 @@
+"""Kubeflow compile: the real KubeflowV2DagRunner output, parsed back with kfp-pipeline-spec and
+checked for what the open-source KFP backend and Vertex need: schema 2.1.0, the DAG's tasks and
+their dependencies, images, resources, runtime parameters with defaults, Beam arguments, and the
+refusal of a resolver node for open-source KFP. Also the pipeline image's build-time check and the
+Dockerfile's agreement with the compile target. No cluster is involved."""
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from inception_retrain.kubeflow import parameters, targets
+from inception_retrain.pipeline import config as config_lib
+
+REPO = Path(__file__).resolve().parents[3]
+IMAGE = "registry.example.com/ml/inception-retrain:1.0"
+TRAINER_IMAGE = "registry.example.com/ml/inception-retrain-gpu:1.0"
+DATAFLOW_ARGS = ("--runner=DataflowRunner", "--project=my-project", "--region=europe-west4",
+                 "--temp_location=gs://bucket/tmp", f"--sdk_container_image={IMAGE}")
+# The DAG's core chain: each task and the tasks it must wait for (its inputs' producers).
+CORE_DEPENDENCIES = {
+    "ImageExampleGen": set(),
+    "ImportSchemaGen": set(),
+    "StatisticsGen": {"ImageExampleGen"},
+    "ExampleValidator": {"ImportSchemaGen", "StatisticsGen"},
+    "DataGate": {"ExampleValidator", "ImageExampleGen", "StatisticsGen"},
+    "Transform": {"DataGate", "ImageExampleGen", "ImportSchemaGen"},  # gated: explicit edge
+    "Trainer": {"DataGate", "ImageExampleGen", "Transform"},
+    "Evaluator": {"ImageExampleGen", "Trainer"},
+    "Pusher": {"Evaluator", "Trainer"},
+}
+BEAM_TASKS = ("ImageExampleGen", "StatisticsGen", "Transform", "Evaluator")
+# task -> {its input: the runtime parameter feeding it}
+PARAMETER_INPUTS = {
+    "ImageExampleGen": {"input_base": "data_root"},
+    "ImportSchemaGen": {"schema_file": "schema_path"},
+    "DataGate": {"min_examples_per_class": "min_examples_per_class",
+                 "max_quarantined_fraction": "max_quarantined_fraction"},
+    "Trainer": {"custom_config": "training_config"},
+    "Evaluator": {"eval_config": "eval_config"},
+    "Pusher": {"push_base": "push_base", "keep_versions": "keep_versions"},
+}
+
+
+def kubeflow_config(**overrides) -> config_lib.PipelineConfig:
+    values = {"work_dir": "gs://bucket/inception", "data": {"root": "gs://bucket/images"},
+              "training": {"phase1_epochs": 4, "phase1_learning_rate": 0.002},
+              "evaluation": {"accuracy_floor": 0.75}}
+    for key, value in overrides.items():
+        values[key] = dict(values.get(key, {}), **value) if isinstance(value, dict) else value
+    return config_lib.load(overrides=values)
+
+
+def options(tmp_path, target="kfp", **kwargs) -> targets.CompileOptions:
+    extension = targets.TARGETS[target].extension
+    return targets.CompileOptions(target=target, output=str(tmp_path / f"pipeline{extension}"),
+                                  image=IMAGE, **kwargs)
+
+
+@pytest.fixture(scope="module")
+def compile_lib():
+    from inception_retrain.kubeflow import compile as compile_lib  # imports TFX: about a minute on a cold start
+
+    return compile_lib
+
+
+@pytest.fixture(scope="module")
+def kfp_spec(compile_lib, tmp_path_factory):
+    """The open-source KFP target compiled to a file and read back as YAML."""
+    out = tmp_path_factory.mktemp("kfp")
+    config = kubeflow_config(beam_args=list(DATAFLOW_ARGS))
+    compile_lib.compile_pipeline(config, options(out, trainer_image=TRAINER_IMAGE))
+    return yaml.safe_load((out / "pipeline.yaml").read_text()), config
+
+
+@pytest.fixture(scope="module")
+def vertex_job(compile_lib, tmp_path_factory):
+    out = tmp_path_factory.mktemp("vertex")
+    compile_lib.compile_pipeline(kubeflow_config(), options(out, target="vertex"))
+    return json.loads((out / "pipeline.json").read_text())
+
+
+def executor_of(spec, task):
+    label = spec["components"][spec["root"]["dag"]["tasks"][task]["componentRef"]["name"]][
+        "executorLabel"]
+    return spec["deploymentSpec"]["executors"][label]
+
+
+def walk(value, path=()):
+    """Every (path, key, value) in a nested dict/list."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield path, key, item
+            yield from walk(item, path + (key,))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from walk(item, path + (index,))
+
+
+def test_kfp_yaml_is_a_schema_2_1_pipeline_spec(kfp_spec):
+    from google.protobuf import json_format
+    from kfp.pipeline_spec import pipeline_spec_pb2
+
+    spec, config = kfp_spec
+    parsed = json_format.ParseDict(spec, pipeline_spec_pb2.PipelineSpec())
+    json_format.ParseDict(spec["deploymentSpec"], pipeline_spec_pb2.PipelineDeploymentConfig())
+    assert parsed.schema_version == "2.1.0"  # the only version open-source KFP accepts
+    assert parsed.pipeline_info.name == config.pipeline_name
+    assert parsed.default_pipeline_root == "gs://bucket/inception/pipeline_root"
+    # The open-source driver resolves only `constant` values and `parameterType`s: no legacy
+    # (schema 2.0.0) `constantValue` or `type` anywhere.
+    legacy = [(path, key) for path, key, _ in walk(spec)
+              if key == "constantValue" or (key == "type" and "parameters" in path)]
+    assert legacy == []
+
+
+def test_tasks_and_their_dependencies(kfp_spec):
+    tasks = kfp_spec[0]["root"]["dag"]["tasks"]
+    assert set(CORE_DEPENDENCIES) <= set(tasks)
+    for task, upstream in CORE_DEPENDENCIES.items():
+        assert set(tasks[task].get("dependentTasks", [])) == upstream, task
+    # Every dependency names a task of this DAG and the graph has no cycle: a topological
+    # order exists, with the chain in the expected order.
+    order, placed = [], set()
+    while len(order) < len(tasks):
+        ready = sorted(t for t in tasks if t not in placed
+                       and set(tasks[t].get("dependentTasks", [])) <= placed)
+        assert ready, f"cycle or unknown dependency among {set(tasks) - placed}"
+        order += ready
+        placed.update(ready)
+    chain = ["ImageExampleGen", "StatisticsGen", "ExampleValidator", "DataGate", "Trainer",
+             "Evaluator", "Pusher"]
+    assert [t for t in order if t in chain] == chain
+
+
+def test_images_and_entrypoint(kfp_spec):
+    spec = kfp_spec[0]
+    for task in spec["root"]["dag"]["tasks"]:
+        container = executor_of(spec, task)["container"]
+        assert container["image"] == (TRAINER_IMAGE if task == "Trainer" else IMAGE), task
+        assert container["command"] == [
+            "python", "-m", "tfx.orchestration.kubeflow.v2.container.kubeflow_v2_run_executor"]
+        class_path = container["args"][container["args"].index("--executor_class_path") + 1]
+        assert re.fullmatch(r"[\w.]+", class_path), class_path
+
+
+def test_resources_per_task(kfp_spec):
+    spec = kfp_spec[0]
+    for task in spec["root"]["dag"]["tasks"]:
+        resources = executor_of(spec, task)["container"]["resources"]
+        expected = targets.DEFAULT_RESOURCES.get(task, targets.FALLBACK_RESOURCES)
+        assert resources["cpuRequest"] == resources["cpuLimit"] == expected.cpu, task
+        assert resources["memoryRequest"] == resources["memoryLimit"] == expected.memory_gb
+        if task == "Trainer":
+            assert resources["accelerator"] == {"type": "nvidia.com/gpu", "count": 1}
+        else:
+            assert "accelerator" not in resources, task
+
+
+def test_resource_overrides_and_vertex_accelerator(compile_lib, tmp_path):
+    job, spec, _ = compile_lib.compile_spec(kubeflow_config(), options(
+        tmp_path, target="vertex",
+        resources=targets.parse_resources(["Trainer.gpu=2", "Trainer.memory=60",
+                                           "Transform.cpu=16"])))
+    trainer = executor_of(spec, "Trainer")["container"]["resources"]
+    assert trainer == {"cpuLimit": 8, "memoryLimit": 60, "accelerator": {
+        "type": "NVIDIA_TESLA_T4", "count": 2}}  # Vertex sizes machines from limits
+    assert executor_of(spec, "Transform")["container"]["resources"]["cpuLimit"] == 16
+
+
+def test_runtime_parameters_have_defaults_and_feed_their_tasks(kfp_spec):
+    from google.protobuf import json_format
+    import tensorflow_model_analysis as tfma
+
+    spec, config = kfp_spec
+    declared = spec["root"]["inputDefinitions"]["parameters"]
+    assert set(declared) == set(parameters.RUNTIME_PARAMETERS)
+    kinds = {str: "STRING", int: "NUMBER_INTEGER", float: "NUMBER_DOUBLE"}
+    for name, (ptype, _) in parameters.RUNTIME_PARAMETERS.items():
+        assert declared[name]["parameterType"] == kinds[ptype], name
+        assert declared[name]["isOptional"] is True
+    assert declared["data_root"]["defaultValue"] == "gs://bucket/images"
+    assert declared["schema_path"]["defaultValue"] == targets.IMAGE_SCHEMA_PATH
+    assert declared["push_base"]["defaultValue"] == config.push_base
+    assert declared["min_examples_per_class"]["defaultValue"] == 2
+    assert declared["keep_versions"]["defaultValue"] == config.keep_versions
+    training = json.loads(declared["training_config"]["defaultValue"])
+    assert training["phase1_epochs"] == 4 and training["phase1_learning_rate"] == 0.002
+    eval_config = json_format.Parse(declared["eval_config"]["defaultValue"], tfma.EvalConfig())
+    accuracy = [m for spec_ in eval_config.metrics_specs for m in spec_.metrics
+                if m.class_name == "SparseCategoricalAccuracy"]
+    assert accuracy[0].threshold.value_threshold.lower_bound.value == pytest.approx(0.75)
+
+    tasks = spec["root"]["dag"]["tasks"]
+    for task, inputs in PARAMETER_INPUTS.items():
+        for task_input, name in inputs.items():
+            assert tasks[task]["inputs"]["parameters"][task_input] == {
+                "componentInputParameter": name}, (task, task_input)
+
+
+def test_beam_arguments_reach_every_beam_task(kfp_spec):
+    spec = kfp_spec[0]
+    for task in BEAM_TASKS:
+        args = executor_of(spec, task)["container"]["args"]
+        assert tuple(args[-len(DATAFLOW_ARGS):]) == DATAFLOW_ARGS, task
+
+
+def test_kfp_output_has_only_container_and_importer_executors(kfp_spec):
+    kinds = {kind for executor in kfp_spec[0]["deploymentSpec"]["executors"].values()
+             for kind in executor}
+    assert kinds <= {"container", "importer"}
+
+
+def test_kfp_tasks_reading_outside_state_are_never_cached(kfp_spec, vertex_job):
+    tasks = kfp_spec[0]["root"]["dag"]["tasks"]
+    assert tasks["ImageExampleGen"]["cachingOptions"] == {"enableCache": False}
+    assert tasks["ImportSchemaGen"]["cachingOptions"] == {"enableCache": False}
+    assert tasks["Trainer"]["cachingOptions"] == {"enableCache": True}
+    # On Vertex the ExampleGen driver (preCacheCheck) fingerprints the input, so it may cache.
+    vertex = vertex_job["pipelineSpec"]
+    assert vertex["root"]["dag"]["tasks"]["ImageExampleGen"]["cachingOptions"] == {
+        "enableCache": True}
+    assert "preCacheCheck" in executor_of(vertex, "ImageExampleGen")["container"]["lifecycle"]
+
+
+def test_resolver_makes_the_kfp_compile_refuse(compile_lib, tmp_path):
+    config = kubeflow_config(evaluation={"baseline": "latest_blessed"})
+    with pytest.raises(compile_lib.UnsupportedNodeError,
+                       match=r"latest_blessed_model_resolver-model-resolver \(resolver\)"):
+        compile_lib.compile_pipeline(config, options(tmp_path))
+    assert not (tmp_path / "pipeline.yaml").exists()
+    # The same DAG compiles for Vertex, which runs resolvers: the refusal is the target's.
+    _, spec, _ = compile_lib.compile_spec(config, options(tmp_path, target="vertex"))
+    assert "resolver" in executor_of(spec, "latest_blessed_model_resolver-model-resolver")
+
+
+def test_vertex_pipeline_job(vertex_job):
+    from google.protobuf import json_format
+    from kfp.pipeline_spec import pipeline_spec_pb2
+
+    job = json_format.ParseDict(vertex_job, pipeline_spec_pb2.PipelineJob())
+    assert job.runtime_config.gcs_output_directory == "gs://bucket/inception/pipeline_root"
+    assert vertex_job["pipelineSpec"]["schemaVersion"] == "2.1.0"
+    trainer = executor_of(vertex_job["pipelineSpec"], "Trainer")["container"]
+    assert trainer["image"] == IMAGE and "cpuRequest" not in trainer["resources"]
+
+
+@pytest.mark.parametrize("overrides, option_changes, message", [
+    ({"data": {"root": "/home/me/images"}}, {}, r"data\.root must be a URI"),
+    ({"work_dir": "runs/k"}, {}, r"work_dir .* must be a URI"),
+    ({"serving_dir": "/srv/models"}, {}, r"serving_dir .* must be a URI"),
+    ({"data": {"root": "s3://bucket/images"}}, {"target": "vertex"}, r"gs:// URI for Vertex"),
+    ({"pipeline_name": "Inception_Retrain"}, {}, r"pipeline_name must be lower-case"),
+    ({"training": {"base_weights": "gs://b/w.h5"}}, {}, r"training\.base_weights"),
+    ({"beam_args": ["--runner=DataflowRunner", "--project=p", "--region=r"]}, {},
+     r"--temp_location"),
+    ({"beam_args": list(DATAFLOW_ARGS[:-1])}, {}, r"--sdk_container_image"),
+    ({"beam_args": ["--runner=FlinkRunner"]}, {}, r"--flink_master"),
+    ({"beam_args": ["runner=DirectRunner"]}, {}, r"starts with --"),
+    ({}, {"output": "pipeline.json"}, r"--output for target kfp must end with \.yaml"),
+    ({}, {"image": ""}, r"--image must be an image reference"),
+])
+def test_bad_requests_stop_before_compiling(tmp_path, overrides, option_changes, message):
+    config = kubeflow_config(**overrides)
+    values = dict(target="kfp", output=str(tmp_path / "p.yaml"), image=IMAGE)
+    values.update(option_changes)
+    if "output" not in option_changes:
+        values["output"] = str(tmp_path / f"p{targets.TARGETS[values['target']].extension}")
+    with pytest.raises(config_lib.ConfigError, match=message):
+        targets.check(config, targets.CompileOptions(**values))
+
+
+@pytest.mark.parametrize("assignment, message", [
+    ("Trainer.gpus=1", r"COMPONENT\.cpu\|memory\|gpu"),
+    ("Trainr.cpu=2", r"unknown component 'Trainr'"),
+    ("Trainer.gpu=0.5", r"whole number"),
+    ("Transform.memory=0", r"> 0"),
+])
+def test_bad_resource_overrides_name_the_key(assignment, message):
+    with pytest.raises(config_lib.ConfigError, match=message):
+        targets.parse_resources([assignment])
+
+
+def test_cli_refuses_a_bad_request_without_importing_tfx(tmp_path):
+    """`inception-retrain compile` exits 2 with the message, before TFX is ever imported."""
+    code = ("import sys; from cli.main import main; rc = main(sys.argv[1:]); "
+            "print('tfx imported' if 'tfx' in sys.modules else 'tfx not imported'); "
+            "sys.exit(rc)")
+    out = tmp_path / "p.yaml"
+    result = subprocess.run(
+        [sys.executable, "-c", code, "compile", "--image", IMAGE, "--work-dir", "gs://b/w",
+         "--data-root", str(tmp_path), "--output", str(out)],
+        capture_output=True, text=True, cwd=REPO)
+    assert result.returncode == 2, result.stderr
+    assert "config error: data.root must be a URI" in result.stderr
+    assert result.stdout.strip().endswith("tfx not imported")
+    assert not out.exists()
+
+
+def test_image_check_passes_here_and_catches_broken_paths(kfp_spec):
+    from inception_retrain.kubeflow import image_check
+
+    # This checkout, installed editable like the image installs /pipeline.
+    assert image_check.problems(install_root=str(REPO)) == []
+    paths = image_check.dotted_paths(kfp_spec[0])
+    assert {"inception_retrain.components.image_example_gen.executor.Executor",
+            "inception_retrain.components.transform.preprocessing.preprocessing_fn",
+            "inception_retrain.components.trainer.run.run_fn"} <= set(paths)
+    broken = image_check.import_problems(["inception_retrain.components.no_such_module.run_fn",
+                                          "inception_retrain.components.trainer.run.no_such_fn"])
+    assert len(broken) == 2 and "no_such_module" in broken[0] and "no_such_fn" in broken[1]
+    assert image_check.problems(install_root="/elsewhere")[0].startswith(
+        "the installed package resolves the schema")
+
+
+def test_dockerfile_matches_the_compile_target():
+    dockerfile = (REPO / "kubeflow" / "Dockerfile").read_text()
+    from_arg = re.search(r"^ARG BASE_IMAGE=(\S+)$", dockerfile, re.M).group(1)
+    assert from_arg == targets.TFX_IMAGE
+    assert re.search(r"^FROM \$\{BASE_IMAGE\}$", dockerfile, re.M)
+    assert re.search(rf"^WORKDIR {targets.IMAGE_ROOT}$", dockerfile, re.M)
+    assert re.search(r"TF_USE_LEGACY_KERAS=1", dockerfile)
+    copied = set(re.findall(r"^COPY (.+) \S+$", dockerfile, re.M))
+    copied = {item.rstrip("/") for line in copied for item in line.split()}
+    packages = {init.parent.name for init in REPO.glob("*/__init__.py")}  # every package folder
+    assert packages | {"schema", "setup.py", "requirements.lock"} <= copied
+    assert "pip install --no-cache-dir --no-deps -e ." in dockerfile
+    assert f"kubeflow.image_check --install-root {targets.IMAGE_ROOT}" in dockerfile
+    ignore = (REPO / "kubeflow" / "Dockerfile.dockerignore").read_text().split()
+    assert {f"!{item}/" if item in packages | {"schema"} else f"!{item}"
+            for item in copied} <= set(ignore)
+
+
+def test_cli_compiles_with_config_overrides_resources_and_beam_args(compile_lib, tmp_path,
+                                                                    capsys):
+    from inception_retrain.cli.main import main
+
+    out = tmp_path / "p.yaml"
+    assert main(["compile", "--image", IMAGE, "--work-dir", "gs://b/w", "--data-root",
+                 "gs://b/images", "--output", str(out), "--resource", "Trainer.gpu=2",
+                 "--beam-arg=--direct_num_workers=2", "--set", "training.phase1_epochs=7"]) == 0
+    spec = yaml.safe_load(out.read_text())
+    trainer = executor_of(spec, "Trainer")["container"]
+    assert trainer["resources"]["accelerator"]["count"] == 2
+    assert trainer["args"][-1] == "--direct_num_workers=2"
+    declared = spec["root"]["inputDefinitions"]["parameters"]
+    assert json.loads(declared["training_config"]["defaultValue"])["phase1_epochs"] == 7
+    assert f"wrote {out}" in capsys.readouterr().out
