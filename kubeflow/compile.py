@@ -108,6 +108,7 @@ def _finish_spec(spec: Dict[str, Any], config: config_lib.PipelineConfig,
         if name in declared:
             declared[name].update(defaultValue=value, isOptional=True,
                                   description=parameters.RUNTIME_PARAMETERS[name][1])
+    _use_project_entrypoint(spec)
     executors = spec["deploymentSpec"]["executors"]
     for task_name, task in spec["root"]["dag"]["tasks"].items():
         if task_name in target.uncached_tasks:
@@ -117,6 +118,35 @@ def _finish_spec(spec: Dict[str, Any], config: config_lib.PipelineConfig,
         if container is not None:
             container["resources"] = _resources(target, options.resources_for(task_name),
                                                 options.gpu_type)
+
+
+ENTRYPOINT = ["python", "-m", "inception_retrain.kubeflow.entrypoint"]
+_TFX_ENTRYPOINT_MODULE = "tfx.orchestration.kubeflow.v2.container.kubeflow_v2_run_executor"
+
+
+def _use_project_entrypoint(spec: Dict[str, Any]) -> None:
+    """Every TFX container runs inception_retrain.kubeflow.entrypoint (which repairs what the
+    open-source backend sends, then runs TFX's entrypoint), with the component's artifact
+    definitions: inputs in TFX's own --json_serialized_inputs_spec_args (TFX compiles only the
+    parameters there), outputs in the entrypoint's --json_serialized_outputs_spec_args."""
+    from inception_retrain.kubeflow import entrypoint
+
+    executors = spec["deploymentSpec"]["executors"]
+    for component in spec["components"].values():
+        container = executors[component["executorLabel"]].get("container")
+        if container is None or container.get("command", [])[-1:] != [_TFX_ENTRYPOINT_MODULE]:
+            continue
+        container["command"] = list(ENTRYPOINT)
+        args = container["args"]
+        inputs = component.get("inputDefinitions", {})
+        flag = args.index(entrypoint.INPUTS_SPEC_FLAG)
+        args[flag + 1] = json.dumps(
+            dict(json.loads(args[flag + 1]), **({"artifacts": inputs["artifacts"]}
+                                                if "artifacts" in inputs else {})),
+            indent=2, sort_keys=True)
+        args[flag + 2:flag + 2] = [  # before the Beam arguments, which TFX compiles last
+            entrypoint.OUTPUTS_SPEC_FLAG,
+            json.dumps(component.get("outputDefinitions", {}), indent=2, sort_keys=True)]
 
 
 def check_executors(spec: Dict[str, Any], target: targets.Target) -> None:

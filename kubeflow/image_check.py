@@ -5,13 +5,16 @@ It checks that TFX is the version the pipeline is compiled with, that TF_USE_LEG
 tf.keras Keras 2 (tensorflow-transform needs it), that the schema sits where compiled pipelines
 look for it (inception_retrain.pipeline.pipeline.default_schema_path() of the installed package), and that every
 executor class and function a compiled pipeline names (--executor_class_path, preprocessing_fn,
-run_fn) imports. The pipeline is compiled in memory for that, so the list never goes stale.
+run_fn) and every entrypoint module its containers run imports, and that every artifact type's
+schema title resolves to an artifact class exactly as TFX's V2 entrypoint resolves it (custom
+titles such as inception_retrain.ImageDataReport are imported as class paths). The pipeline is
+compiled in memory for that, so the lists never go stale.
 """
 import argparse
 import importlib
 import os
 import sys
-from typing import Iterable, List
+from typing import Dict, Iterable, List, Mapping
 
 from inception_retrain.kubeflow import targets
 from inception_retrain.pipeline import config as config_lib
@@ -32,6 +35,54 @@ def dotted_paths(spec: dict) -> List[str]:
             if name.endswith("_fn") and isinstance(constant, str):
                 paths.add(constant)
     return sorted(paths)
+
+
+def artifact_types(spec: dict) -> Dict[str, dict]:
+    """Every artifact type a compiled PipelineSpec dict declares (proto-JSON
+    ArtifactTypeSchema), keyed by where it is declared (component.inputs|outputs.name)."""
+    found = {}
+    for component_name, component in spec["components"].items():
+        for side in ("inputDefinitions", "outputDefinitions"):
+            for name, artifact in component.get(side, {}).get("artifacts", {}).items():
+                found[f"{component_name}.{side[:-len('Definitions')]}.{name}"] = \
+                    artifact["artifactType"]
+    return found
+
+
+def artifact_type_problems(types: Mapping[str, dict]) -> List[str]:
+    """The artifact types whose schema title does not import as a class, resolved exactly as
+    TFX's V2 entrypoint resolves them (kubeflow_v2_entrypoint_utils._retrieve_class_path: a
+    tfx.* title through compiler_utils.TITLE_TO_CLASS_PATH, any other title as a class path)."""
+    from google.protobuf import json_format
+    from kfp.pipeline_spec import pipeline_spec_pb2
+    from tfx.orchestration.kubeflow.v2.container import kubeflow_v2_entrypoint_utils
+    from tfx.types import artifact as tfx_artifact
+    from tfx.utils import import_utils
+
+    found = []
+    for where, artifact_type in sorted(types.items()):
+        schema = json_format.ParseDict(artifact_type, pipeline_spec_pb2.ArtifactTypeSchema())
+        try:
+            path = kubeflow_v2_entrypoint_utils._retrieve_class_path(schema)  # pylint: disable=protected-access
+            cls = import_utils.import_class_by_path(path)
+        except Exception as err:  # whatever the entrypoint would die of
+            found.append(f"artifact type of {where}: {type(err).__name__}: {err}")
+            continue
+        if not (isinstance(cls, type) and issubclass(cls, tfx_artifact.Artifact)):
+            found.append(f"artifact type of {where}: {path} is not a TFX Artifact class")
+    return found
+
+
+def entrypoint_modules(spec: dict) -> List[str]:
+    """The modules the containers run (`python -m MODULE`), as dotted paths of their main."""
+    modules = set()
+    for executor in spec["deploymentSpec"]["executors"].values():
+        container = executor.get("container", {})
+        for command in (container.get("command", []),
+                        container.get("lifecycle", {}).get("preCacheCheck", {}).get("command", [])):
+            if command[:2] == ["python", "-m"] and len(command) > 2:
+                modules.add(command[2] + ".main")
+    return sorted(modules)
 
 
 def import_problems(paths: Iterable[str]) -> List[str]:
@@ -81,7 +132,8 @@ def problems(install_root: str = targets.IMAGE_ROOT) -> List[str]:
     options = targets.CompileOptions(target="kfp", output="unused.yaml", image="image-check",
                                      schema_path=schema)
     _, spec, _ = compile_lib.compile_spec(config, options)
-    found += import_problems(dotted_paths(spec))
+    found += import_problems(dotted_paths(spec) + entrypoint_modules(spec))
+    found += artifact_type_problems(artifact_types(spec))
     return found
 
 

@@ -24,6 +24,7 @@ class Target:
     gpu_type: str              # accelerator type this backend understands
     executor_kinds: Tuple[str, ...]  # deploymentSpec executor kinds the backend runs
     uncached_tasks: Tuple[str, ...]  # tasks that read outside state by path: never cached
+    runs_example_gen_driver: bool    # runs lifecycle.preCacheCheck (resolves {SPAN}, ...)
 
 
 TARGETS = {
@@ -31,10 +32,15 @@ TARGETS = {
     # lifecycle.preCacheCheck hook), so nothing fingerprints the image folder and a cached
     # ImageExampleGen would reuse old data: it is never cached there.
     "kfp": Target("kfp", ".yaml", "nvidia.com/gpu", ("container", "importer"),
-                  ("ImageExampleGen", "ImportSchemaGen")),
+                  ("ImageExampleGen", "ImportSchemaGen"), runs_example_gen_driver=False),
     "vertex": Target("vertex", ".json", "NVIDIA_TESLA_T4",
-                     ("container", "importer", "resolver"), ("ImportSchemaGen",)),
+                     ("container", "importer", "resolver"), ("ImportSchemaGen",),
+                     runs_example_gen_driver=True),
 }
+# What FileBasedExampleGen's driver resolves in an input pattern (tfx.components.example_gen.utils:
+# {SPAN}, {SPAN:n}, {VERSION}, {VERSION:n}, {YYYY}, {MM}, {DD}); without the driver the executor
+# gets the pattern as written and matches no file.
+_DRIVER_SPECS = re.compile(r"\{(?:SPAN|VERSION)(?::\d+)?\}|\{(?:YYYY|MM|DD)\}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -194,4 +200,13 @@ def check(config: config_lib.PipelineConfig, options: CompileOptions) -> None:
             raise config_lib.ConfigError(
                 f"{key} must be an image reference (the image built from kubeflow/Dockerfile), "
                 f"got {image!r}")
+    spec = _DRIVER_SPECS.search(config.data.input_pattern)
+    if spec and not target.runs_example_gen_driver:
+        raise config_lib.ConfigError(
+            f"data.input_pattern {config.data.input_pattern!r} holds {spec.group(0)}, which "
+            f"ExampleGen's driver resolves (the spec's lifecycle.preCacheCheck); the "
+            f"{target.name} target's backend never runs that driver (open-source Kubeflow "
+            "Pipelines), so ImageExampleGen would look for the pattern as written. Use "
+            "--target vertex, or a plain pattern such as '*/*' with data.root (the data_root "
+            "runtime parameter) set to the span's folder for each run")
     check_beam_args(config.beam_args)

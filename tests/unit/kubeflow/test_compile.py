@@ -141,10 +141,17 @@ def test_images_and_entrypoint(kfp_spec):
     for task in spec["root"]["dag"]["tasks"]:
         container = executor_of(spec, task)["container"]
         assert container["image"] == (TRAINER_IMAGE if task == "Trainer" else IMAGE), task
-        assert container["command"] == [
-            "python", "-m", "tfx.orchestration.kubeflow.v2.container.kubeflow_v2_run_executor"]
-        class_path = container["args"][container["args"].index("--executor_class_path") + 1]
+        # The project's entrypoint (it repairs the backend's ExecutorInput, then runs TFX's).
+        assert container["command"] == ["python", "-m", "inception_retrain.kubeflow.entrypoint"]
+        args = container["args"]
+        class_path = args[args.index("--executor_class_path") + 1]
         assert re.fullmatch(r"[\w.]+", class_path), class_path
+        component = spec["components"][spec["root"]["dag"]["tasks"][task]["componentRef"]["name"]]
+        inputs_spec = json.loads(args[args.index("--json_serialized_inputs_spec_args") + 1])
+        assert inputs_spec.get("artifacts", {}) == component["inputDefinitions"].get(
+            "artifacts", {}), task
+        outputs_spec = json.loads(args[args.index("--json_serialized_outputs_spec_args") + 1])
+        assert outputs_spec == component["outputDefinitions"], task
 
 
 def test_resources_per_task(kfp_spec):
@@ -262,6 +269,10 @@ def test_vertex_pipeline_job(vertex_job):
     ({"beam_args": ["runner=DirectRunner"]}, {}, r"starts with --"),
     ({}, {"output": "pipeline.json"}, r"--output for target kfp must end with \.yaml"),
     ({}, {"image": ""}, r"--image must be an image reference"),
+    # open-source KFP never runs ExampleGen's driver, which resolves these
+    ({"data": {"input_pattern": "span-{SPAN}/*/*"}}, {}, r"data\.input_pattern .*\{SPAN\}"),
+    ({"data": {"input_pattern": "v{VERSION:2}/*/*"}}, {}, r"data\.input_pattern .*\{VERSION:2\}"),
+    ({"data": {"input_pattern": "{YYYY}-{MM}-{DD}/*/*"}}, {}, r"data\.input_pattern .*\{YYYY\}"),
 ])
 def test_bad_requests_stop_before_compiling(tmp_path, overrides, option_changes, message):
     config = kubeflow_config(**overrides)
@@ -271,6 +282,12 @@ def test_bad_requests_stop_before_compiling(tmp_path, overrides, option_changes,
         values["output"] = str(tmp_path / f"p{targets.TARGETS[values['target']].extension}")
     with pytest.raises(config_lib.ConfigError, match=message):
         targets.check(config, targets.CompileOptions(**values))
+
+
+def test_spans_are_accepted_where_the_example_gen_driver_runs(tmp_path):
+    config = kubeflow_config(data={"input_pattern": "span-{SPAN}/*/*"})
+    targets.check(config, targets.CompileOptions(target="vertex", output=str(tmp_path / "p.json"),
+                                                 image=IMAGE))
 
 
 @pytest.mark.parametrize("assignment, message", [
@@ -314,6 +331,23 @@ def test_image_check_passes_here_and_catches_broken_paths(kfp_spec):
     assert len(broken) == 2 and "no_such_module" in broken[0] and "no_such_fn" in broken[1]
     assert image_check.problems(install_root="/elsewhere")[0].startswith(
         "the installed package resolves the schema")
+    assert "inception_retrain.kubeflow.entrypoint.main" in image_check.entrypoint_modules(
+        kfp_spec[0])
+
+
+def test_image_check_resolves_artifact_type_titles_as_tfx_entrypoint_does(kfp_spec):
+    from inception_retrain.kubeflow import image_check
+
+    types = image_check.artifact_types(kfp_spec[0])
+    assert any("inception_retrain.ImageDataReport" in str(t) for t in types.values())
+    assert image_check.artifact_type_problems(types) == []
+    broken = image_check.artifact_type_problems({
+        "X.outputs.report": {"schemaTitle": "inception_retrain.NoSuchReport"},
+        "X.outputs.logs": {"schemaTitle": "system.Artifact"},
+        "X.inputs.examples": {"instanceSchema": "title: tfx.Examples\ntype: object\n"}})
+    assert len(broken) == 2, broken
+    assert "X.outputs.logs" in broken[0] and "system.Artifact" in broken[0]
+    assert "X.outputs.report" in broken[1] and "NoSuchReport" in broken[1]
 
 
 def test_dockerfile_matches_the_compile_target():

@@ -1,0 +1,131 @@
+"""The container entrypoint of every compiled task: repairs the ExecutorInput that a Kubeflow
+Pipelines backend hands over, then runs TFX's own entrypoint
+(tfx.orchestration.kubeflow.v2.container.kubeflow_v2_run_executor) with it.
+
+What it repairs, and why (sources: kubeflow/pipelines backend/src/v2/driver and
+backend/src/v2/metadata/client.go; TFX 1.16 kubeflow_v2_entrypoint_utils):
+
+- Outputs the component does not declare whose type title is `system.*`. KFP backends 2.5.0 and
+  newer add an `executor-logs` output (schema title `system.Artifact`) to every task when log
+  publishing is on (the default; driver.go provisionOutputs). TFX imports every output's title as
+  a Python class and fails (`Could not import system.Artifact`). The output is the launcher's own:
+  the launcher tees the container's stdout and stderr into it and uploads and records it itself
+  from its own copy of the ExecutorInput, and does not need it in the ExecutorOutput. So it is
+  removed from what TFX sees. Any other undeclared output is an error.
+- Input artifacts without a type. The open-source driver reads an upstream output back from ML
+  Metadata with an empty instance schema (GetOutputArtifactsByExecutionId: `Schema: ""`), so
+  TFX's class lookup gets no title (`'NoneType' object has no attribute 'get'`). The type is
+  taken from the component's input definitions, which the compile passes in
+  --json_serialized_inputs_spec_args (kubeflow/compile.py).
+
+The declared outputs come in --json_serialized_outputs_spec_args (a ComponentOutputsSpec), a flag
+of this module only: it is removed before TFX parses the rest (TFX passes unknown flags to Beam).
+"""
+import json
+import sys
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import yaml
+
+OUTPUTS_SPEC_FLAG = "--json_serialized_outputs_spec_args"
+INPUTS_SPEC_FLAG = "--json_serialized_inputs_spec_args"
+INVOCATION_FLAG = "--json_serialized_invocation_args"
+SYSTEM_PREFIX = "system."
+
+
+class ExecutorInputError(ValueError):
+    """The ExecutorInput holds something neither the component nor this module can place."""
+
+
+def type_title(artifact_type: Dict) -> str:
+    """The schema title of an ArtifactTypeSchema in proto-JSON; "" when it has none."""
+    if artifact_type.get("schemaTitle"):
+        return artifact_type["schemaTitle"]
+    schema = artifact_type.get("instanceSchema")
+    if schema:
+        loaded = yaml.safe_load(schema)
+        if isinstance(loaded, dict):
+            return str(loaded.get("title") or "")
+    return ""
+
+
+def _pop_flag(argv: List[str], flag: str) -> Tuple[List[str], str]:
+    """argv without `flag VALUE` / `flag=VALUE`, and the value ("" when absent)."""
+    rest, value, i = [], "", 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg == flag and i + 1 < len(argv):
+            value, i = argv[i + 1], i + 2
+            continue
+        if arg.startswith(flag + "="):
+            value = arg[len(flag) + 1:]
+        else:
+            rest.append(arg)
+        i += 1
+    return rest, value
+
+
+def _flag_value(argv: Sequence[str], flag: str) -> str:
+    return _pop_flag(list(argv), flag)[1]
+
+
+def repair(executor_input: Dict, inputs_spec: Dict, outputs_spec: Optional[Dict]) -> List[str]:
+    """Repairs a proto-JSON ExecutorInput in place; returns what it changed, for the log.
+
+    outputs_spec: the component's ComponentOutputsSpec; None when not known (then only
+    `system.*` outputs are removed: TFX declares no such type)."""
+    changes = []
+    declared_outputs = (outputs_spec or {}).get("artifacts", {})
+    outputs = executor_input.get("outputs", {}).get("artifacts", {})
+    for name in sorted(set(outputs) - set(declared_outputs)):
+        titles = {type_title(a.get("type", {})) for a in outputs[name].get("artifacts", [])}
+        if titles and all(t.startswith(SYSTEM_PREFIX) for t in titles):
+            del outputs[name]
+            changes.append(f"output {name!r} ({', '.join(sorted(titles))}) is the backend's own, "
+                           "not the component's: left to the launcher")
+        elif outputs_spec is not None:
+            raise ExecutorInputError(
+                f"output {name!r} of type {sorted(titles)} is not declared by the component "
+                f"(declared: {sorted(declared_outputs)})")
+    declared_inputs = inputs_spec.get("artifacts", {})
+    for name, artifact_list in executor_input.get("inputs", {}).get("artifacts", {}).items():
+        for artifact in artifact_list.get("artifacts", []):
+            if type_title(artifact.get("type", {})):
+                continue
+            if name not in declared_inputs:
+                raise ExecutorInputError(
+                    f"input artifact {name!r} has no type and the component declares no input "
+                    f"{name!r} (declared: {sorted(declared_inputs)})")
+            artifact["type"] = dict(declared_inputs[name]["artifactType"])
+            changes.append(f"input {name!r}: type {type_title(artifact['type'])!r} from the "
+                           "component's input definitions (the backend sent none)")
+    return changes
+
+
+def repaired_argv(argv: Sequence[str]) -> Tuple[List[str], List[str]]:
+    """TFX's arguments with the ExecutorInput repaired and this module's own flag removed."""
+    rest, outputs_spec_json = _pop_flag(list(argv), OUTPUTS_SPEC_FLAG)
+    rest, invocation_json = _pop_flag(rest, INVOCATION_FLAG)
+    if not invocation_json:
+        raise ExecutorInputError(f"{INVOCATION_FLAG} is required")
+    executor_input = json.loads(invocation_json)
+    inputs_spec = json.loads(_flag_value(rest, INPUTS_SPEC_FLAG) or "{}")
+    outputs_spec = json.loads(outputs_spec_json) if outputs_spec_json else None
+    changes = repair(executor_input, inputs_spec, outputs_spec)
+    return [INVOCATION_FLAG, json.dumps(executor_input)] + rest, changes
+
+
+def main(argv: Sequence[str] = None) -> None:
+    argv = list(sys.argv if argv is None else argv)
+    tfx_args, changes = repaired_argv(argv[1:])
+    for change in changes:
+        print(f"inception_retrain.kubeflow.entrypoint: {change}", file=sys.stderr, flush=True)
+    from absl import app
+    from tfx.orchestration.kubeflow.v2.container import kubeflow_v2_run_executor
+
+    app.run(kubeflow_v2_run_executor.main, argv=[argv[0]] + tfx_args,
+            flags_parser=kubeflow_v2_run_executor._parse_flags)  # pylint: disable=protected-access
+
+
+if __name__ == "__main__":
+    main()
