@@ -133,7 +133,20 @@ class Executor(evaluator_executor.Executor):
         exec_properties[standard_component_specs.EVAL_CONFIG_KEY] = proto_utils.proto_to_json(
             with_per_class_metrics(eval_config, len(class_names), recall_floor))
         super().Do(input_dict, output_dict, exec_properties)
+        if baseline and not baseline[0].id:
+            _drop_unregistered_baseline_id(output_dict)
         write_gate_record(output_dict, record)
+
+
+def _drop_unregistered_baseline_id(output_dict: Dict[str, List[types.Artifact]]) -> None:
+    """TFX's Evaluator records the baseline's ML Metadata id on the blessing. The served-model
+    snapshot is no ML Metadata artifact (id 0), so that id names nothing, and TFX's Kubeflow V2
+    entrypoint, which maps recorded ids back to artifact names, fails on it (KeyError: 0). The
+    blessing keeps the baseline's path (baseline_model) and baseline_served_version instead."""
+    for blessing in output_dict.get(standard_component_specs.BLESSING_KEY, []):
+        properties = blessing.mlmd_artifact.custom_properties
+        if evaluator_constants.ARTIFACT_PROPERTY_BASELINE_MODEL_ID_KEY in properties:
+            del properties[evaluator_constants.ARTIFACT_PROPERTY_BASELINE_MODEL_ID_KEY]
 
 
 def write_gate_record(output_dict: Dict[str, List[types.Artifact]], record: Dict) -> None:
