@@ -21,7 +21,7 @@ from tfx.orchestration.kubeflow.v2 import compiler_utils
 
 from inception_retrain.kubeflow import parameters, targets
 from inception_retrain.pipeline import config as config_lib
-from inception_retrain.pipeline.pipeline import create_eval_config, create_pipeline
+from inception_retrain.pipeline.pipeline import create_eval_config, create_pipeline, dag_arguments
 
 SCHEMA_VERSION = "2.1.0"
 _INFRA_VALIDATOR = tfx.components.InfraValidator
@@ -53,33 +53,20 @@ def eval_config_json(config: config_lib.PipelineConfig) -> str:
 
 
 def build(config: config_lib.PipelineConfig, schema_path: str) -> tfx.dsl.Pipeline:
-    """create_pipeline with every runtime-settable value as a RuntimeParameter (their defaults
-    are the configuration's)."""
+    """The DAG of pipeline.dag_arguments (the local runner's mapping) with every
+    runtime-settable value replaced by a RuntimeParameter whose default is the configuration's."""
     defaults = parameters.default_values(config, schema_path, eval_config_json(config))
     runtime = {name: tfx.dsl.experimental.RuntimeParameter(
         name=name, ptype=ptype, default=defaults[name], description=description)
         for name, (ptype, description) in parameters.RUNTIME_PARAMETERS.items()}
-    evaluation = config.evaluation
-    return create_pipeline(
-        pipeline_name=config.pipeline_name,
-        pipeline_root=config.pipeline_root,
-        data_root=runtime["data_root"],
-        schema_path=runtime["schema_path"],
-        push_base=runtime["push_base"],
-        splits=config.data.splits,
-        training=config.training,
-        min_examples_per_class=runtime["min_examples_per_class"],
-        max_quarantined_fraction=runtime["max_quarantined_fraction"],
-        accuracy_floor=evaluation.accuracy_floor,
-        max_accuracy_drop=evaluation.max_accuracy_drop,
-        baseline=evaluation.baseline,
-        per_class_recall_floor=evaluation.per_class_recall_floor,
-        top_k=evaluation.top_k,
-        keep_versions=runtime["keep_versions"],
-        enable_cache=config.enable_cache,
-        beam_pipeline_args=config.beam_args,
-        trainer_custom_config=runtime["training_config"],
-        eval_config=runtime["eval_config"])
+    arguments = dag_arguments(config, data_root=config.data.root, schema_path=schema_path)
+    for argument, parameter in parameters.DAG_ARGUMENTS.items():
+        if argument not in arguments:
+            raise KeyError(f"create_pipeline has no argument {argument!r} for runtime "
+                           f"parameter {parameter!r}")
+        arguments[argument] = runtime[parameter]
+    return create_pipeline(**arguments, trainer_custom_config=runtime["training_config"],
+                           eval_config=runtime["eval_config"])
 
 
 def _resources(target: targets.Target, resources: targets.Resources, gpu_type: str

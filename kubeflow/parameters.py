@@ -29,6 +29,17 @@ RUNTIME_PARAMETERS: Dict[str, Tuple[type, str]] = {
     "keep_versions": (int, "ServingPusher: version directories kept under push_base"),
 }
 
+# create_pipeline argument -> the runtime parameter that stands for it in a compiled pipeline
+# (training_config and eval_config stand for the Trainer's custom_config and the EvalConfig).
+DAG_ARGUMENTS = {
+    "data_root": "data_root",
+    "schema_path": "schema_path",
+    "min_examples_per_class": "min_examples_per_class",
+    "max_quarantined_fraction": "max_quarantined_fraction",
+    "push_base": "push_base",
+    "keep_versions": "keep_versions",
+}
+
 # Config-style keys that are plain parameters.
 CONFIG_KEYS = {
     "data.root": "data_root",

@@ -8,8 +8,11 @@ import os
 import typing
 from typing import Any, Dict, Mapping, Optional, Sequence, Tuple
 
+from inception_retrain.components.data_gate.thresholds import DEFAULTS as _GATE
 from inception_retrain.components.image_example_gen.ingest import IngestOptions
 from inception_retrain.components.trainer.config import TrainConfig
+
+_INGEST = IngestOptions()  # the ingest limits' defaults, written once in IngestOptions
 
 
 class ConfigError(ValueError):
@@ -28,19 +31,19 @@ class DataConfig:
     train_percent: int = 70
     eval_percent: int = 20
     test_percent: int = 10
-    min_examples_per_class: int = 2       # in the train split
-    max_quarantined_fraction: float = 0.05
+    min_examples_per_class: int = _GATE.min_examples_per_class  # in the train split
+    max_quarantined_fraction: float = _GATE.max_quarantined_fraction
     input_pattern: str = "*/*"            # <class>/<file> below root; "span-{SPAN}/*/*": spans
     split_folders: Tuple[str, ...] = ()   # the user's own train, eval[, test] folders: train val
-    hidden_files: str = "error"           # error | skip (each listed in the quarantine)
-    max_image_bytes: int = 200_000_000
-    max_image_pixels: int = 180_000_000   # refused above this (decompression bombs)
-    max_image_side: int = 4096            # downscaled to this longest side; 0 = keep every size
-    max_class_ratio: float = 10.0         # largest / smallest class in train; 0 = off
-    min_class_fraction: float = 0.0       # smallest class's share of train; 0 = off
-    on_imbalance: str = "fail"            # fail | warn
-    max_label_drift: float = 0.1          # L-infinity distance to the previous span; 0 = off
-    on_drift: str = "warn"                # fail | warn
+    hidden_files: str = _INGEST.hidden_files  # error | skip (each listed in the quarantine)
+    max_image_bytes: int = _INGEST.max_file_bytes
+    max_image_pixels: int = _INGEST.max_pixels  # refused above this (decompression bombs)
+    max_image_side: int = _INGEST.max_side      # downscaled to this longest side; 0 = keep all
+    max_class_ratio: float = _GATE.max_class_ratio        # largest / smallest in train; 0 = off
+    min_class_fraction: float = _GATE.min_class_fraction  # smallest class's share; 0 = off
+    on_imbalance: str = _GATE.on_imbalance                # fail | warn
+    max_label_drift: float = _GATE.max_label_drift        # L-inf. to the previous span; 0 = off
+    on_drift: str = _GATE.on_drift                        # fail | warn
 
     def __post_init__(self):
         splits = (self.train_percent, self.eval_percent, self.test_percent)

@@ -6,7 +6,7 @@ versions), and the test split evaluated on a blessed candidate.
 """
 import dataclasses
 import os
-from typing import Optional, Sequence, Tuple
+from typing import Any, Dict, Optional, Sequence, Tuple
 
 import tensorflow_model_analysis as tfma
 from tfx import v1 as tfx
@@ -18,10 +18,10 @@ from inception_retrain.components.image_example_gen.component import ImageExampl
 from inception_retrain.components.image_example_gen.ingest import IngestOptions
 from inception_retrain.components.pusher.component import ServingPusher
 from inception_retrain.components.trainer.config import TrainConfig
+from inception_retrain.pipeline import config as config_lib
 
 PREPROCESSING_FN = "inception_retrain.components.transform.preprocessing.preprocessing_fn"
 RUN_FN = "inception_retrain.components.trainer.run.run_fn"
-BASELINES = ("served", "latest_blessed", "none")
 TEST_SPLIT = "test"
 
 
@@ -66,30 +66,32 @@ def create_pipeline(
     schema_path: str,
     push_base: str,
     splits: Sequence[Tuple[str, int]],
-    training: TrainConfig,
+    input_pattern: str,
+    split_folders: Sequence[str],
+    ingest_options: IngestOptions,
     min_examples_per_class: int,
     max_quarantined_fraction: float,
-    input_pattern: str = "*/*",
-    split_folders: Sequence[str] = (),
-    ingest_options: IngestOptions = IngestOptions(),
-    max_class_ratio: float = 10.0,
-    min_class_fraction: float = 0.0,
-    on_imbalance: str = "fail",
-    max_label_drift: float = 0.1,
-    on_drift: str = "warn",
+    max_class_ratio: float,
+    min_class_fraction: float,
+    on_imbalance: str,
+    max_label_drift: float,
+    on_drift: str,
+    training: TrainConfig,
     accuracy_floor: float,
     max_accuracy_drop: float,
-    baseline: str = "served",
-    per_class_recall_floor: float = 0.0,
-    top_k: int = 5,
-    keep_versions: int = 5,
-    enable_cache: bool = True,
+    baseline: str,
+    per_class_recall_floor: float,
+    top_k: int,
+    keep_versions: int,
+    enable_cache: bool,
+    beam_pipeline_args: Sequence[str],
     metadata_connection_config=None,
-    beam_pipeline_args: Sequence[str] = (),
     trainer_custom_config=None,
     eval_config=None,
 ) -> tfx.dsl.Pipeline:
-    """The whole DAG. Every path, setting and threshold is an argument; nothing is global.
+    """The whole DAG. Every path, setting and threshold is an argument, none has a default
+    here (the defaults live once, in pipeline.config); nothing is global. Runners call it
+    through dag_arguments, the one mapping from a PipelineConfig.
 
     trainer_custom_config, eval_config: stand-ins for dataclasses.asdict(training) and the
     gating EvalConfig built from the thresholds, e.g. RuntimeParameters holding their JSON so a
@@ -106,8 +108,8 @@ def create_pipeline(
     newest keep_versions. A "test" split, when configured, is evaluated once on a blessed
     candidate (HeldOutEvaluator) and recorded, never gated on.
     """
-    if baseline not in BASELINES:
-        raise ValueError(f"baseline must be one of {BASELINES}, got {baseline!r}")
+    if baseline not in config_lib.BASELINES:
+        raise ValueError(f"baseline must be one of {config_lib.BASELINES}, got {baseline!r}")
     example_gen = ImageExampleGen(input_base=data_root, splits=splits,
                                   input_pattern=input_pattern, split_folders=split_folders,
                                   options=ingest_options)
@@ -188,36 +190,50 @@ def create_pipeline(
         beam_pipeline_args=list(beam_pipeline_args))
 
 
-def create_pipeline_from_config(config, schema_path: str, data_root: str,
-                                metadata_connection_config=None) -> tfx.dsl.Pipeline:
-    """Unpacks a PipelineConfig (pipeline.config) into create_pipeline's arguments."""
-    return create_pipeline(
+def dag_arguments(config: config_lib.PipelineConfig, data_root: str, schema_path: str
+                  ) -> Dict[str, Any]:
+    """create_pipeline's arguments from a PipelineConfig: the one mapping every runner uses.
+
+    The local runner passes them as they are (plus its metadata connection); the Kubeflow
+    compile replaces some with RuntimeParameters that default to these values. Every
+    configuration key reaches one of them (tests/unit/pipeline/test_dag_mapping.py).
+    """
+    data, evaluation = config.data, config.evaluation
+    return dict(
         pipeline_name=config.pipeline_name,
         pipeline_root=config.pipeline_root,
         data_root=data_root,
         schema_path=schema_path,
         push_base=config.push_base,
-        splits=config.data.splits,
+        splits=data.splits,
+        input_pattern=data.input_pattern,
+        split_folders=data.split_folders,
+        ingest_options=data.ingest_options(),
+        min_examples_per_class=data.min_examples_per_class,
+        max_quarantined_fraction=data.max_quarantined_fraction,
+        max_class_ratio=data.max_class_ratio,
+        min_class_fraction=data.min_class_fraction,
+        on_imbalance=data.on_imbalance,
+        max_label_drift=data.max_label_drift,
+        on_drift=data.on_drift,
         training=config.training,
-        min_examples_per_class=config.data.min_examples_per_class,
-        max_quarantined_fraction=config.data.max_quarantined_fraction,
-        input_pattern=config.data.input_pattern,
-        split_folders=config.data.split_folders,
-        ingest_options=config.data.ingest_options(),
-        max_class_ratio=config.data.max_class_ratio,
-        min_class_fraction=config.data.min_class_fraction,
-        on_imbalance=config.data.on_imbalance,
-        max_label_drift=config.data.max_label_drift,
-        on_drift=config.data.on_drift,
-        accuracy_floor=config.evaluation.accuracy_floor,
-        max_accuracy_drop=config.evaluation.max_accuracy_drop,
-        baseline=config.evaluation.baseline,
-        per_class_recall_floor=config.evaluation.per_class_recall_floor,
-        top_k=config.evaluation.top_k,
+        accuracy_floor=evaluation.accuracy_floor,
+        max_accuracy_drop=evaluation.max_accuracy_drop,
+        baseline=evaluation.baseline,
+        per_class_recall_floor=evaluation.per_class_recall_floor,
+        top_k=evaluation.top_k,
         keep_versions=config.keep_versions,
         enable_cache=config.enable_cache,
-        metadata_connection_config=metadata_connection_config,
-        beam_pipeline_args=config.beam_args)
+        beam_pipeline_args=config.beam_args,
+    )
+
+
+def create_pipeline_from_config(config: config_lib.PipelineConfig, schema_path: str,
+                                data_root: str, metadata_connection_config=None
+                                ) -> tfx.dsl.Pipeline:
+    """The DAG a local run executes: dag_arguments as they are."""
+    return create_pipeline(**dag_arguments(config, data_root, schema_path),
+                           metadata_connection_config=metadata_connection_config)
 
 
 def default_schema_path() -> str:

@@ -6,29 +6,11 @@ from typing import Dict, List, Optional, Tuple
 
 from tensorflow_metadata.proto.v0 import anomalies_pb2, statistics_pb2
 
-POLICIES = ("fail", "warn")
+from inception_retrain.components.data_gate.thresholds import GateThresholds
 
 
 class DataValidationError(RuntimeError):
     """The data failed validation; the message names the split, feature or classes."""
-
-
-@dataclasses.dataclass(frozen=True)
-class GateThresholds:
-    """What the gate enforces. Ratios and fractions of 0 switch that check off."""
-
-    min_examples_per_class: int = 2          # in the train split
-    max_quarantined_fraction: float = 0.05   # bad files / all files
-    max_class_ratio: float = 10.0            # largest / smallest class in the train split
-    min_class_fraction: float = 0.0          # smallest class / train split
-    on_imbalance: str = "fail"               # "fail" stops the pipeline, "warn" records it
-    max_label_drift: float = 0.1             # L-infinity distance to the previous span
-    on_drift: str = "warn"
-
-    def __post_init__(self):
-        for name in ("on_imbalance", "on_drift"):
-            if getattr(self, name) not in POLICIES:
-                raise ValueError(f"{name} must be one of {POLICIES}, got {getattr(self, name)!r}")
 
 
 @dataclasses.dataclass

@@ -1,0 +1,27 @@
+"""The DataGate's rules as one typed value, and their defaults, written once: the DataGate
+component and pipeline.config's data section take theirs from here. No imports beyond the
+standard library, so the configuration loads without TensorFlow."""
+import dataclasses
+
+POLICIES = ("fail", "warn")
+
+
+@dataclasses.dataclass(frozen=True)
+class GateThresholds:
+    """What the gate enforces. Ratios and fractions of 0 switch that check off."""
+
+    min_examples_per_class: int = 2          # in the train split
+    max_quarantined_fraction: float = 0.05   # bad files / all files
+    max_class_ratio: float = 10.0            # largest / smallest class in the train split
+    min_class_fraction: float = 0.0          # smallest class / train split
+    on_imbalance: str = "fail"               # "fail" stops the pipeline, "warn" records it
+    max_label_drift: float = 0.1             # L-infinity distance to the previous span
+    on_drift: str = "warn"
+
+    def __post_init__(self):
+        for name in ("on_imbalance", "on_drift"):
+            if getattr(self, name) not in POLICIES:
+                raise ValueError(f"{name} must be one of {POLICIES}, got {getattr(self, name)!r}")
+
+
+DEFAULTS = GateThresholds()
