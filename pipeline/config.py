@@ -4,7 +4,9 @@ Everything is checked before any work starts: unknown keys, wrong types and impo
 stop with a message naming the key (e.g. `training.phase1_epochs`). No TensorFlow import here.
 """
 import dataclasses
+import math
 import os
+import posixpath
 import typing
 from typing import Any, Dict, Mapping, Optional, Sequence, Tuple
 
@@ -67,6 +69,7 @@ class DataConfig:
         if self.split_folders and len(self.split_folders) not in (2, 3):
             raise ConfigError("data.split_folders names the train, eval and optional test "
                               f"folders, e.g. 'train val test', got {self.split_folders!r}")
+        _check_split_folders(self.split_folders)
         choices = {"hidden_files": ("error", "skip"), "on_imbalance": ("fail", "warn"),
                    "on_drift": ("fail", "warn")}
         for key, allowed in choices.items():
@@ -100,6 +103,28 @@ class DataConfig:
         named = (("train", self.train_percent), ("eval", self.eval_percent),
                  ("test", self.test_percent))
         return tuple((name, pct) for name, pct in named if pct > 0)
+
+
+def _check_split_folders(folders: Sequence[str]) -> None:
+    """Each split folder its own: the same folder twice (or one inside another) would
+    evaluate the model on its training images and bless it on them."""
+    names = ("train", "eval", "test")
+    parts = []
+    for name, folder in zip(names, folders):
+        normal = posixpath.normpath(folder.strip()) if folder.strip() else ""
+        if normal in ("", ".") or normal.startswith(("/", "../")) or normal == "..":
+            raise ConfigError(f"data.split_folders: the {name} folder must be a folder below "
+                              f"the data root, got {folder!r}")
+        parts.append((name, folder, tuple(normal.split("/"))))
+    for i, (name, folder, path) in enumerate(parts):
+        for other_name, other, other_path in parts[i + 1:]:
+            shorter = min(len(path), len(other_path))
+            if path[:shorter] == other_path[:shorter]:
+                how = "the same folder" if path == other_path else "nested in each other"
+                raise ConfigError(
+                    f"data.split_folders: the {name} folder {folder!r} and the {other_name} "
+                    f"folder {other!r} are {how}; each split needs its own folder, or the "
+                    f"model is evaluated on images it was trained on")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -205,6 +230,8 @@ def _coerce(key: str, value: Any, annotation) -> Any:
                 annotation is int and not float(value).is_integer()):
             raise ConfigError(f"{key} must be {'an integer' if annotation is int else 'a number'}"
                               f", got {value!r}")
+        if not math.isfinite(value):  # NaN passes every range check; inf is no setting
+            raise ConfigError(f"{key} must be a finite number, got {value!r}")
         return annotation(value)
     if annotation is str:
         if not isinstance(value, str):
@@ -273,10 +300,15 @@ def load(config_file: Optional[str] = None, overrides: Mapping[str, Any] = (),
         import yaml
 
         try:
-            with open(config_file) as f:
-                loaded = yaml.safe_load(f) or {}
+            with open(config_file, "rb") as f:
+                text = f.read().decode("utf-8")
+            loaded = yaml.load(text, Loader=_unique_key_loader()) or {}
         except OSError as err:
             raise ConfigError(f"cannot read config file {config_file!r}: {err}") from None
+        except UnicodeDecodeError as err:
+            raise ConfigError(f"config file {config_file!r} is not UTF-8 text: byte "
+                              f"{err.object[err.start:err.start + 1]!r} at offset {err.start}"
+                              ) from None
         except yaml.YAMLError as err:
             raise ConfigError(f"config file {config_file!r} is not valid YAML: {err}") from None
         if not isinstance(loaded, dict):
@@ -286,9 +318,37 @@ def load(config_file: Optional[str] = None, overrides: Mapping[str, Any] = (),
     return resolve_paths(config, base_dir or os.getcwd())
 
 
+def _unique_key_loader():
+    """yaml.SafeLoader refusing a key given twice in one mapping (PyYAML keeps the last one
+    silently, so a second `training:` section would replace the first)."""
+    import yaml
+
+    class UniqueKeyLoader(yaml.SafeLoader):
+        def construct_mapping(self, node, deep=False):
+            seen = {}
+            for key_node, _ in node.value:
+                key = self.construct_object(key_node, deep=deep)
+                line = key_node.start_mark.line + 1
+                try:
+                    first = seen.get(key)
+                except TypeError:  # an unhashable key: SafeLoader reports it
+                    continue
+                if first is not None:
+                    raise yaml.constructor.ConstructorError(
+                        None, None, f"duplicate key {key!r} (first on line {first}, again on "
+                        f"line {line}); give each key once", key_node.start_mark)
+                seen[key] = line
+            return super().construct_mapping(node, deep=deep)
+
+    return UniqueKeyLoader
+
+
 def resolve_paths(config: PipelineConfig, base_dir: str) -> PipelineConfig:
     def absolute(path: str) -> str:
-        if not path or "://" in path or os.path.isabs(path):
+        if not path or "://" in path:
+            return path
+        path = os.path.expanduser(path)  # ~ in YAML files and --set (a shell expands only flags)
+        if os.path.isabs(path):
             return path
         return os.path.normpath(os.path.join(base_dir, path))
 

@@ -44,7 +44,7 @@ DESCRIPTIONS = {
     "data.on_imbalance": "fail | warn when a class-balance rule is broken",
     "data.max_label_drift": "largest change of a class's share vs. the previous span; 0 = off",
     "data.on_drift": "fail | warn when the label drift is exceeded",
-    "training.image_size": "pixels per side fed to InceptionV3 (>= 75)",
+    "training.image_size": "pixels per side fed to InceptionV3 (75..1024)",
     "training.batch_size": "examples per training step",
     "training.phase1_epochs": "phase 1: the new head on the frozen network (>= 1)",
     "training.phase1_learning_rate": "phase 1 learning rate (0..1)",
@@ -63,7 +63,7 @@ DESCRIPTIONS = {
     "training.augment_zoom": "random zoom, a fraction of the side (0..1)",
     "training.augment_contrast": "random contrast factor (0..1)",
     "training.augment_brightness": "random brightness factor (0..1)",
-    "training.seed": "seed for initialisation, shuffling and augmentation",
+    "training.seed": "seed for initialisation, shuffling and augmentation (0..2**32-1)",
     "evaluation.accuracy_floor": "eval accuracy must reach this (0..1)",
     "evaluation.max_accuracy_drop": "may be at most this much below the baseline (0..1)",
     "evaluation.baseline": "served | latest_blessed | none: what the no-regression check "

@@ -1,6 +1,15 @@
 """Training settings; a plain dataclass (no TensorFlow import) so configs validate instantly."""
 import dataclasses
+import math
 from typing import Dict
+
+# InceptionV3 needs at least 75 px a side. Above 1024 px the activations (train and cache)
+# grow with the square of the side, 12x those at 299 px: one batch of 32 no longer fits a
+# common GPU or a CPU's memory, and ImageNet weights were learnt at 299 px, so nothing is
+# gained in accuracy for a cost that fails late, in the Trainer, after the whole upstream ran.
+IMAGE_SIZE_RANGE = (75, 1024)
+# What numpy and TensorFlow accept as a seed (tf_keras.utils.set_random_seed refuses others).
+SEED_RANGE = (0, 2 ** 32 - 1)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -29,10 +38,21 @@ class TrainConfig:
     seed: int = 42
 
     def __post_init__(self):
-        problems = []
-        if self.image_size < 75:
+        problems = [f"{f.name} must be a finite number, got {getattr(self, f.name)}"
+                    for f in dataclasses.fields(self)
+                    if isinstance(getattr(self, f.name), float)
+                    and not math.isfinite(getattr(self, f.name))]
+        if problems:  # NaN passes every comparison below
+            raise ValueError("; ".join(f"training.{p}" for p in problems))
+        if self.image_size < IMAGE_SIZE_RANGE[0]:
             problems.append(f"image_size must be at least 75 (InceptionV3's minimum), "
                             f"got {self.image_size}")
+        elif self.image_size > IMAGE_SIZE_RANGE[1]:
+            problems.append(f"image_size must be at most {IMAGE_SIZE_RANGE[1]} (activations "
+                            f"grow with its square), got {self.image_size}")
+        if not SEED_RANGE[0] <= self.seed <= SEED_RANGE[1]:
+            problems.append(f"seed must be in 0..2**32-1 (what TensorFlow accepts), "
+                            f"got {self.seed}")
         for name in ("batch_size", "early_stopping_patience"):
             if getattr(self, name) < 1:
                 problems.append(f"{name} must be at least 1, got {getattr(self, name)}")
