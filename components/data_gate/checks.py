@@ -36,6 +36,8 @@ def class_counts(stats: statistics_pb2.DatasetFeatureStatisticsList,
                  label_key: str) -> Dict[str, int]:
     """Examples per label value, from the label's rank histogram (every value, not top-k)."""
     feature = _feature(stats, label_key)
+    if feature is None and all(d.num_examples == 0 for d in stats.datasets):
+        return {}  # an empty split: TFDV lists no feature; empty_splits names it
     if feature is None:
         raise DataValidationError(f"statistics have no feature {label_key!r}")
     return {b.label: int(round(b.sample_count))
@@ -80,6 +82,17 @@ def missing_classes(counts_by_split: Dict[str, Dict[str, int]], train_split: str
         problems.append(f"class(es) {', '.join(absent)} have no example in split "
                         f"{train_split!r}; add images to those folders")
     return problems
+
+
+def empty_splits(counts_by_split: Dict[str, Dict[str, int]]) -> List[str]:
+    """Splits no example reached (the hash split of few images, or every image quarantined):
+    TFDV's statistics of an empty split have no features, and no model trains or evaluates."""
+    classes = sorted(set().union(*counts_by_split.values())) if counts_by_split else []
+    return [f"split {split!r} is empty: class(es) {', '.join(classes) or '(none)'} have no "
+            "readable image in it; add images (the hash split by data.train_percent, "
+            "eval_percent and test_percent assigns few images unevenly) or check the "
+            "quarantine list"
+            for split, counts in sorted(counts_by_split.items()) if not sum(counts.values())]
 
 
 def balance_problems(train: Dict[str, int], thresholds: GateThresholds,
@@ -157,7 +170,8 @@ def evaluate(counts_by_split: Dict[str, Dict[str, int]], train_split: str, quara
              anomalies: List[str], previous: Optional[Tuple[int, Dict[str, int]]],
              thresholds: GateThresholds) -> Verdict:
     """Every rule at once, so the report can show all problems, not just the first."""
-    verdict = Verdict(failures=list(anomalies) + missing_classes(counts_by_split, train_split))
+    verdict = Verdict(failures=empty_splits(counts_by_split) + list(anomalies)
+                      + missing_classes(counts_by_split, train_split))
     verdict.failures += quarantine_problems(
         quarantined, sum(sum(c.values()) for c in counts_by_split.values()), thresholds)
     verdict.add(thresholds.on_imbalance, balance_problems(
