@@ -52,7 +52,7 @@ def _load_config(args) -> config_lib.PipelineConfig:
 def _cmd_run(args) -> int:
     from inception_retrain.cli import progress
     from inception_retrain.pipeline import local_runner
-    from inception_retrain.run_report import summary
+    from inception_retrain.run_report import reader, summary
 
     config = _load_config(args)
     failure = None
@@ -68,10 +68,10 @@ def _cmd_run(args) -> int:
             tracker.failed(err)
             failure, seconds = err, None
         if tracker.components_started:  # else the newest run in the store is an older one
-            run_summary = summary.collect(config.metadata_path, config.pipeline_name)
-            print(summary.render(run_summary, seconds), flush=True)
+            record = reader.read(config.metadata_path, config.pipeline_name)
+            print(summary.render(record, seconds), flush=True)
             print("[run] report: " + _write_report(
-                config, run_summary, args.report_examples, tracker.log_path,
+                config, record, args.report_examples, tracker.log_path,
                 f"{type(failure).__name__}: {failure}" if failure else ""))
     print(f"[run] full log: {tracker.log_path}")
     if failure is not None:
@@ -80,7 +80,7 @@ def _cmd_run(args) -> int:
     return 0
 
 
-def _write_report(config, run_summary, max_examples: int, log_path: str, failure: str) -> str:
+def _write_report(config, record, max_examples: int, log_path: str, failure: str) -> str:
     """Writes the HTML report (and the model card of a pushed version); returns its path, or
     why there is none: a broken report must not hide the outcome of the run."""
     from inception_retrain.run_report import report
@@ -89,7 +89,7 @@ def _write_report(config, run_summary, max_examples: int, log_path: str, failure
         print(f"[run] writing the report (classifying up to {max_examples} eval images for "
               "the misclassified thumbnails)", flush=True)
     try:
-        files = report.build(config, run_summary, failure=failure, log_path=log_path,
+        files = report.build(config, record, failure=failure, log_path=log_path,
                              max_examples=max_examples)
     except Exception as err:  # logged with its traceback; the run's outcome stands
         logging.getLogger(__name__).warning("report failed", exc_info=True)
@@ -111,7 +111,7 @@ def _cmd_report(args) -> int:
     with progress.RunProgress(progress.default_log_path(config.work_dir, "report"),
                               args.verbose):
         try:
-            files = report.build(config, max_examples=args.report_examples)
+            files = report.build(config, max_examples=args.report_examples, run_id=args.run_id)
         except FileNotFoundError as err:
             print(f"report error: {err}", file=sys.stderr)
             return 1
@@ -206,10 +206,13 @@ def build_parser() -> argparse.ArgumentParser:
     report = sub.add_parser(
         "report", help="write the HTML run report (and JSON summary) for the newest run",
         description="Rebuilds <work-dir>/reports/<run id>/report.html and report.json for the "
-                    "newest run recorded in <work-dir>/metadata.sqlite, and the model card of "
-                    "the version it pushed.")
+                    "newest run recorded in <work-dir>/metadata.sqlite (or the one --run "
+                    "names), and the model card of the version it pushed.")
     _add_config_args(report)
     _add_report_args(report)
+    report.add_argument("--run", metavar="RUN_ID", dest="run_id",
+                        help="the run to report on (a pipeline_run id, as the report names it); "
+                             "default: the newest")
     report.set_defaults(func=_cmd_report)
     show = sub.add_parser("config", help="validate the configuration and print it resolved")
     _add_config_args(show)

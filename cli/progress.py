@@ -196,45 +196,20 @@ class RunProgress:
 
 def ingest_counts(metadata_path: str, pipeline_name: str, node: str) -> List[str]:
     """Lines describing what ImageExampleGen read or StatisticsGen counted in the newest run."""
-    from inception_retrain.run_report import summary
+    from inception_retrain.run_report import mlmd, reader
 
-    store = summary.open_store(metadata_path)
-    execution = summary.latest_run_executions(store, pipeline_name).get(node)
+    store = mlmd.open_store(metadata_path)
+    execution = mlmd.latest_run_executions(store, pipeline_name).get(node)
     if execution is None:
         return []
-    outputs = summary.output_artifacts(store, execution)
+    data = reader.read_data(store, {node: execution})
     if node == "ImageExampleGen":
-        from inception_retrain.components.image_example_gen.executor import QUARANTINED_PROPERTY, SKIPPED_PROPERTY
-
-        examples = outputs["examples"][0]
-        quarantined = examples.custom_properties.get(QUARANTINED_PROPERTY)
-        skipped = examples.custom_properties.get(SKIPPED_PROPERTY)
-        return [f"quarantined files: {quarantined.int_value if quarantined else 0}"
-                f", skipped by choice: {skipped.int_value if skipped else 0}"]
-    counts = split_class_counts(outputs["statistics"][0])
-    lines = ["examples: " + ", ".join(f"{split} {sum(c.values())}"
-                                       for split, c in counts.items())]
+        return [f"quarantined files: {data.quarantined_count or 0}"
+                f", skipped by choice: {data.skipped_count or 0}"]
+    counts = data.class_counts or {}
+    lines = ["examples: " + ", ".join(f"{split} {data.split_total(split)}" for split in counts)]
     train = counts.get("train") or next(iter(counts.values()), {})
     if train:
         lines.append(f"classes ({len(train)}): " + ", ".join(
             f"{name} {count}" for name, count in sorted(train.items())) + " in train")
     return lines
-
-
-def split_class_counts(statistics_artifact) -> Dict[str, Dict[str, int]]:
-    """{split: {class: examples}} from a StatisticsGen output artifact."""
-    import json
-
-    from tensorflow_metadata.proto.v0 import statistics_pb2
-
-    from inception_retrain.components import features
-    from inception_retrain.components.data_gate import checks
-
-    counts = {}
-    for split in json.loads(statistics_artifact.properties["split_names"].string_value):
-        message = statistics_pb2.DatasetFeatureStatisticsList()
-        path = os.path.join(statistics_artifact.uri, f"Split-{split}", "FeatureStats.pb")
-        with open(path, "rb") as f:
-            message.ParseFromString(f.read())
-        counts[split] = checks.class_counts(message, features.LABEL_KEY)
-    return counts

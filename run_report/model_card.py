@@ -10,6 +10,8 @@ import os
 import posixpath
 from typing import Any, Dict, List, Optional, Tuple
 
+from inception_retrain.run_report.record import DataSection, RunRecord, TrainingSection
+
 CARDS_DIR = "model_cards"
 
 
@@ -38,13 +40,12 @@ def _fmt(value: Optional[float]) -> str:
     return f"{value:.4f}"
 
 
-def _counts_table(counts: Dict[str, Dict[str, int]]) -> List[str]:
-    splits = list(counts)
-    classes = sorted(set().union(*counts.values())) if counts else []
+def _counts_table(data: DataSection) -> List[str]:
+    splits = data.splits
     lines = ["| class | " + " | ".join(splits) + " |", "|---" * (len(splits) + 1) + "|"]
-    lines += [f"| {name} | " + " | ".join(str(counts[s].get(name, 0)) for s in splits) + " |"
-              for name in classes]
-    lines.append("| **total** | " + " | ".join(str(sum(counts[s].values())) for s in splits)
+    lines += [f"| {name} | " + " | ".join(str(data.count(s, name)) for s in splits) + " |"
+              for name in data.classes]
+    lines.append("| **total** | " + " | ".join(str(data.split_total(s)) for s in splits)
                  + " |")
     return lines
 
@@ -59,21 +60,20 @@ def _accuracy_line(metrics: Dict[str, float], split: str) -> Optional[str]:
             f"(95% interval {low:.2f} to {high:.2f}).")
 
 
-def limits(data: Dict[str, Any]) -> List[str]:
+def limits(record: RunRecord) -> List[str]:
     """What a reader must know before trusting the numbers, derived from the run itself."""
-    run_summary = data["summary"]
     found = []
-    training = run_summary.get("training") or {}
-    if str(training.get("base_weights", "")).lower().startswith("random"):
+    if record.training and record.training.base_weights_random:
         found.append("The base network started from random weights, not ImageNet: accuracy is "
                      "far below what transfer learning reaches on the same data.")
-    metrics = (run_summary.get("evaluation") or {}).get("metrics", {})
+    metrics = record.evaluation.metrics if record.evaluation else {}
     count = metrics.get("example_count") or 0
     if count and count < 200:
         low, high = wilson_interval(metrics.get("sparse_categorical_accuracy", 0) * count, count)
         found.append(f"Only {int(count)} eval images: the accuracy could plausibly be anywhere "
                      f"from {low:.2f} to {high:.2f}.")
-    counts = (run_summary.get("data") or {}).get("class_counts") or {}
+    data = record.data or DataSection()
+    counts = data.class_counts or {}
     train, evaluation = counts.get("train", {}), counts.get("eval", {})
     few = sorted(name for name, n in train.items() if n < 30)
     if few:
@@ -85,7 +85,7 @@ def limits(data: Dict[str, Any]) -> List[str]:
     if train and min(train.values()) > 0 and max(train.values()) / min(train.values()) >= 3:
         found.append(f"The training classes are imbalanced (largest / smallest = "
                      f"{max(train.values()) / min(train.values()):.1f}).")
-    for warning in (run_summary.get("data") or {}).get("warnings", []):
+    for warning in data.warnings or []:
         found.append(f"Data warning: {warning}")
     found.append("Every image is assigned one of the known classes, including images of none "
                  "of them; use the score and review low-confidence predictions.")
@@ -94,25 +94,53 @@ def limits(data: Dict[str, Any]) -> List[str]:
     return found
 
 
-def render(data: Dict[str, Any]) -> str:
-    """The card's Markdown text for the pushed version in report data (run_report.report)."""
-    run_summary, run = data["summary"], data["run"]
-    push = run_summary["push"]
-    training = run_summary.get("training") or {}
-    evaluation = run_summary.get("evaluation") or {}
-    counts = (run_summary.get("data") or {}).get("class_counts") or {}
-    classes = training.get("class_names") or sorted(set().union(*counts.values()) if counts
-                                                    else [])
-    config = training.get("config") or {}
-    lines = [f"# Model card: version {push['version']}", "",
-             f"Pipeline `{run_summary['pipeline']}`, run `{run.get('run_id')}` "
-             f"(started {run.get('started')}). Full report: `{data.get('report_html')}`.", "",
+def _metrics_lines(split: str, metrics: Dict[str, float],
+                   per_class: Dict[str, Dict[str, float]]) -> List[str]:
+    if not metrics:
+        return []
+    lines = []
+    accuracy = _accuracy_line(metrics, split)
+    if accuracy:
+        lines.append(accuracy)
+    lines += [f"- {name}: {_fmt(value)}" for name, value in sorted(metrics.items())
+              if name not in ("sparse_categorical_accuracy", "example_count")]
+    if per_class:
+        lines += ["", f"| class ({split}) | precision | recall |", "|---|---|---|"]
+        lines += [f"| {name} | {_fmt(values.get('top1_precision'))} | "
+                  f"{_fmt(values.get('top1_recall'))} |"
+                  for name, values in sorted(per_class.items())]
+    return lines + [""]
+
+
+def _training_lines(training: Optional[TrainingSection]) -> List[str]:
+    lines = []
+    for phase in training.phases if training else ():
+        if phase.skipped is not None:
+            lines.append(f"- {phase.name}: skipped ({phase.skipped}).")
+        else:
+            lines.append(f"- {phase.name}: {phase.epochs_run} epoch(s), best val_loss "
+                         f"{_fmt(phase.best_val_loss)}"
+                         + (f"; {phase.kept_phase1_weights}" if phase.kept_phase1_weights
+                            else "") + ".")
+    return lines
+
+
+def render(record: RunRecord, report_html: Optional[str] = None) -> str:
+    """The card's Markdown text for the version the run pushed; report_html: the full
+    report's path."""
+    run, push, training = record.run, record.push, record.training
+    data = record.data or DataSection()
+    classes = (training.class_names if training else None) or data.classes
+    config = training.config if training else {}
+    lines = [f"# Model card: version {push.version}", "",
+             f"Pipeline `{record.pipeline}`, run `{run.run_id}` "
+             f"(started {run.started}). Full report: `{report_html}`.", "",
              "## Model", "",
              f"- InceptionV3 fine-tuned in two phases: a new head on the frozen network, then "
              f"the top {config.get('unfreeze_blocks', '?')} inception blocks; image size "
              f"{config.get('image_size', '?')} px.",
-             f"- Base weights: {training.get('base_weights', 'unknown')}.",
-             f"- Served from `{push['destination']}` (TF Serving model base path: the folder "
+             f"- Base weights: {training.base_weights if training else 'unknown'}.",
+             f"- Served from `{push.destination}` (TF Serving model base path: the folder "
              "above it).",
              "- Input (`serving_default`): encoded image bytes (`images`; JSON `{\"b64\": ...}` "
              "over REST). Output: `scores` (one probability per class), `classes`, "
@@ -124,74 +152,38 @@ def render(data: Dict[str, Any]) -> str:
              "It is a decision aid: where a wrong class has consequences, a person reviews the "
              "prediction.", "",
              "## Data", ""]
-    if run.get("data_root"):
-        lines += [f"Images from `{run['data_root']}`.", ""]
-    if counts:
-        lines += _counts_table(counts) + [""]
-    quarantine = (run_summary.get("data") or {}).get("quarantine")
-    if quarantine is not None:
-        lines += [f"Quarantined (unreadable or refused) files: {len(quarantine)}.", ""]
-    lines += ["## Training", ""]
-    for phase in ("phase1", "phase2"):
-        info = training.get(phase) or {}
-        if "skipped" in info:
-            lines.append(f"- {phase}: skipped ({info['skipped']}).")
-        elif info:
-            val_loss = [v for v in info.get("history", {}).get("val_loss", []) if v is not None]
-            lines.append(f"- {phase}: {info.get('epochs_run')} epoch(s), best val_loss "
-                         f"{_fmt(min(val_loss) if val_loss else None)}"
-                         + (f"; {info['kept_phase1_weights']}" if info.get("kept_phase1_weights")
-                            else "") + ".")
-    lines += ["", "## Metrics", ""]
-    for split, section in (("eval", evaluation), ("test", run_summary.get("test_split") or {})):
-        metrics = section.get("metrics") or {}
-        if not metrics:
-            continue
-        accuracy = _accuracy_line(metrics, split)
-        if accuracy:
-            lines.append(accuracy)
-        lines += [f"- {name}: {_fmt(value)}" for name, value in sorted(metrics.items())
-                  if name not in ("sparse_categorical_accuracy", "example_count")]
-        per_class = section.get("per_class") or {}
-        if per_class:
-            lines += ["", f"| class ({split}) | precision | recall |", "|---|---|---|"]
-            lines += [f"| {name} | {_fmt(values.get('top1_precision'))} | "
-                      f"{_fmt(values.get('top1_recall'))} |"
-                      for name, values in sorted(per_class.items())]
-        lines.append("")
-    passed = [c for c in data.get("gate_checks", []) if c["passed"]]
+    if run.data_root:
+        lines += [f"Images from `{run.data_root}`.", ""]
+    if data.class_counts:
+        lines += _counts_table(data) + [""]
+    if data.quarantine is not None:
+        lines += [f"Quarantined (unreadable or refused) files: {len(data.quarantine)}.", ""]
+    lines += ["## Training", ""] + _training_lines(training) + ["", "## Metrics", ""]
+    if record.evaluation:
+        lines += _metrics_lines("eval", record.evaluation.metrics, record.evaluation.per_class)
+    if record.test_split:
+        lines += _metrics_lines("test", record.test_split.metrics, record.test_split.per_class)
+    passed = [c for c in (record.evaluation.checks if record.evaluation else []) if c["passed"]]
     if passed:
         lines.append("Blessed: " + "; ".join(
             f"{c['metric']}{' [' + c['class'] + ']' if c['class'] else ''} {_fmt(c['value'])} "
             f"({c['condition']})" for c in passed) + ".")
         lines.append("")
-    lines += ["## Limits", ""] + [f"- {item}" for item in limits(data)] + [""]
+    lines += ["## Limits", ""] + [f"- {item}" for item in limits(record)] + [""]
     return "\n".join(lines)
 
 
-def _pushed(run_summary: Dict[str, Any]) -> bool:
-    push = run_summary.get("push")
-    return bool(push and push.get("pushed") and push.get("destination"))
-
-
-def pushed_by_this_run(run_summary: Dict[str, Any]) -> bool:
-    """True when the run's Pusher executed and published a version (not reused from cache:
-    a cached Pusher reports the version an earlier run published)."""
-    states = {c["component"]: c["state"] for c in run_summary.get("components", [])}
-    return _pushed(run_summary) and states.get("Pusher") == "COMPLETE"
-
-
-def write(data: Dict[str, Any]) -> Optional[str]:
+def write(record: RunRecord, report_html: Optional[str] = None) -> Optional[str]:
     """Writes the card of the version the run pushed; returns its path (None: nothing pushed).
 
     A Pusher reused from cache means the same model and blessing as the run that pushed it: its
     card is written only if missing (e.g. that run was not started from this command line).
     Local files are written to a temporary name and renamed, so a reader never sees half a card.
     """
-    if not _pushed(data["summary"]):
+    if not record.published_version:
         return None
-    push = data["summary"]["push"]
-    path = card_path(str(push["destination"]), push["version"])
+    push = record.push
+    path = card_path(str(push.destination), push.version)
     remote = "://" in path
     if remote:
         import tensorflow as tf
@@ -199,9 +191,9 @@ def write(data: Dict[str, Any]) -> Optional[str]:
         exists = tf.io.gfile.exists(path)
     else:
         exists = os.path.exists(path)
-    if exists and not pushed_by_this_run(data["summary"]):
+    if exists and not push.by_this_run:
         return path
-    text = render(data)
+    text = render(record, report_html)
     if remote:
         tf.io.gfile.makedirs(posixpath.dirname(path))
         with tf.io.gfile.GFile(path, "w") as f:

@@ -1,7 +1,8 @@
 """TF Serving's version directories under one model base path: list, publish, prune, roll back.
 
 TF Serving (FileSystemStoragePathSource) polls the base path, takes every child whose name parses
-as an integer as a version, and by default serves the highest. So here:
+as an integer as a version, and by default serves the highest (tf_serving_version restates its
+rule exactly). So here:
 - a new version appears only by one rename of a complete directory (local or mounted
   filesystems, where rename is atomic); work in progress lives under names starting with ".",
   which never parse as integers, so a poll in between sees nothing new;
@@ -10,26 +11,40 @@ as an integer as a version, and by default serves the highest. So here:
 - old versions are renamed out of the integer namespace before they are deleted;
 - a rollback publishes a copy of an earlier version as a new, highest version, so the plain
   "latest" policy serves it without a TF Serving config change, and history stays monotonic.
-One writer per base path at a time (one pipeline per model name): leftovers of an interrupted
-writer are removed by the next one.
+- on local and mounted filesystems, writers hold an exclusive flock on the base directory for
+  the whole publish, prune or rollback, so concurrent pushes get distinct, complete
+  versions, and leftovers found under the lock are an interrupted writer's, never a live one's;
+  object stores have no lock: one writer at a time there (one schedule per model name);
+- retention keeps the newest `keep` complete versions; a half-copied version never counts;
+- publishing the model the served version already holds publishes nothing (a rerun after a push
+  that was killed right after its rename).
 """
+import contextlib
 import dataclasses
 import datetime
+import fcntl
+import hashlib
 import json
 import os
 import posixpath
 import shutil
 import uuid
-from typing import Dict, List, Optional
+from typing import Dict, Iterator, List, Optional
 
 SAVED_MODEL_FILE = "saved_model.pb"
 PUSH_RECORD = posixpath.join("assets.extra", "push_record.json")
 INCOMPLETE_PREFIX = ".incomplete-"
 DELETING_PREFIX = ".deleting-"
+_INT64 = (-2 ** 63, 2 ** 63 - 1)
+_C_SPACE = " \t\n\v\f\r"  # isspace() in the C locale
 
 
 class ServingDirError(ValueError):
     """The base path or a requested version cannot be used; the message names it."""
+
+
+class ServedVersionChanged(ServingDirError):
+    """What is served changed after the gate compared the candidate with it: not pushed."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -39,6 +54,7 @@ class Published:
     version: int
     path: str
     pruned: List[int]
+    already_served: bool = False  # the served version already held this model: nothing copied
 
 
 def is_remote(path: str) -> bool:
@@ -64,6 +80,11 @@ class _LocalFs:
     @staticmethod
     def read_text(path: str) -> str:
         with open(path) as f:
+            return f.read()
+
+    @staticmethod
+    def read_bytes(path: str) -> bytes:
+        with open(path, "rb") as f:
             return f.read()
 
     @staticmethod
@@ -116,6 +137,10 @@ class _GFileFs:
         with self._gfile.GFile(path) as f:
             return f.read()
 
+    def read_bytes(self, path: str) -> bytes:
+        with self._gfile.GFile(path, "rb") as f:
+            return f.read()
+
     def write_text(self, path: str, text: str) -> None:
         self._gfile.makedirs(posixpath.dirname(path))
         with self._gfile.GFile(path, "w") as f:
@@ -139,13 +164,37 @@ def _fs(path: str):
     return _GFileFs() if is_remote(path) else _LocalFs()
 
 
-def list_versions(base: str) -> List[int]:
-    """Integer version directories under base, ascending (what TF Serving would consider)."""
-    fs = _fs(base)
+def tf_serving_version(name: str) -> Optional[int]:
+    """The version number TF Serving reads from a child of the base path, or None.
+
+    FileSystemStoragePathSource's ParseVersionNumber (tensorflow/serving,
+    tensorflow_serving/sources/storage_path/file_system_storage_path_source.cc) calls
+    tsl::strings::safe_strto64 on every child's name, file or directory alike: C-locale
+    whitespace around it allowed, an optional "-", then ASCII digits only, within int64."""
+    text = name.strip(_C_SPACE)
+    digits = text[1:] if text.startswith("-") else text
+    if not digits or any(not "0" <= c <= "9" for c in digits):
+        return None
+    value = int(text)
+    return value if _INT64[0] <= value <= _INT64[1] else None
+
+
+def _entries(fs, base: str) -> Dict[int, str]:
+    """{version: child name} as TF Serving indexes them (of duplicates, the last name in
+    sorted order wins, as in its IndexChildrenByVersion over a std::set)."""
     if not fs.exists(base):
-        return []
-    return sorted(int(name) for name in fs.listdir(base)
-                  if name.isdigit() and fs.isdir(fs.join(base, name)))
+        return {}
+    found: Dict[int, str] = {}
+    for name in sorted(fs.listdir(base)):
+        version = tf_serving_version(name)
+        if version is not None:
+            found[version] = name
+    return found
+
+
+def list_versions(base: str) -> List[int]:
+    """Every version TF Serving would consider under base, ascending (complete or not)."""
+    return sorted(_entries(_fs(base), base))
 
 
 def served_version(base: str) -> Optional[int]:
@@ -154,14 +203,38 @@ def served_version(base: str) -> Optional[int]:
     return versions[-1] if versions else None
 
 
+def is_complete(base: str, version: int) -> bool:
+    """A version directory holding a saved_model.pb (a file named like a version is not)."""
+    fs = _fs(base)
+    name = _entries(fs, base).get(version)
+    return name is not None and fs.exists(fs.join(base, name, SAVED_MODEL_FILE))
+
+
+@contextlib.contextmanager
+def publish_lock(base: str) -> Iterator[None]:
+    """Exclusive lock over one base path for a publish, prune or rollback (local filesystems;
+    waits for the holder). Object stores have none: no-op there."""
+    if is_remote(base):
+        yield
+        return
+    os.makedirs(base, exist_ok=True)
+    fd = os.open(base, os.O_RDONLY | os.O_DIRECTORY)  # the directory itself: no lock file
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
 def version_path(base: str, version: int) -> str:
-    return _fs(base).join(base, str(version))
+    fs = _fs(base)
+    return fs.join(base, _entries(fs, base).get(version, str(version)))
 
 
 def read_push_record(base: str, version: int) -> Dict:
     """What a version is: when it was published, from which model, whether a rollback."""
     fs = _fs(base)
-    path = fs.join(base, str(version), PUSH_RECORD)
+    path = fs.join(version_path(base, version), PUSH_RECORD)
     return json.loads(fs.read_text(path)) if fs.exists(path) else {}
 
 
@@ -172,7 +245,8 @@ def _check_model_dir(model_dir: str) -> None:
 
 
 def _remove_leftovers(fs, base: str) -> None:
-    """Staging and half-deleted directories of an interrupted writer (never integer names)."""
+    """Staging and half-deleted directories of an interrupted writer (never integer names);
+    called under publish_lock, so no live writer owns them."""
     for name in fs.listdir(base):
         if name.startswith((INCOMPLETE_PREFIX, DELETING_PREFIX)):
             fs.rmtree(fs.join(base, name))
@@ -193,18 +267,32 @@ def _publish_local(fs: _LocalFs, model_dir: str, base: str, source: str,
         version = (served_version(base) or 0) + 1
         fs.write_text(fs.join(staging, PUSH_RECORD), _record(version, source, rollback_of))
         fs.sync_tree(staging)
-        while True:
-            target = fs.join(base, str(version))
-            try:
-                os.rename(staging, target)  # the only step that creates a version
-                return version
-            except OSError:
-                if not os.path.exists(target):
-                    raise
-            version += 1  # another writer published this number meanwhile
+        os.rename(staging, fs.join(base, str(version)))  # the only step that creates a version
+        return version
     finally:
         if os.path.exists(staging):
             shutil.rmtree(staging)
+
+
+def _model_digest(fs, model_dir: str) -> str:
+    """sha256 of a SavedModel's graph and variables index: what tells two models apart."""
+    digest = hashlib.sha256()
+    for name in (SAVED_MODEL_FILE, posixpath.join("variables", "variables.index")):
+        path = fs.join(model_dir, name)
+        if fs.exists(path):
+            digest.update(fs.read_bytes(path))
+    return digest.hexdigest()
+
+
+def _already_served(fs, model_dir: str, base: str, source: str) -> Optional[int]:
+    """The served version when it is this very model (same source and bytes), else None."""
+    version = served_version(base)
+    if version is None or not is_complete(base, version):
+        return None
+    if read_push_record(base, version).get("source") != source:
+        return None
+    same = _model_digest(fs, version_path(base, version)) == _model_digest(fs, model_dir)
+    return version if same else None
 
 
 def _publish_remote(fs: _GFileFs, model_dir: str, base: str, source: str,
@@ -227,31 +315,64 @@ def _publish_remote(fs: _GFileFs, model_dir: str, base: str, source: str,
 
 
 def publish(model_dir: str, base: str, keep: int, source: str = "",
-            rollback_of: Optional[int] = None) -> Published:
+            rollback_of: Optional[int] = None,
+            expect_served: Optional[int] = None) -> Published:
     """Copies the SavedModel in model_dir to <base>/<highest + 1>/, then keeps `keep` versions.
 
-    A failure at any point leaves no new integer directory on local filesystems."""
+    A failure at any point leaves no new integer directory on local filesystems. If the served
+    version already holds this model (same source, same bytes), nothing is copied. With
+    expect_served (the version a gate compared against; 0 = nothing served), the push happens
+    only if that is still what is served: compare and swap, under the lock."""
     if keep < 1:
         raise ServingDirError(f"keep_versions must be at least 1, got {keep}")
     _check_model_dir(model_dir)
     fs = _fs(base)
     fs.makedirs(base)
-    _remove_leftovers(fs, base)
-    if is_remote(base):
-        version = _publish_remote(fs, model_dir, base, source or model_dir, rollback_of)
-    else:
-        version = _publish_local(fs, model_dir, base, source or model_dir, rollback_of)
-    return Published(version, fs.join(base, str(version)), prune(base, keep))
+    source = source or model_dir
+    with publish_lock(base):
+        served = served_version(base)
+        if expect_served is not None and (served or 0) != expect_served:
+            raise ServedVersionChanged(
+                f"{base} serves {_describe(served)} now, but the gate compared the candidate "
+                f"with {_describe(expect_served or None)}: nothing pushed. Run again to "
+                "evaluate against what is served now")
+        _remove_leftovers(fs, base)
+        if rollback_of is None:
+            same = _already_served(fs, model_dir, base, source)
+            if same is not None:
+                return Published(same, version_path(base, same), [], already_served=True)
+        if is_remote(base):
+            version = _publish_remote(fs, model_dir, base, source, rollback_of)
+        else:
+            version = _publish_local(fs, model_dir, base, source, rollback_of)
+        return Published(version, fs.join(base, str(version)), _prune(fs, base, keep))
+
+
+def _describe(version: Optional[int]) -> str:
+    return "nothing" if version is None else f"version {version}"
 
 
 def prune(base: str, keep: int) -> List[int]:
-    """Deletes all but the newest `keep` versions; returns the deleted version numbers."""
+    """Deletes versions older than the newest `keep` complete ones; returns their numbers.
+
+    Only complete versions count toward `keep`; incomplete version directories older than the
+    oldest kept one go too. Files named like versions are never deleted (not ours)."""
     if keep < 1:
         raise ServingDirError(f"keep_versions must be at least 1, got {keep}")
-    fs = _fs(base)
-    old = list_versions(base)[:-keep]
+    with publish_lock(base):
+        return _prune(_fs(base), base, keep)
+
+
+def _prune(fs, base: str, keep: int) -> List[int]:
+    entries = _entries(fs, base)
+    complete = [v for v in sorted(entries) if is_complete(base, v)]
+    if len(complete) <= keep:
+        return []
+    oldest_kept = complete[-keep]
+    old = [v for v in sorted(entries) if v < oldest_kept
+           and fs.isdir(fs.join(base, entries[v]))]
     for version in old:
-        path = fs.join(base, str(version))
+        path = fs.join(base, entries[version])
         if is_remote(base):
             fs.rmtree(path)
         else:  # out of TF Serving's sight first, then deleted
@@ -266,9 +387,10 @@ def rollback(base: str, to_version: int, keep: int) -> Published:
     versions = list_versions(base)
     if not versions:
         raise ServingDirError(f"no versions under {base}: nothing to roll back")
-    if to_version not in versions:
-        raise ServingDirError(f"version {to_version} is not under {base}; "
-                              f"available: {', '.join(map(str, versions))}")
+    complete = [v for v in versions if is_complete(base, v)]
+    if to_version not in complete:
+        raise ServingDirError(f"version {to_version} is not under {base} (as a complete "
+                              f"version); available: {', '.join(map(str, complete)) or 'none'}")
     if to_version == versions[-1]:
         raise ServingDirError(f"version {to_version} is already the served version in {base}")
     original = read_push_record(base, to_version)

@@ -81,7 +81,7 @@ class PipelineRun:
 def flowers_run(tmp_path_factory) -> PipelineRun:
     """The whole DAG, run once with LocalDagRunner on 3 x 8 small flower JPEGs."""
     from inception_retrain.pipeline import local_runner
-    from inception_retrain.run_report import summary
+    from inception_retrain.run_report import reader
 
     require_dataset(FLOWERS)
     base = tmp_path_factory.mktemp("flowers_e2e")
@@ -89,7 +89,7 @@ def flowers_run(tmp_path_factory) -> PipelineRun:
     config = quick_config(base / "work", data_root)
     local_runner.run(config, local_runner.preflight(config))
     return PipelineRun(config, data_root, list(E2E_CLASSES),
-                       summary.collect(config.metadata_path, config.pipeline_name))
+                       reader.read(config.metadata_path, config.pipeline_name).to_dict())
 
 
 @pytest.fixture

@@ -15,10 +15,8 @@ from tfx.types import artifact, artifact_utils, standard_artifacts
 from tfx.v1.dsl.components import InputArtifact, OutputArtifact, Parameter, component
 
 from inception_retrain.components import features
-from inception_retrain.components.data_gate import checks, report
-from inception_retrain.components.image_example_gen import executor as example_gen
-
-DATA_FACTS_FILE = "data_facts.json"   # the only file: TFX's Trainer reads its directory's one file
+from inception_retrain.components.data_gate import checks, contract, report
+from inception_retrain.components.image_example_gen import contract as example_gen
 
 
 class DataReport(artifact.Artifact):
@@ -84,7 +82,7 @@ def DataGate(
     quarantined = _custom_int(examples, example_gen.QUARANTINED_PROPERTY)
     previous = _previous_span(examples)
     verdict = checks.evaluate(counts, train_split, quarantined, problems, previous, thresholds)
-    report_path = os.path.join(data_report.uri, report.REPORT_FILE)
+    report_path = contract.report_path(data_report.uri)
     facts = {"class_counts": counts,
              "class_weights": checks.class_weights(counts.get(train_split, {})),
              "quarantined": quarantined,
@@ -104,5 +102,5 @@ def DataGate(
         raise checks.DataValidationError(
             "data failed validation:\n  " + "\n  ".join(verdict.failures)
             + f"\ndata report: {report_path}")
-    with tf.io.gfile.GFile(os.path.join(data_facts.uri, DATA_FACTS_FILE), "w") as f:
+    with tf.io.gfile.GFile(contract.facts_path(data_facts.uri), "w") as f:
         json.dump(facts, f, indent=2, sort_keys=True)

@@ -2,8 +2,6 @@
 and split, class weights, label drift, image sizes and formats, quarantined files, anomalies."""
 from typing import Any, Dict, List
 
-REPORT_FILE = "data_report.md"
-
 
 def _table(header: List[str], rows: List[List[Any]]) -> List[str]:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]

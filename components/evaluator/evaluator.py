@@ -14,7 +14,6 @@ It runs the standard Evaluator executor after three decisions made at execution 
   they are added to the EvalConfig here, with the optional per-class recall floor.
 The decisions are written to <evaluation>/gate.json and as custom properties on the blessing.
 """
-import json
 import os
 from typing import Any, Dict, List, Optional, Sequence
 
@@ -28,13 +27,12 @@ from tfx.types import artifact_utils, standard_artifacts, standard_component_spe
 from tfx.types.component_spec import ChannelParameter, ExecutionParameter
 from tfx.utils import io_utils, json_utils, path_utils, proto_utils
 
-from inception_retrain.components.evaluator import metrics
+from inception_retrain.components.evaluator import contract, metrics
 from inception_retrain.serving import versions
 from inception_retrain.components.trainer import export
 
 SERVING_BASE_KEY = "serving_base"
 PER_CLASS_RECALL_FLOOR_KEY = "per_class_recall_floor"
-GATE_RECORD = "gate.json"
 
 
 def per_class_metrics_spec(num_classes: int, recall_floor: float = 0.0) -> tfma.MetricsSpec:
@@ -152,8 +150,7 @@ def _drop_unregistered_baseline_id(output_dict: Dict[str, List[types.Artifact]])
 def write_gate_record(output_dict: Dict[str, List[types.Artifact]], record: Dict) -> None:
     evaluation = artifact_utils.get_single_instance(
         output_dict[standard_component_specs.EVALUATION_KEY])
-    io_utils.write_string_file(os.path.join(evaluation.uri, GATE_RECORD),
-                               json.dumps(record, indent=2))
+    contract.write_gate_record(evaluation.uri, record, indent=2)
     baseline = record["baseline"]
     for artifact in [evaluation] + list(output_dict.get(
             standard_component_specs.BLESSING_KEY, [])):
@@ -163,14 +160,6 @@ def write_gate_record(output_dict: Dict[str, List[types.Artifact]], record: Dict
             artifact.set_int_custom_property("baseline_served_version", baseline["version"])
             artifact.set_string_custom_property(
                 evaluator_constants.ARTIFACT_PROPERTY_BASELINE_MODEL_URI_KEY, baseline["path"])
-
-
-def read_gate_record(evaluation_uri: str) -> Optional[Dict]:
-    path = os.path.join(evaluation_uri, GATE_RECORD)
-    if not tf.io.gfile.exists(path):
-        return None
-    with tf.io.gfile.GFile(path) as f:
-        return json.load(f)
 
 
 class GatedEvaluatorSpec(standard_component_specs.EvaluatorSpec):
@@ -259,10 +248,9 @@ class HeldOutExecutor(evaluator_executor.Executor):
             skipped = f"split(s) {', '.join(empty)} hold no examples"
         else:
             skipped = ""
-        evaluation.set_string_custom_property("skipped", skipped)
+        evaluation.set_string_custom_property(contract.SKIPPED_PROPERTY, skipped)
         if skipped:
-            io_utils.write_string_file(os.path.join(evaluation.uri, GATE_RECORD),
-                                       json.dumps({"skipped": skipped}))
+            contract.write_gate_record(evaluation.uri, {"skipped": skipped})
             return
         model = artifact_utils.get_single_instance(
             input_dict[standard_component_specs.MODEL_KEY])
@@ -271,8 +259,8 @@ class HeldOutExecutor(evaluator_executor.Executor):
         exec_properties[standard_component_specs.EVAL_CONFIG_KEY] = proto_utils.proto_to_json(
             with_per_class_metrics(eval_config, len(class_names), 0.0))
         super().Do(input_dict, output_dict, exec_properties)
-        io_utils.write_string_file(os.path.join(evaluation.uri, GATE_RECORD), json.dumps(
-            {"skipped": "", "splits": splits, "class_names": class_names}))
+        contract.write_gate_record(evaluation.uri, {"skipped": "", "splits": splits,
+                                                    "class_names": class_names})
 
 
 class HeldOutEvaluator(base_beam_component.BaseBeamComponent):

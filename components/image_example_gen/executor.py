@@ -8,7 +8,7 @@ import json
 import logging
 import posixpath
 import re
-from typing import Any, Dict, Iterable, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 import apache_beam as beam
 from apache_beam import coders
@@ -26,13 +26,10 @@ from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import proto_utils
 
 from inception_retrain.components.image_example_gen import ingest
+from inception_retrain.components.image_example_gen.contract import (  # noqa: F401 (re-exported)
+    PREVIOUS_SPAN_COUNTS_PROPERTY, PREVIOUS_SPAN_PROPERTY, QUARANTINE_DIR, QUARANTINE_FILE,
+    QUARANTINED_PROPERTY, SKIPPED_PROPERTY, read_quarantine, write_quarantine)
 
-QUARANTINE_DIR = "quarantine"
-QUARANTINE_FILE = "quarantine.jsonl"
-QUARANTINED_PROPERTY = "quarantined_count"      # bad files (counted against the bad fraction)
-SKIPPED_PROPERTY = "skipped_count"              # hidden files skipped by choice
-PREVIOUS_SPAN_PROPERTY = "previous_span"
-PREVIOUS_SPAN_COUNTS_PROPERTY = "previous_span_class_counts"   # JSON {class: files}
 INGEST_KEY = "ingest"
 PATTERN_KEY = "input_pattern"
 _QUARANTINE_TAG = "quarantine"
@@ -240,22 +237,6 @@ class Executor(base_example_gen_executor.BaseExampleGenExecutor):
         examples_utils.set_payload_format(
             examples, exec_properties[standard_component_specs.OUTPUT_DATA_FORMAT_KEY])
         examples_utils.set_file_format(examples, file_format)
-
-
-def write_quarantine(records: Iterable[ingest.Quarantined], path: str) -> None:
-    """The records as JSON lines sorted by path (read back by read_quarantine)."""
-    with tf.io.gfile.GFile(path, "w") as f:
-        for record in sorted(records, key=lambda r: r.relative_path):
-            f.write(json.dumps(record.as_dict()) + "\n")
-
-
-def read_quarantine(examples_uri: str) -> List[Dict[str, str]]:
-    """The quarantine records written beside an Examples artifact's splits, sorted by path."""
-    records = []
-    for path in tf.io.gfile.glob(posixpath.join(examples_uri, QUARANTINE_DIR, "*")):
-        with tf.io.gfile.GFile(path) as f:
-            records.extend(json.loads(line) for line in f if line.strip())
-    return sorted(records, key=lambda r: r["relative_path"])
 
 
 def previous_span_class_counts(root: str, pattern: str,

@@ -12,12 +12,9 @@ from tfx.types import standard_artifacts
 from tfx.utils import path_utils
 from tfx.v1.dsl.components import InputArtifact, OutputArtifact, Parameter, component
 
+from inception_retrain.components.pusher.contract import (
+    PRUNED_VERSIONS, PUSHED, PUSHED_DESTINATION, PUSHED_VERSION)
 from inception_retrain.serving import versions
-
-PUSHED = "pushed"
-PUSHED_DESTINATION = "pushed_destination"
-PUSHED_VERSION = "pushed_version"
-PRUNED_VERSIONS = "pruned_versions"
 
 
 @component
@@ -26,7 +23,7 @@ def ServingPusher(
     model_blessing: InputArtifact[standard_artifacts.ModelBlessing],
     pushed_model: OutputArtifact[standard_artifacts.PushedModel],
     push_base: Parameter[str],
-    keep_versions: Parameter[int] = 5,
+    keep_versions: Parameter[int],
 ):
     if not model_utils.is_model_blessed(model_blessing):
         logging.info("model %s is not blessed: nothing pushed, %s unchanged", model.uri,

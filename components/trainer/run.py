@@ -5,9 +5,7 @@ import os
 
 import tensorflow_transform as tft
 
-from inception_retrain.components.trainer import export, train
-
-REPORT_FILE = "training_report.json"
+from inception_retrain.components.trainer import contract, export, train
 
 
 def resume_dir(model_run_dir: str, train_files, transform_output: str, custom_config) -> str:
@@ -36,4 +34,4 @@ def run_fn(fn_args) -> None:
                          log_dir=os.path.join(fn_args.model_run_dir, "logs"))
     export.export(result, tf_transform_output, fn_args.serving_model_dir)
     result.report["class_counts"] = data_facts.get("class_counts")
-    train.write_report(result.report, os.path.join(fn_args.model_run_dir, REPORT_FILE))
+    contract.write_training_report(result.report, fn_args.model_run_dir)

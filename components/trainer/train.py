@@ -6,7 +6,6 @@ phase-1 epochs cost milliseconds instead of a full InceptionV3 forward pass each
 Phase 2 unfreezes the top inception blocks at a lower learning rate, BatchNorm kept frozen.
 """
 import dataclasses
-import json
 import logging
 import time
 from typing import Dict, List, Optional, Sequence
@@ -17,7 +16,7 @@ import tensorflow_transform as tft
 import tf_keras
 
 from inception_retrain.components import features
-from inception_retrain.components.trainer import model as model_lib
+from inception_retrain.components.trainer import contract, model as model_lib
 from inception_retrain.components.trainer.config import TrainConfig
 
 
@@ -156,7 +155,8 @@ def train(train_files: Sequence[str], eval_files: Sequence[str],
     keras_weights = _keras_class_weight(class_names,
                                         class_weights if config.use_class_weights else None)
     loss = tf_keras.losses.SparseCategoricalCrossentropy(from_logits=True)
-    report = {"base_weights": weights_description, "class_names": class_names,
+    report = {contract.BASE_WEIGHTS: weights_description,
+              contract.BASE_WEIGHTS_RANDOM: weights is None, "class_names": class_names,
               "class_weights": keras_weights, "strategy": strategy_description,
               "config": dataclasses.asdict(config)}
 
@@ -253,8 +253,3 @@ def train(train_files: Sequence[str], eval_files: Sequence[str],
             f"{phase1_best:.4f}; the phase-1 model is exported")
         logging.warning("phase 2 did not improve validation loss; keeping phase-1 weights")
     return TrainResult(classifier, class_names, report)
-
-
-def write_report(report: Dict, path: str) -> None:
-    with tf.io.gfile.GFile(path, "w") as f:
-        json.dump(report, f, indent=2, sort_keys=True)

@@ -13,17 +13,17 @@ def imbalanced_folder(root):
 
 
 def executions(config):
-    from inception_retrain.run_report import summary
+    from inception_retrain.run_report import mlmd
 
-    store = summary.open_store(config.metadata_path)
-    return store, summary.latest_run_executions(store, config.pipeline_name)
+    store = mlmd.open_store(config.metadata_path)
+    return store, mlmd.latest_run_executions(store, config.pipeline_name)
 
 
 def test_imbalanced_data_stops_the_pipeline_before_the_trainer(tmp_path):
     import dataclasses
 
     from inception_retrain.pipeline import local_runner
-    from inception_retrain.run_report import summary
+    from inception_retrain.run_report import reader
 
     config = quick_config(tmp_path / "work", imbalanced_folder(tmp_path / "data"))
     config = dataclasses.replace(config, data=dataclasses.replace(config.data, max_class_ratio=5.0))
@@ -31,7 +31,8 @@ def test_imbalanced_data_stops_the_pipeline_before_the_trainer(tmp_path):
         local_runner.run(config, local_runner.preflight(config))
     store, nodes = executions(config)
     states = {c["component"]: c["state"]
-              for c in summary.collect(config.metadata_path, config.pipeline_name)["components"]}
+              for c in reader.read(config.metadata_path, config.pipeline_name).to_dict()[
+                  "components"]}
     assert states["DataGate"] == "FAILED", states
     assert "Trainer" not in nodes and "Transform" not in nodes, sorted(nodes)
     message = str(err.value) + json.dumps(
@@ -43,10 +44,10 @@ def test_warn_setting_lets_imbalanced_data_pass_and_records_the_warning(tmp_path
     from tfx import v1 as tfx
 
     from inception_retrain.components.data_gate.component import DataGate
-    from inception_retrain.components.data_gate.report import REPORT_FILE
+    from inception_retrain.components.data_gate.contract import REPORT_FILE
     from inception_retrain.components.image_example_gen.component import ImageExampleGen
     from inception_retrain.pipeline.pipeline import default_schema_path
-    from inception_retrain.run_report import summary
+    from inception_retrain.run_report import mlmd
 
     data = imbalanced_folder(tmp_path / "data")
     example_gen = ImageExampleGen(str(data))
@@ -65,9 +66,9 @@ def test_warn_setting_lets_imbalanced_data_pass_and_records_the_warning(tmp_path
         metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(
             metadata_path)))
 
-    store = summary.open_store(metadata_path)
-    nodes = summary.latest_run_executions(store, "gate-warn")
-    outputs = summary.output_artifacts(store, nodes["DataGate"])
+    store = mlmd.open_store(metadata_path)
+    nodes = mlmd.latest_run_executions(store, "gate-warn")
+    outputs = mlmd.output_artifacts(store, nodes["DataGate"])
     with open(f"{outputs['data_facts'][0].uri}/data_facts.json") as f:
         facts = json.load(f)
     assert facts["failures"] == []

@@ -17,7 +17,7 @@ import pytest
 
 from inception_retrain.components import features
 from inception_retrain.serving import versions
-from inception_retrain.run_report import summary
+from inception_retrain.run_report import mlmd, reader, summary
 
 # The session's flowers run is small (its eval split may hold two photos of one class): the gate
 # is exercised on the train and eval splits together, so that every class is present.
@@ -35,10 +35,10 @@ def run_inputs(flowers_run):
     import tensorflow as tf
     import tensorflow_transform as tft
 
-    store = summary.open_store(flowers_run.config.metadata_path)
-    nodes = summary.latest_run_executions(store, flowers_run.config.pipeline_name)
-    examples = summary.output_artifacts(store, nodes["ImageExampleGen"])["examples"][0]
-    transform_uri = summary.output_artifacts(store, nodes["Transform"])["transform_graph"][0].uri
+    store = mlmd.open_store(flowers_run.config.metadata_path)
+    nodes = mlmd.latest_run_executions(store, flowers_run.config.pipeline_name)
+    examples = mlmd.output_artifacts(store, nodes["ImageExampleGen"])["examples"][0]
+    transform_uri = mlmd.output_artifacts(store, nodes["Transform"])["transform_graph"][0].uri
     tf_transform_output = tft.TFTransformOutput(transform_uri)
     class_names = [v.decode() for v in
                    tf_transform_output.vocabulary_by_name(features.LABEL_VOCABULARY)]
@@ -100,7 +100,7 @@ def memory_model(run_inputs, relabel, directory: Path) -> str:
 def gate_run(run_inputs, work: Path, name: str, model_dir: str, push_base: str, *,
              accuracy_floor: float, per_class_recall_floor: float = 0.0,
              baseline: str = "served"):
-    """One pipeline run of Evaluator -> Pusher (+ test split); returns its summary.
+    """One pipeline run of Evaluator -> Pusher (+ test split); returns its record.
 
     baseline: "served", "latest_blessed" (a Resolver over this pipeline's earlier runs, as
     create_pipeline wires it) or "none"."""
@@ -144,7 +144,7 @@ def gate_run(run_inputs, work: Path, name: str, model_dir: str, push_base: str, 
         enable_cache=False,
         metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(
             metadata)))
-    return summary.collect(metadata, name)
+    return reader.read(metadata, name)
 
 
 @pytest.fixture(scope="module")
@@ -165,20 +165,23 @@ def gate(run_inputs, tmp_path_factory):
     runs = {"eval_labels": eval_labels, "missed": missed, "missed_as": shifted(missed),
             "push_base": push_base}
     good = memory_model(run_inputs, lambda label: label, work / "good")
-    runs["first"] = gate_run(run_inputs, work, "first", good, push_base, accuracy_floor=0.5)
+    runs["first"] = gate_run(run_inputs, work, "first", good, push_base,
+                             accuracy_floor=0.5).to_dict()
     runs["served_after_first"] = tree_digest(Path(push_base))
     worse = memory_model(run_inputs, shifted, work / "worse")
-    runs["worse"] = gate_run(run_inputs, work, "worse", worse, push_base, accuracy_floor=0.0)
+    runs["worse_record"] = gate_run(run_inputs, work, "worse", worse, push_base,
+                                    accuracy_floor=0.0)
+    runs["worse"] = runs["worse_record"].to_dict()
     runs["served_after_worse"] = tree_digest(Path(push_base))
     one_class = memory_model(run_inputs, lambda label: shifted(label) if label == missed
                              else label, work / "one_class")
     runs["one_class"] = gate_run(run_inputs, work, "one_class", one_class, push_base,
                                  accuracy_floor=0.0, per_class_recall_floor=0.5,
-                                 baseline="none")
+                                 baseline="none").to_dict()
     runs["served_after_one_class"] = tree_digest(Path(push_base))
     # Another run of pipeline "first": its Resolver finds the model blessed by the first run.
     runs["resolved"] = gate_run(run_inputs, work, "first", worse, push_base,
-                                accuracy_floor=0.0, baseline="latest_blessed")
+                                accuracy_floor=0.0, baseline="latest_blessed").to_dict()
     runs["served_after_resolved"] = tree_digest(Path(push_base))
     return runs
 
@@ -237,7 +240,7 @@ def test_worse_candidate_is_not_blessed_and_not_pushed(gate):
     assert worse["push"] == {"pushed": False, "destination": None, "version": None,
                              "pruned_versions": ""}
     assert gate["served_after_worse"] == gate["served_after_first"]
-    assert "Pushed: no (the served model is unchanged)" in summary.render(worse)
+    assert "Pushed: no (the served model is unchanged)" in summary.render(gate["worse_record"])
 
 
 def test_per_class_recall_floor_names_the_missed_class(gate):

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from inception_retrain.pipeline import default_dataset, local_runner
-from inception_retrain.run_report import summary
+from inception_retrain.run_report import mlmd, reader, summary
 
 # Nodes of the DAG (the Resolver is a node too, but records no executor run).
 COMPONENTS = ("ImageExampleGen", "StatisticsGen", "ImportSchemaGen", "ExampleValidator",
@@ -38,7 +38,7 @@ print(json.dumps({"signatures": sorted(model.signatures.keys()),
 
 
 def _executions_by_component(metadata_path):
-    store = summary.open_store(metadata_path)
+    store = mlmd.open_store(metadata_path)
     counts = {}
     for execution in store.get_executions():
         for context in store.get_contexts_by_execution(execution.id):
@@ -115,7 +115,8 @@ def test_rerun_with_the_same_inputs_is_served_from_cache(flowers_run):
     before = _executions_by_component(flowers_run.config.metadata_path)
     local_runner.run(flowers_run.config, str(flowers_run.data_root))
     after = _executions_by_component(flowers_run.config.metadata_path)
-    rerun = summary.collect(flowers_run.config.metadata_path, flowers_run.config.pipeline_name)
+    rerun = reader.read(flowers_run.config.metadata_path,
+                        flowers_run.config.pipeline_name).to_dict()
     states = {c["component"]: c["state"] for c in rerun["components"]}
     # Data and training steps are reused, not recomputed.
     for component in ("ImageExampleGen", "StatisticsGen", "ImportSchemaGen", "ExampleValidator",
@@ -139,7 +140,8 @@ def test_unreachable_accuracy_floor_is_not_blessed_and_keeps_the_served_model(fl
                                      phase1_learning_rate=1e-9),
         evaluation=dataclasses.replace(config.evaluation, accuracy_floor=1.0))
     local_runner.run(strict, str(flowers_run.data_root))
-    result = summary.collect(strict.metadata_path, strict.pipeline_name)
+    record = reader.read(strict.metadata_path, strict.pipeline_name)
+    result = record.to_dict()
     accuracy = result["evaluation"]["metrics"]["sparse_categorical_accuracy"]
     assert accuracy < 1.0, "the untrained candidate reached the floor; the test proves nothing"
     assert result["evaluation"]["blessed"] is False
@@ -148,7 +150,7 @@ def test_unreachable_accuracy_floor_is_not_blessed_and_keeps_the_served_model(fl
     assert result["push"]["pushed"] is False
     assert _served_versions(push_base) == versions_before
     assert {p: p.stat().st_mtime_ns for p in served.rglob("*")} == files_before
-    text = summary.render(result)
+    text = summary.render(record)
     assert "Blessed: NO" in text
     count = int(result["evaluation"]["metrics"]["example_count"])
     assert f"  example_count: {count}\n" in text  # a count, not 12.0000
@@ -161,7 +163,7 @@ def test_embedded_default_dataset_runs_end_to_end(tmp_path, make_quick_config,
                                                        images_per_class=6)
     config = make_quick_config(tmp_path / "work", Path(data_root))
     local_runner.run(config, local_runner.preflight(config))
-    result = summary.collect(config.metadata_path, config.pipeline_name)
+    result = reader.read(config.metadata_path, config.pipeline_name).to_dict()
     assert {c["state"] for c in result["components"]} == {"COMPLETE"}
     assert result["push"]["pushed"] is True
     version = _served_versions(config.push_base)[-1]

@@ -127,7 +127,8 @@ def test_killed_push_is_invisible_to_tf_serving_and_cleaned_up(saved_model, tmp_
               f"resource.setrlimit(resource.RLIMIT_FSIZE, ({limit}, {limit}))\n"
               "from inception_retrain.serving import versions\n"
               "versions.publish(sys.argv[1], sys.argv[2], keep=3)\n")
-    killed = subprocess.run([sys.executable, "-c", script, str(saved_model), str(base)],
+    second = model_variant(saved_model, tmp_path, "second")
+    killed = subprocess.run([sys.executable, "-c", script, str(second), str(base)],
                             capture_output=True, text=True)
 
     assert killed.returncode == -signal.SIGXFSZ, killed.stderr
@@ -138,7 +139,7 @@ def test_killed_push_is_invisible_to_tf_serving_and_cleaned_up(saved_model, tmp_
     assert tf_serving_versions(base) == [1]
     assert tree_digest(base / "1") == before
 
-    nxt = versions.publish(str(saved_model), str(base), keep=3)
+    nxt = versions.publish(str(second), str(base), keep=3)
     assert nxt.version == 2
     assert sorted(p.name for p in base.iterdir()) == ["1", "2"]
 
@@ -165,8 +166,8 @@ def test_rollback_serves_an_earlier_version_as_the_newest(saved_model, tmp_path)
 ])
 def test_rollback_refuses_impossible_targets(saved_model, tmp_path, target, message):
     base = tmp_path / "m"
-    for _ in range(2):
-        versions.publish(str(saved_model), str(base), keep=3)
+    for i in range(2):
+        versions.publish(str(model_variant(saved_model, tmp_path, f"m{i}")), str(base), keep=3)
     before = tree_digest(base)
     with pytest.raises(versions.ServingDirError, match=message):
         versions.rollback(str(base), target, keep=3)
@@ -206,12 +207,13 @@ def test_object_store_publish_and_retention(saved_model, tmp_path):
     """On filesystems without atomic rename (here TensorFlow's in-memory ram://), files are
     copied into the version directory; retention works the same."""
     base = f"ram://serving-{tmp_path.name}/m"
-    for _ in range(3):
-        published = versions.publish(str(saved_model), base, keep=2)
+    for i in range(3):
+        model = model_variant(saved_model, tmp_path, f"m{i}")
+        published = versions.publish(str(model), base, keep=2)
     assert published.version == 3 and published.pruned == [1]
     assert versions.list_versions(base) == [2, 3]
     fs = versions._GFileFs()
-    expected = {str(p.relative_to(saved_model)) for p in saved_model.rglob("*") if p.is_file()}
+    expected = {str(p.relative_to(model)) for p in model.rglob("*") if p.is_file()}
     assert set(fs.files(published.path)) == expected | {versions.PUSH_RECORD}
     assert json.loads(fs.read_text(f"{published.path}/{versions.PUSH_RECORD}"))["version"] == 3
 

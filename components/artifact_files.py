@@ -1,0 +1,58 @@
+"""Reading and writing the small files components leave in their artifacts, without importing
+TensorFlow for local paths: plain open/glob locally, tf.io.gfile (imported on first use) for a
+URI with a scheme (gs://, s3://), as on Kubeflow. Used by the components' contract modules."""
+import fnmatch
+import glob as _glob
+import json
+import os
+from typing import IO, Any, List, Optional
+
+
+def _remote(path: str) -> bool:
+    return "://" in path
+
+
+def open_text(path: str, mode: str = "r") -> IO[str]:
+    """A text file opened for reading ("r") or writing ("w", creating its folder)."""
+    if _remote(path):
+        import tensorflow as tf
+
+        return tf.io.gfile.GFile(path, mode)
+    if "w" in mode:
+        os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    return open(path, mode, encoding="utf-8")
+
+
+def exists(path: str) -> bool:
+    if _remote(path):
+        import tensorflow as tf
+
+        return tf.io.gfile.exists(path)
+    return os.path.exists(path)
+
+
+def read_text(path: str) -> Optional[str]:
+    """The file's text, or None when it does not exist (its component did not write it)."""
+    if not exists(path):
+        return None
+    with open_text(path) as f:
+        return f.read()
+
+
+def read_json(path: str) -> Optional[Any]:
+    """The file's JSON value, or None when it does not exist."""
+    text = read_text(path)
+    return None if text is None else json.loads(text)
+
+
+def glob(pattern: str) -> List[str]:
+    """Paths matching pattern, sorted; as tf.io.gfile.glob, "*" matches names starting with a
+    dot too (a quarantine file of the pattern "*/*" is ".quarantine.jsonl")."""
+    if _remote(pattern):
+        import tensorflow as tf
+
+        return sorted(tf.io.gfile.glob(pattern))
+    directory, name = os.path.split(pattern)
+    folders = _glob.glob(directory) if _glob.has_magic(directory) else [directory]
+    return sorted(os.path.join(folder, entry) for folder in folders if os.path.isdir(folder)
+                  for entry in os.listdir(folder) if fnmatch.fnmatchcase(entry, name))

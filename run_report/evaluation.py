@@ -1,0 +1,225 @@
+"""The evaluation sections of a run record, read from TFMA's output and the Evaluators' gate
+records: metrics overall and per class, every threshold with its value and result, the failed
+ones as sentences, the confusion matrix. TFMA (and with it TensorFlow) is imported only when
+there is an evaluation to read; each of TFMA's files is loaded once."""
+import posixpath
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+from inception_retrain.components import artifact_files
+from inception_retrain.components.evaluator import contract as evaluator
+from inception_retrain.run_report import mlmd
+from inception_retrain.run_report.record import EvaluationSection, TestSplitSection
+
+
+def _has_tfma_output(evaluation_uri: str, prefix: str) -> bool:
+    """TFMA wrote <uri>/<prefix>* (metrics, plots, validations); not when the Evaluator failed."""
+    return bool(artifact_files.glob(posixpath.join(evaluation_uri, prefix + "*")))
+
+
+def _overall_values(evaluation_uri: str) -> List[Tuple[Any, float]]:
+    """(MetricKey proto, value) of every double-valued metric of the overall slice."""
+    import tensorflow_model_analysis as tfma
+
+    if not _has_tfma_output(evaluation_uri, "metrics"):
+        return []
+    values = []
+    for slice_metrics in tfma.load_metrics(evaluation_uri):
+        if slice_metrics.slice_key.single_slice_keys:
+            continue  # overall slice only
+        values += [(kv.key, kv.value.double_value.value)
+                   for kv in slice_metrics.metric_keys_and_values
+                   if kv.value.HasField("double_value")]
+    return values
+
+
+def _class_name(class_id: int, class_names: Sequence[str], unknown: str = "{}") -> str:
+    return class_names[class_id] if 0 <= class_id < len(class_names) else unknown.format(class_id)
+
+
+def metric_tables(values, class_names: Sequence[str]):
+    """({name: value}, {class name: {name: value}}); baseline values and changes vs. the
+    baseline carry a suffix in their name."""
+    overall: Dict[str, float] = {}
+    per_class: Dict[str, Dict[str, float]] = {}
+    for key, value in values:
+        name = key.name + (" (change vs baseline)" if key.is_diff else "")
+        if key.model_name and key.model_name != "candidate" and not key.is_diff:
+            name += f" [{key.model_name}]"
+        if key.sub_key.HasField("class_id"):
+            label = _class_name(key.sub_key.class_id.value, class_names)
+            per_class.setdefault(label, {})[name] = value
+        else:
+            overall[name] = value
+    return overall, per_class
+
+
+def _bounds(threshold, digits: str) -> List[str]:
+    """A GenericValueThreshold as ">= x" / "<= y"."""
+    parts = []
+    if threshold.HasField("lower_bound"):
+        parts.append(f">= {threshold.lower_bound.value:{digits}}")
+    if threshold.HasField("upper_bound"):
+        parts.append(f"<= {threshold.upper_bound.value:{digits}}")
+    return parts
+
+
+def threshold_text(threshold) -> str:
+    """A MetricThreshold as the console's failure sentences state it."""
+    parts = []
+    if threshold.HasField("value_threshold"):
+        parts += _bounds(threshold.value_threshold, ".4f")
+    if threshold.HasField("change_threshold"):
+        parts.append(f"change >= {threshold.change_threshold.absolute.value:.4f}")
+    return " and ".join(parts) or str(threshold)
+
+
+def condition(threshold) -> str:
+    """A GenericValueThreshold or GenericChangeThreshold as the report's threshold column."""
+    from tensorflow_model_analysis.proto import config_pb2
+
+    if isinstance(threshold, config_pb2.GenericValueThreshold):
+        return " and ".join(_bounds(threshold, ".4g"))
+    parts = []
+    higher = threshold.direction == config_pb2.MetricDirection.HIGHER_IS_BETTER
+    if threshold.HasField("absolute"):
+        parts.append(f"change vs baseline {'>=' if higher else '<='} "
+                     f"{threshold.absolute.value:+.4g}")
+    if threshold.HasField("relative"):
+        parts.append(f"relative change vs baseline {'>=' if higher else '<='} "
+                     f"{threshold.relative.value:+.4g}")
+    return " and ".join(parts)
+
+
+def failure_lines(validation, class_names: Sequence[str]) -> List[str]:
+    """One sentence per failed threshold of TFMA's validation result."""
+    failures = []
+    for per_slice in validation.metric_validations_per_slice:
+        for failure in per_slice.failures:
+            key = failure.metric_key
+            name = key.name
+            if key.sub_key.HasField("class_id"):
+                name += " [class " + _class_name(key.sub_key.class_id.value, class_names,
+                                                 "id {}") + "]"
+            failures.append(f"{name}{' change' if key.is_diff else ''} = "
+                            f"{failure.metric_value.double_value.value:.4f} fails "
+                            f"{threshold_text(failure.metric_threshold)}")
+    return failures
+
+
+def gate_checks(evaluation_uri: str, values, validation,
+                class_names: Sequence[str]) -> List[Dict[str, Any]]:
+    """Every threshold of the evaluation with the measured value and whether it passed.
+
+    Read from the EvalConfig TFMA recorded beside its results (it includes the per-class
+    thresholds the GatedEvaluator adds) and TFMA's validation result; a change threshold has
+    no value when there was no baseline, and then did not apply.
+    """
+    from tensorflow_model_analysis.metrics import metric_specs, metric_types
+    from tensorflow_model_analysis.writers import eval_config_writer
+
+    eval_config = eval_config_writer.load_eval_run(evaluation_uri)[0]
+    if eval_config is None:
+        return []
+    by_key = {metric_types.MetricKey.from_proto(key): value for key, value in values}
+    failed = {metric_types.MetricKey.from_proto(failure.metric_key)
+              for per_slice in validation.metric_validations_per_slice
+              for failure in per_slice.failures}
+    checks = []
+    thresholds = metric_specs.metric_thresholds_from_metrics_specs(
+        eval_config.metrics_specs, eval_config)
+    for key, slices_and_thresholds in thresholds.items():
+        if key.model_name not in ("", "candidate"):
+            continue
+        value = by_key.get(key)
+        label = (None if key.sub_key is None or key.sub_key.class_id is None else
+                 _class_name(key.sub_key.class_id, class_names, "class id {}"))
+        for _, threshold in slices_and_thresholds:
+            checks.append({"metric": key.name, "class": label,
+                           "kind": "change" if key.is_diff else "value",
+                           "condition": condition(threshold), "value": value,
+                           "passed": None if value is None else key not in failed})
+    return sorted(checks, key=lambda c: (c["class"] is not None, c["metric"], c["class"] or "",
+                                         c["kind"]))
+
+
+def confusion_matrix(evaluation_uri: str, class_names: Sequence[str]) -> Optional[Dict]:
+    """TFMA's MultiClassConfusionMatrixPlot of the candidate on the eval split, as counts.
+
+    rows: actual class, columns: predicted class (argmax); None when the evaluation has no such
+    plot (an EvalConfig without it)."""
+    import tensorflow_model_analysis as tfma
+
+    if not _has_tfma_output(evaluation_uri, "plots"):
+        return None
+    for plots in tfma.load_plots(evaluation_uri):
+        if plots.slice_key.single_slice_keys:
+            continue
+        for kv in plots.plot_keys_and_values:
+            if (not kv.value.HasField("multi_class_confusion_matrix_at_thresholds")
+                    or kv.key.model_name not in ("", "candidate")):
+                continue
+            matrices = kv.value.multi_class_confusion_matrix_at_thresholds.matrices
+            if matrices:
+                return _matrix_counts(matrices[0].entries, class_names)
+    return None
+
+
+def _matrix_counts(entries, class_names: Sequence[str]) -> Dict[str, Any]:
+    size = max([len(class_names)] + [max(e.actual_class_id, e.predicted_class_id) + 1
+                                      for e in entries])
+    names = list(class_names) + [f"class id {i}" for i in range(len(class_names), size)]
+    counts = [[0] * size for _ in range(size)]
+    unpredicted = [0] * size
+    for entry in entries:
+        count = int(round(entry.num_weighted_examples))
+        if entry.predicted_class_id < 0:
+            unpredicted[entry.actual_class_id] += count
+        else:
+            counts[entry.actual_class_id][entry.predicted_class_id] += count
+    return {"classes": names, "counts": counts, "no_prediction": unpredicted}
+
+
+def read_evaluation(store, nodes: Dict[str, Any]) -> Optional[EvaluationSection]:
+    """The Evaluator's section; None when it did not run or wrote no evaluation."""
+    artifact = (mlmd.first_output(store, nodes["Evaluator"], "evaluation")
+                if "Evaluator" in nodes else None)
+    if artifact is None or not _has_tfma_output(artifact.uri, "metrics"):
+        return None
+    import tensorflow_model_analysis as tfma
+
+    uri = artifact.uri
+    gate = evaluator.read_gate_record(uri) or {}
+    class_names = gate.get("class_names", [])
+    values = _overall_values(uri)
+    metrics, per_class = metric_tables(values, class_names)
+    validation = (tfma.load_validation_result(uri) if _has_tfma_output(uri, "validations")
+                  else None)
+    blessing = mlmd.first_output(store, nodes["Evaluator"], "blessing")
+    inputs = mlmd.input_artifacts(store, nodes["Evaluator"])
+    return EvaluationSection(
+        metrics=metrics, per_class=per_class, baseline=gate.get("baseline"),
+        blessed=bool(blessing is not None and mlmd.property_value(
+            blessing.custom_properties, evaluator.BLESSED_PROPERTY)),
+        failures=failure_lines(validation, class_names) if validation is not None else [],
+        validation_ok=validation.validation_ok if validation is not None else None,
+        class_names=class_names,
+        checks=(gate_checks(uri, values, validation, class_names)
+                if validation is not None else []),
+        confusion_matrix=confusion_matrix(uri, class_names),
+        model_uri=inputs["model"][0].uri if inputs.get("model") else None,
+        examples_uri=inputs["examples"][0].uri if inputs.get("examples") else None)
+
+
+def read_test_split(store, nodes: Dict[str, Any]) -> Optional[TestSplitSection]:
+    """The held-out evaluation's section; None when the TestSplitEvaluator did not run."""
+    if "TestSplitEvaluator" not in nodes:
+        return None
+    artifact = mlmd.first_output(store, nodes["TestSplitEvaluator"], "evaluation")
+    record = (evaluator.read_gate_record(artifact.uri) if artifact is not None else None) or {}
+    if record.get("skipped") or not record:
+        return TestSplitSection(skipped=record.get("skipped")
+                                or "no record (the evaluation did not run)")
+    metrics, per_class = metric_tables(_overall_values(artifact.uri),
+                                       record.get("class_names", []))
+    return TestSplitSection(skipped="", splits=record.get("splits"), metrics=metrics,
+                            per_class=per_class)

@@ -1,0 +1,297 @@
+"""The run report page: one self-contained HTML file (inline CSS and SVG, thumbnails as data:
+URIs, no script and no external reference) rendered from a RunReport."""
+import html
+import math
+import os
+from typing import Any, Dict, List, Optional, Sequence
+
+from inception_retrain.run_report import charts
+from inception_retrain.run_report.record import (
+    DataSection, EvaluationSection, RunRecord, RunReport, TrainingSection)
+from inception_retrain.run_report.summary import baseline_text
+
+REPORT_HTML = "report.html"
+REPORT_JSON = "report.json"
+
+_CSS = """
+body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#1f2328;
+margin:0;background:#f6f8fa}
+main{max-width:1080px;margin:0 auto;padding:16px 24px 48px;background:#fff}
+h1{font-size:22px;margin:8px 0 4px}h2{font-size:18px;margin:28px 0 8px;border-bottom:1px solid
+#d0d7de;padding-bottom:4px}h3{font-size:15px;margin:16px 0 6px}
+.meta{color:#59636e;font-size:13px}.verdict{padding:10px 14px;border-radius:6px;font-weight:600;
+margin:12px 0}.good{background:#dafbe1;border:1px solid #1a7f37}.warn{background:#fff8c5;
+border:1px solid #9a6700}.bad{background:#ffebe9;border:1px solid #d1242f}
+table{border-collapse:collapse;margin:6px 0 10px}th,td{border:1px solid #d0d7de;padding:3px 8px;
+text-align:left;vertical-align:top}th{background:#f6f8fa}td.num{text-align:right;
+font-variant-numeric:tabular-nums}.pass{color:#1a7f37;font-weight:600}.fail{color:#d1242f;
+font-weight:600}.na{color:#59636e}.banner{background:#ffebe9;border:2px solid #d1242f;padding:8px
+12px;border-radius:6px;font-weight:600;margin:8px 0}
+.bar{display:inline-block;height:9px;background:#54aeff;vertical-align:middle;margin-right:6px}
+.charts{display:flex;flex-wrap:wrap;gap:12px}svg text{font:11px system-ui,sans-serif;
+fill:#1f2328}svg .title{font-size:13px;font-weight:600}svg .grid{stroke:#eaeef2}
+svg .boundary{stroke:#59636e;stroke-dasharray:4 3}svg .cell{font-size:12px;font-weight:600}
+.thumbs{display:flex;flex-wrap:wrap;gap:10px}figure{margin:0;width:140px;font-size:12px}
+figure img{display:block;max-width:128px;max-height:128px;border:1px solid #d0d7de}
+figcaption{word-break:break-all}code,pre{font:12px ui-monospace,Menlo,Consolas,monospace}
+pre{background:#f6f8fa;padding:8px;overflow:auto;max-height:420px}ul{margin:4px 0}
+"""
+
+
+
+def _e(value: Any) -> str:
+    return html.escape(str(value))
+
+
+def _num(value: Optional[float], digits: int = 4) -> str:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return '<td class="num na">–</td>'
+    return f'<td class="num">{value:.{digits}f}</td>'
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """rows hold ready-made cells (<td>...</td>)."""
+    head = "".join(f"<th>{_e(h)}</th>" for h in header)
+    body = "".join(f"<tr>{''.join(row)}</tr>" for row in rows)
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _components_html(record: RunRecord) -> str:
+    rows = [[f"<td>{_e(c.component)}</td>",
+             f'<td class="{"fail" if c.state == "FAILED" else ""}">{_e(c.state)}</td>',
+             _num(c.seconds, 1)] for c in record.components]
+    return "<h2>Components</h2>" + _table(["component", "state", "seconds"], rows)
+
+
+def _counts_html(data: DataSection) -> str:
+    splits, classes = data.splits, data.classes
+    biggest = max([data.class_total(c) for c in classes] or [1]) or 1
+    rows = []
+    for name in classes:
+        total = data.class_total(name)
+        rows.append([f"<td>{_e(name)}</td>"]
+                    + [f'<td class="num">{data.count(s, name)}</td>' for s in splits]
+                    + [f'<td><span class="bar" style="width:{120 * total / biggest:.0f}px">'
+                       f'</span>{total}</td>'])
+    rows.append(["<td><b>total</b></td>"]
+                + [f'<td class="num"><b>{data.split_total(s)}</b></td>' for s in splits]
+                + [f"<td><b>{sum(data.split_total(s) for s in splits)}</b></td>"])
+    return ("<h3>Examples per class and split</h3>"
+            + _table(["class"] + splits + ["all splits"], rows))
+
+
+def _quarantine_html(quarantine: List[Dict[str, str]]) -> str:
+    out = [f"<h3>Quarantined files ({len(quarantine)})</h3>"]
+    if not quarantine:
+        return out[0] + "<p>None: every file was read.</p>"
+    shown = quarantine[:200]
+    out.append(_table(["file", "category", "reason"], [
+        [f"<td><code>{_e(q.get('relative_path'))}</code></td>",
+         f"<td>{_e(q.get('category', ''))}</td>", f"<td>{_e(q.get('reason'))}</td>"]
+        for q in shown]))
+    if len(quarantine) > len(shown):
+        out.append(f"<p>… and {len(quarantine) - len(shown)} more (report.json has all).</p>")
+    return "".join(out)
+
+
+def _data_html(record: RunRecord) -> str:
+    data = record.data or DataSection()
+    out = ["<h2>Data</h2>"]
+    if record.run.data_root:
+        out.append(f"<p>Images from <code>{_e(record.run.data_root)}</code>.</p>")
+    if data.class_counts:
+        out.append(_counts_html(data))
+    for warning in data.warnings or []:
+        out.append(f'<p class="warn verdict">Data warning: {_e(warning)}</p>')
+    if data.anomalies is not None:
+        out.append(f"<h3>Anomalies ({len(data.anomalies)})</h3>")
+        out.append("<p>None: every split matches the curated schema.</p>" if not data.anomalies
+                   else "<ul>" + "".join(f"<li>{_e(a)}</li>" for a in data.anomalies) + "</ul>")
+    if data.quarantine is not None:
+        out.append(_quarantine_html(data.quarantine))
+    if data.report_text:
+        out.append(f"<details><summary>The DataGate's data report "
+                   f"(<code>{_e(data.report_path)}</code>)</summary>"
+                   f"<pre>{_e(data.report_text)}</pre></details>")
+    return "".join(out)
+
+
+def _training_html(training: Optional[TrainingSection]) -> str:
+    out = ["<h2>Training</h2>"]
+    if not training:
+        return out[0] + "<p>The Trainer did not run or left no training report.</p>"
+    if training.base_weights_random:
+        out.append(f'<p class="banner">Base weights: {_e(training.base_weights)}. A model '
+                   "trained from random initialisation is far below real transfer learning; "
+                   "see the README (Base weights, offline).</p>")
+    else:
+        out.append(f"<p>Base weights: {_e(training.base_weights)}.</p>")
+    if training.strategy:
+        out.append(f"<p>Hardware: {_e(training.strategy)}.</p>")
+    rows, merged, boundary = [], {}, None
+    for phase in training.phases:
+        if phase.skipped is not None:
+            rows.append([f"<td>{phase.name}</td>",
+                         f'<td colspan="4">skipped: {_e(phase.skipped)}</td>'])
+            continue
+        rows.append([f"<td>{phase.name}</td>", f'<td class="num">{_e(phase.epochs_run)}</td>',
+                     _num(phase.seconds, 1), _num(phase.best_val_loss),
+                     f"<td>{_e(phase.kept_phase1_weights)}</td>"])
+        if phase.name == "phase2" and merged:
+            boundary = max(len(v) for v in merged.values())
+        offset = max((len(v) for v in merged.values()), default=0)
+        for name, values in phase.history.items():
+            merged.setdefault(name, [None] * offset)
+            merged[name] = merged[name] + [None] * (offset - len(merged[name])) + list(values)
+    out.append(_table(["phase", "epochs", "seconds", "best val_loss", "note"], rows))
+    curves = []
+    for metric in ("loss", "accuracy"):
+        series = {name: merged[name] for name in (metric, f"val_{metric}") if name in merged}
+        if series:
+            curves.append(charts.line_chart(
+                series, f"{metric} per epoch (phase 1, then phase 2)", boundary))
+    if curves:
+        out.append(f'<div class="charts">{"".join(curves)}</div>')
+    return "".join(out)
+
+
+_PER_CLASS_COLUMNS = (("precision", "top1_precision"), ("recall", "top1_recall"),
+                      ("calibration", "calibration"))
+
+
+def _metrics_html(metrics: Dict[str, float], per_class: Dict[str, Dict[str, float]],
+                  support: Dict[str, int]) -> str:
+    out = [_table(["metric", "value"], [[f"<td>{_e(k)}</td>", _num(v, 0 if "count" in k else 4)]
+                                        for k, v in sorted(metrics.items())])]
+    if per_class or support:
+        names = sorted(set(per_class) | set(support))
+        out.append(_table(["class", "examples"] + [c for c, _ in _PER_CLASS_COLUMNS], [
+            [f"<td>{_e(name)}</td>", f'<td class="num">{support.get(name, 0)}</td>']
+            + [_num((per_class.get(name) or {}).get(key)) for _, key in _PER_CLASS_COLUMNS]
+            for name in names]))
+    return "".join(out)
+
+
+def _split_counts(record: RunRecord, split: str) -> Dict[str, int]:
+    return ((record.data.class_counts if record.data else None) or {}).get(split, {})
+
+
+def _misclassified_html(wrong: Dict[str, Any]) -> str:
+    out = ["<h3>Misclassified eval images</h3>"]
+    if wrong["skipped"]:
+        return out[0] + f"<p>Not computed: {_e(wrong['skipped'])}.</p>"
+    out.append(f"<p>{wrong['misclassified']} of {wrong['examined']} eval examples "
+               "classified by the candidate's serving signature were wrong"
+               + (f"; the first {len(wrong['items'])} are shown"
+                  if wrong["misclassified"] > len(wrong["items"]) else "") + ".</p>")
+    figures = []
+    for item in wrong["items"]:
+        image = (f'<img src="{item["thumbnail"]}" alt="{_e(item["path"])}">'
+                 if item.get("thumbnail") else "<p>(unreadable)</p>")
+        figures.append(f"<figure>{image}<figcaption><b>{_e(item['label'])}</b> → "
+                       f"{_e(item['predicted'])} ({item['score']:.2f})<br>"
+                       f"<code>{_e(item['path'])}</code></figcaption></figure>")
+    out.append(f'<div class="thumbs">{"".join(figures)}</div>')
+    return "".join(out)
+
+
+def _evaluation_html(report: RunReport) -> str:
+    evaluation = report.record.evaluation
+    out = ["<h2>Evaluation (eval split)</h2>"]
+    if not evaluation:
+        return out[0] + "<p>The Evaluator did not run.</p>"
+    baseline = evaluation.baseline or {}
+    if baseline:
+        out.append(f"<p>Baseline for the no-regression check: {_e(baseline_text(baseline))}"
+                   + (f"; not used: {_e(baseline['dropped'])}" if baseline.get("dropped")
+                      else "") + ".</p>")
+    out.append(_metrics_html(evaluation.metrics, evaluation.per_class,
+                             _split_counts(report.record, "eval")))
+    out.append("<p class=\"meta\">Precision and recall are those of the top-1 class; "
+               "calibration is mean predicted probability over actual frequency.</p>")
+    matrix = evaluation.confusion_matrix
+    if matrix:
+        out.append("<h3>Confusion matrix</h3>" + charts.confusion_svg(matrix))
+        if any(matrix["no_prediction"]):
+            out.append(f"<p>Examples without a predicted class: "
+                       f"{sum(matrix['no_prediction'])}.</p>")
+    if report.misclassified is not None:
+        out.append(_misclassified_html(report.misclassified))
+    return "".join(out)
+
+
+def _blessing_html(evaluation: Optional[EvaluationSection]) -> str:
+    if not evaluation:
+        return ""
+    out = ["<h2>Blessing decision</h2>",
+           f"<p><b>{'Blessed' if evaluation.blessed else 'Not blessed'}</b>: "
+           + ("every threshold below was met." if evaluation.blessed else
+              "at least one threshold failed.") + "</p>"]
+    rows = []
+    for check in evaluation.checks:
+        status = ('<td class="pass">passed</td>' if check["passed"] else
+                  '<td class="fail">FAILED</td>' if check["passed"] is False else
+                  '<td class="na">not applied (no baseline value)</td>')
+        rows.append([f"<td>{_e(check['metric'])}</td>", f"<td>{_e(check['class'] or 'all')}</td>",
+                     f"<td>{_e(check['condition'])}</td>", _num(check["value"]), status])
+    if rows:
+        out.append(_table(["metric", "class", "threshold", "value", "result"], rows))
+    if evaluation.failures:
+        out.append("<ul>" + "".join(f"<li>{_e(f)}</li>" for f in evaluation.failures)
+                   + "</ul>")
+    return "".join(out)
+
+
+def _test_split_html(record: RunRecord) -> str:
+    test_split = record.test_split
+    if not test_split:
+        return ""
+    out = ["<h2>Test split</h2>"]
+    if test_split.skipped:
+        return out[0] + f"<p>Not evaluated: {_e(test_split.skipped)}.</p>"
+    out.append("<p>The blessed candidate on the held-out test split; recorded, never used for "
+               "the blessing.</p>")
+    out.append(_metrics_html(test_split.metrics, test_split.per_class,
+                             _split_counts(record, "test")))
+    return "".join(out)
+
+
+def _push_html(report: RunReport) -> str:
+    push = report.record.push
+    out = ["<h2>Push</h2>"]
+    if not push:
+        return out[0] + "<p>The Pusher did not run: nothing was pushed.</p>"
+    if not push.pushed:
+        return out[0] + "<p>Nothing pushed; the served model is unchanged.</p>"
+    base = os.path.dirname(str(push.destination).rstrip("/"))
+    out.append(f"<p>Version <b>{_e(push.version)}</b> at <code>{_e(push.destination)}"
+               f"</code>. TF Serving serves the highest version under <code>{_e(base)}</code> "
+               f"(<code>--model_base_path={_e(base)}</code>).</p>")
+    if push.pruned_versions:
+        out.append(f"<p>Removed old versions: {_e(push.pruned_versions)}.</p>")
+    if report.model_card:
+        out.append(f"<p>Model card: <code>{_e(report.model_card)}</code>.</p>")
+    return "".join(out)
+
+
+def render_html(report: RunReport) -> str:
+    """The whole report page."""
+    record, run = report.record, report.record.run
+    wall = f", {run.wall_seconds:.0f} s" if run.wall_seconds is not None else ""
+    footer = [f"metadata store <code>{_e(report.metadata_path)}</code>",
+              f"artifacts <code>{_e(report.pipeline_root)}</code>",
+              f"machine-readable summary <code>{REPORT_JSON}</code> beside this file"]
+    if report.log_path:
+        footer.append(f"run log <code>{_e(report.log_path)}</code>")
+    body = [f"<h1>Run report: {_e(record.pipeline)}</h1>",
+            f'<p class="meta">run {_e(run.run_id)}, started {_e(run.started)}'
+            f"{wall}; report generated {_e(report.generated_at)}</p>",
+            f'<p class="verdict {report.status}">{_e(report.verdict)}</p>',
+            _components_html(record), _data_html(record), _training_html(record.training),
+            _evaluation_html(report), _blessing_html(record.evaluation),
+            _test_split_html(record), _push_html(report),
+            "<h2>Where things are</h2><ul>" + "".join(f"<li>{f}</li>" for f in footer)
+            + "</ul>"]
+    return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+            f"<title>{_e(record.pipeline)} run {_e(run.run_id)}</title>"
+            f"<style>{_CSS}</style></head><body><main>{''.join(body)}</main></body></html>\n")

@@ -1,0 +1,180 @@
+"""Reads a RunRecord (run_report.record) from ML Metadata and the run's artifacts: any run of a
+pipeline by its id, the newest by default, finished or not.
+
+File names, property names and readers of what components write come from their contract
+modules (components/<name>/contract.py), so reading a run imports no TensorFlow until there is
+an evaluation to load with TFMA (run_report.evaluation).
+"""
+import datetime
+import json
+import os
+from typing import Any, Dict, List, Optional
+
+from inception_retrain.components.data_gate import contract as data_gate
+from inception_retrain.components.image_example_gen import contract as example_gen
+from inception_retrain.components.pusher import contract as pusher
+from inception_retrain.components.trainer import contract as trainer
+from inception_retrain.run_report import evaluation as evaluation_reader
+from inception_retrain.run_report import mlmd
+from inception_retrain.run_report.record import (
+    PHASES, ComponentRun, DataSection, Phase, PushSection, RunInfo, RunRecord, TrainingSection)
+
+
+def read(metadata_path: str, pipeline_name: str, run_id: Optional[str] = None) -> RunRecord:
+    """The record of run run_id of pipeline_name (default: its newest run).
+
+    Raises FileNotFoundError when there is no store or no such run."""
+    store = mlmd.open_store(metadata_path)
+    run = mlmd.find_run(store, pipeline_name, run_id)
+    if run is None:
+        which = f"run {run_id!r}" if run_id else "run"
+        raise FileNotFoundError(f"no {which} of pipeline {pipeline_name!r} in {metadata_path}")
+    return read_run(store, pipeline_name, run)
+
+
+def read_run(store, pipeline_name: str, run_context) -> RunRecord:
+    """The record of one pipeline_run context."""
+    nodes = mlmd.run_executions(store, run_context)
+    components = tuple(ComponentRun(
+        node, mlmd.STATES.get(e.last_known_state, "UNKNOWN"),
+        round((e.last_update_time_since_epoch - e.create_time_since_epoch) / 1000.0, 1))
+        for node, e in nodes.items())
+    push = read_push(store, nodes)
+    if push is not None:
+        states = {c.component: c.state for c in components}
+        push = PushSection(push.pushed, push.destination, push.version, push.pruned_versions,
+                           by_this_run=states.get("Pusher") == "COMPLETE")
+    return RunRecord(pipeline=pipeline_name, run=run_info(run_context, nodes),
+                     components=components, data=read_data(store, nodes),
+                     training=read_training(store, nodes),
+                     evaluation=evaluation_reader.read_evaluation(store, nodes),
+                     test_split=evaluation_reader.read_test_split(store, nodes), push=push)
+
+
+def run_info(run_context, nodes: Dict[str, Any]) -> RunInfo:
+    if not nodes:
+        return RunInfo(run_id=run_context.name)
+    executions = list(nodes.values())
+    start = min(e.create_time_since_epoch for e in executions)
+    end = max(e.last_update_time_since_epoch for e in executions)
+    data_root = (mlmd.property_value(nodes["ImageExampleGen"].custom_properties, "input_base")
+                 if "ImageExampleGen" in nodes else None)
+    return RunInfo(
+        run_id=run_context.name, data_root=data_root,
+        started=datetime.datetime.fromtimestamp(start / 1000).isoformat(timespec="seconds"),
+        wall_seconds=round((end - start) / 1000.0, 1))
+
+
+def _split_names(artifact) -> List[str]:
+    value = artifact.properties.get("split_names")
+    return json.loads(value.string_value) if value is not None and value.string_value else []
+
+
+def _read_proto(path: str, message):
+    """message parsed from path, or None when the file is missing."""
+    if not os.path.exists(path):
+        return None
+    with open(path, "rb") as f:
+        message.ParseFromString(f.read())
+    return message
+
+
+def split_class_counts(statistics_artifact) -> Dict[str, Dict[str, int]]:
+    """{split: {class: examples}} from a StatisticsGen output artifact (splits whose statistics
+    file is missing are left out)."""
+    from tensorflow_metadata.proto.v0 import statistics_pb2
+
+    from inception_retrain.components import features
+    from inception_retrain.components.data_gate import checks
+
+    counts = {}
+    for split in _split_names(statistics_artifact):
+        message = _read_proto(os.path.join(statistics_artifact.uri, f"Split-{split}",
+                                           "FeatureStats.pb"),
+                              statistics_pb2.DatasetFeatureStatisticsList())
+        if message is not None:
+            counts[split] = checks.class_counts(message, features.LABEL_KEY)
+    return counts
+
+
+def _anomalies(anomalies_artifact) -> List[str]:
+    from tensorflow_metadata.proto.v0 import anomalies_pb2
+
+    from inception_retrain.components.data_gate import checks
+
+    lines = []
+    for split in _split_names(anomalies_artifact):
+        message = _read_proto(os.path.join(anomalies_artifact.uri, f"Split-{split}",
+                                           "SchemaDiff.pb"), anomalies_pb2.Anomalies())
+        if message is not None:
+            lines += checks.anomaly_messages(split, message)
+    return lines
+
+
+def read_data(store, nodes: Dict[str, Any]) -> Optional[DataSection]:
+    """The data section; None when none of the data components ran."""
+    fields: Dict[str, Any] = {}
+    if "ImageExampleGen" in nodes:
+        examples = mlmd.first_output(store, nodes["ImageExampleGen"], "examples")
+        if examples is not None:
+            fields["quarantine"] = example_gen.read_quarantine(examples.uri)
+            fields["quarantined_count"] = mlmd.property_value(
+                examples.custom_properties, example_gen.QUARANTINED_PROPERTY) or 0
+            fields["skipped_count"] = mlmd.property_value(
+                examples.custom_properties, example_gen.SKIPPED_PROPERTY) or 0
+    statistics = (mlmd.first_output(store, nodes["StatisticsGen"], "statistics")
+                  if "StatisticsGen" in nodes else None)
+    if statistics is not None:
+        fields["class_counts"] = split_class_counts(statistics)
+    anomalies = (mlmd.first_output(store, nodes["ExampleValidator"], "anomalies")
+                 if "ExampleValidator" in nodes else None)
+    if anomalies is not None:
+        fields["anomalies"] = _anomalies(anomalies)
+    if "DataGate" in nodes:
+        report = mlmd.first_output(store, nodes["DataGate"], "data_report")
+        if report is not None:
+            fields["report_path"] = data_gate.report_path(report.uri)
+            fields["report_text"] = data_gate.read_report(report.uri)
+        facts_artifact = mlmd.first_output(store, nodes["DataGate"], "data_facts")
+        facts = data_gate.read_data_facts(facts_artifact.uri) if facts_artifact else None
+        if facts is not None:
+            fields["warnings"] = facts.get("warnings", [])
+    if not fields and not any(node in nodes for node in (
+            "ImageExampleGen", "StatisticsGen", "ExampleValidator", "DataGate")):
+        return None
+    return DataSection(**fields)
+
+
+def read_training(store, nodes: Dict[str, Any]) -> Optional[TrainingSection]:
+    """The trainer's report; None when the Trainer did not run or left none."""
+    model_run = (mlmd.first_output(store, nodes["Trainer"], "model_run")
+                 if "Trainer" in nodes else None)
+    report = trainer.read_training_report(model_run.uri) if model_run is not None else None
+    if report is None:
+        return None
+    phases = []
+    for name in PHASES:
+        info = report.get(name)
+        if info is None:
+            continue
+        phases.append(Phase(name, skipped=info["skipped"] if "skipped" in info else None,
+                            epochs_run=info.get("epochs_run"),
+                            seconds=info.get("seconds"), history=info.get("history") or {},
+                            kept_phase1_weights=info.get("kept_phase1_weights") or ""))
+    return TrainingSection(
+        report=report, base_weights=str(report.get(trainer.BASE_WEIGHTS, "unknown")),
+        base_weights_random=trainer.base_weights_random(report),
+        class_names=list(report.get("class_names") or []), strategy=report.get("strategy"),
+        config=report.get("config") or {}, phases=tuple(phases))
+
+
+def read_push(store, nodes: Dict[str, Any]) -> Optional[PushSection]:
+    pushed = (mlmd.first_output(store, nodes["Pusher"], "pushed_model")
+              if "Pusher" in nodes else None)
+    if pushed is None:
+        return None
+    props = pushed.custom_properties
+    return PushSection(pushed=bool(mlmd.property_value(props, pusher.PUSHED)),
+                       destination=mlmd.property_value(props, pusher.PUSHED_DESTINATION),
+                       version=mlmd.property_value(props, pusher.PUSHED_VERSION),
+                       pruned_versions=mlmd.property_value(props, pusher.PRUNED_VERSIONS) or "")
