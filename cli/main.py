@@ -1,6 +1,7 @@
 """`inception-retrain`: the one command line. Heavy imports (TFX, TensorFlow) happen only inside
 the subcommands that need them, so `--help` and config checks answer at once."""
 import argparse
+import contextlib
 import json
 import logging
 import os
@@ -52,14 +53,18 @@ def _load_config(args) -> config_lib.PipelineConfig:
 def _cmd_run(args) -> int:
     from inception_retrain.cli import progress
     from inception_retrain.pipeline import local_runner
-    from inception_retrain.run_report import reader, summary
 
     config = _load_config(args)
     failure = None
+    with _held_log_records() as preflight_records:  # nothing created before the checks pass
+        data_root = local_runner.preflight(config)
+        local_runner.make_work_dir(config.work_dir, "logs")
+    from inception_retrain.run_report import reader, summary  # ML Metadata: after the checks
     with progress.RunProgress(progress.default_log_path(config.work_dir), args.verbose,
                               metadata_path=config.metadata_path,
                               pipeline_name=config.pipeline_name) as tracker:
-        data_root = local_runner.preflight(config)
+        for record in preflight_records:  # into the run's log (and console) after all
+            logging.getLogger().handle(record)
         print(f"[run] data: {data_root}\n[run] work dir: {config.work_dir}\n"
               "[run] loading TFX and TensorFlow (about a minute on a cold start)", flush=True)
         try:
@@ -78,6 +83,26 @@ def _cmd_run(args) -> int:
         print(f"\n[run] FAILED: {failure}", file=sys.stderr)
         return 1
     return 0
+
+
+@contextlib.contextmanager
+def _held_log_records():
+    """Holds the log records emitted inside (the preflight's), for the run's log file that is
+    opened only once the preflight has passed; if it fails, they go where logging went."""
+    root = logging.getLogger()
+    held: List[logging.LogRecord] = []
+    handler = logging.Handler(logging.INFO)
+    handler.emit = held.append
+    saved = root.handlers[:]
+    root.handlers = [handler]
+    try:
+        yield held
+    except BaseException:
+        root.handlers = saved
+        for record in held:
+            root.handle(record)
+        raise
+    root.handlers = saved
 
 
 def _write_report(config, record, max_examples: int, log_path: str, failure: str) -> str:

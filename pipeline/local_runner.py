@@ -8,16 +8,36 @@ from inception_retrain.pipeline import config as config_lib
 from inception_retrain.pipeline import default_dataset
 
 
+def make_work_dir(work_dir: str, *subdirs: str) -> None:
+    """Creates work_dir (and subdirs below it), or says in one line why it cannot be used (a
+    file, a path under /proc, no permission)."""
+    for path in (work_dir,) + tuple(os.path.join(work_dir, d) for d in subdirs):
+        try:
+            if os.path.exists(path) and not os.path.isdir(path):
+                raise NotADirectoryError(20, "is a file, not a directory")
+            os.makedirs(path, exist_ok=True)
+            if not os.access(path, os.W_OK | os.X_OK):
+                raise PermissionError(13, "not writable")
+        except OSError as err:
+            raise config_lib.ConfigError(
+                f"work_dir {work_dir!r} cannot be used: {path!r}: "
+                f"{err.strerror or err}") from None
+
+
 def resolve_data_root(config: config_lib.PipelineConfig) -> str:
     """The configured root, or the embedded default dataset generated under work_dir."""
     if config.data.root:
         return config.data.root
+    make_work_dir(config.work_dir)
     return default_dataset.ensure_default_dataset(
         os.path.join(config.work_dir, "default_dataset"))
 
 
 def preflight(config: config_lib.PipelineConfig) -> str:
-    """Cheap checks that must pass before TFX is even imported; returns the data root."""
+    """Cheap checks that must pass before TFX is even imported; returns the data root.
+
+    Imports no TensorFlow for local data and creates nothing for a configured data root (the
+    embedded default dataset is generated under work_dir)."""
     weights = config.training.base_weights
     if weights not in ("imagenet", "none") and not os.path.isfile(weights):
         raise config_lib.ConfigError(f"training.base_weights: file {weights!r} does not exist")

@@ -6,6 +6,7 @@ TFX ExampleGen. Settings travel as the ExampleGen custom_config proto, which Kub
 """
 from typing import Sequence
 
+from tfx.components.example_gen import driver
 from tfx.components.example_gen.component import FileBasedExampleGen
 from tfx.dsl.components.base import executor_spec
 from tfx.proto import example_gen_pb2
@@ -24,6 +25,16 @@ def hash_split_config(splits: Sequence = DEFAULT_SPLITS) -> example_gen_pb2.Outp
         partition_feature_name=features.PATH_KEY))
 
 
+class LiteralRootDriver(driver.FileBasedDriver):
+    """TFX's FileBasedDriver, with the input base taken literally: TFX globs
+    `<input_base>/<pattern>` (span resolution and the input fingerprint), so a data root like
+    `/data/run[1]` matched nothing; the root is escaped there, the pattern stays a pattern."""
+
+    def get_input_processor(self, splits, range_config=None, input_base_uri=None):
+        return super().get_input_processor(splits, range_config,
+                                           ingest.escape_root(input_base_uri or ""))
+
+
 class ImageExampleGen(FileBasedExampleGen):
     """Reads `<input_base>/<prefix>/<class>/<image>`; writes tf.Examples (components.features).
 
@@ -32,6 +43,7 @@ class ImageExampleGen(FileBasedExampleGen):
     """
 
     EXECUTOR_SPEC = executor_spec.BeamExecutorSpec(executor.Executor)
+    DRIVER_CLASS = LiteralRootDriver
 
     def __init__(self, input_base: str, splits: Sequence = DEFAULT_SPLITS,
                  input_pattern: str = "*/*", split_folders: Sequence[str] = (),

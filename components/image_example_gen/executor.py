@@ -119,8 +119,9 @@ def images_to_examples(pipeline: beam.Pipeline, root: str, split_pattern: str,
     """The ingest of one input pattern: examples out, quarantine lines written to a file."""
     paths = (
         pipeline
-        | "MatchFiles" >> fileio.MatchFiles(posixpath.join(root, split_pattern),
-                                           empty_match_treatment=fileio.EmptyMatchTreatment.ALLOW)
+        | "MatchFiles" >> fileio.MatchFiles(  # the root literally, the pattern as a pattern
+            posixpath.join(ingest.escape_root(root), split_pattern),
+            empty_match_treatment=fileio.EmptyMatchTreatment.ALLOW)
         | "Paths" >> beam.Map(lambda metadata: metadata.path))
     examples, quarantine = convert_paths(paths, root, options)
     # One small file of JSON lines: gathered into one element and written by one task (a
@@ -253,7 +254,8 @@ def previous_span_class_counts(root: str, pattern: str,
         "[^/]*" if token == "*" else "[^/]" if token == "?" else re.escape(token)
         for token in re.split(r"(\{SPAN(?::\d+)?\}|\*|\?)", prefix) if token) + "$")
     earlier = []
-    for folder in tf.io.gfile.glob(posixpath.join(root, _SPAN_SPEC.sub("*", prefix))):
+    for folder in tf.io.gfile.glob(posixpath.join(ingest.escape_root(root),
+                                                  _SPAN_SPEC.sub("*", prefix))):
         match = regex.match(ingest.relative_to_root(folder, root))
         if match and int(match.group(1)) < span:
             earlier.append(int(match.group(1)))

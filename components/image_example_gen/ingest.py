@@ -5,12 +5,14 @@ Every file under a class folder ends as exactly one of: a tf.Example, or a Quara
 naming the file and the reason.
 """
 import dataclasses
+import glob
 import io
 import logging
 import os
 import posixpath
 import re
 import stat
+import unicodedata
 import warnings
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
@@ -125,6 +127,97 @@ def class_level_pattern(pattern: str) -> str:
     return "/".join(parts[:-2])
 
 
+# A class name becomes a line of tf.Transform's vocabulary file and of the model's labels.txt
+# (one name per line, read back stripped) and a string in tf.Examples, metrics and reports.
+MAX_CLASS_NAME_CHARS = 128
+# Unicode categories refused anywhere in a name: control (Cc: \n, \t, \x85), format (Cf:
+# zero-width and direction marks), surrogates (Cs: bytes that are not UTF-8), private use (Co),
+# unassigned (Cn), line and paragraph separators (Zl, Zp: line breaks to str.splitlines).
+_REFUSED_CATEGORIES = ("Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp")
+
+
+def shown_name(name: str) -> str:
+    """A file name for a message: printable, its undecodable bytes as \\x escapes."""
+    text = os.fsencode(name).decode("utf-8", "backslashreplace")
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
+def not_utf8(name: str) -> bool:
+    """True for a name whose bytes are not UTF-8 (os.listdir hands them as surrogates)."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def class_name_problem(name: str) -> Optional[str]:
+    """Why a folder name cannot be a class name, or None. A class name is valid UTF-8, 1 to
+    MAX_CLASS_NAME_CHARS printable characters, with no leading or trailing whitespace and no
+    control, invisible or line-breaking character: tf.Transform's vocabulary drops names holding
+    a newline or only whitespace, and labels.txt is read back one stripped line per name, so
+    anything else trains on one set of classes and reports on another."""
+    if not_utf8(name):
+        return "is not valid UTF-8"
+    if not name.strip():
+        return "is empty or only whitespace"
+    if name != name.strip():
+        return "has leading or trailing whitespace"
+    for char in name:
+        if unicodedata.category(char) in _REFUSED_CATEGORIES:
+            return (f"holds the control or invisible character U+{ord(char):04X} "
+                    f"({unicodedata.name(char, unicodedata.category(char))})")
+    if len(name) > MAX_CLASS_NAME_CHARS:
+        return f"is {len(name)} characters long, above {MAX_CLASS_NAME_CHARS}"
+    return None
+
+
+class _LocalFiles:
+    """Local listing with the standard library: no TensorFlow import for a local layout."""
+
+    isdir = staticmethod(os.path.isdir)
+    listdir = staticmethod(os.listdir)
+
+    @staticmethod
+    def glob(pattern: str) -> List[str]:
+        return glob.glob(pattern)
+
+
+class _RemoteFiles:
+    """gs:// and other remote paths through tf.io.gfile."""
+
+    @staticmethod
+    def isdir(path: str) -> bool:
+        import tensorflow as tf
+
+        return tf.io.gfile.isdir(path)
+
+    @staticmethod
+    def listdir(path: str) -> List[str]:
+        import tensorflow as tf
+
+        return [e.rstrip("/") for e in tf.io.gfile.listdir(path)]
+
+    @staticmethod
+    def glob(pattern: str) -> List[str]:
+        import tensorflow as tf
+
+        return tf.io.gfile.glob(pattern)
+
+
+def _files(root: str):
+    return _RemoteFiles if _is_remote(root) else _LocalFiles
+
+
+def escape_root(root: str) -> str:
+    """The root with its glob metacharacters (`*`, `?`, `[`) escaped, for joining with an
+    input pattern: `/data/run[1]` must be taken literally, the pattern below it as a pattern.
+    Python's glob, TensorFlow's (fnmatch), Beam's match and TFX's span regex all read `[[]` as
+    a literal `[`."""
+    scheme, sep, path = root.rpartition("://")
+    return scheme + sep + glob.escape(path) if sep else glob.escape(root)
+
+
 def validate_layout(root: str, pattern: str = "*/*",
                     options: IngestOptions = IngestOptions()) -> Layout:
     """Checks `<root>/<prefix>/<class>/<files>` before any heavy work.
@@ -134,15 +227,15 @@ def validate_layout(root: str, pattern: str = "*/*",
     class folder, a symlink that leads outside the root or nowhere, or (with
     hidden_files="error") a hidden file. Returns the classes and the hidden files listed as
     skipped (hidden_files="skip"). Hidden entries and non-image files (LICENSE.txt) beside the
-    class folders are not classes: they are ignored.
+    class folders are not classes: they are ignored. Class folder names must pass
+    class_name_problem; file names must be UTF-8. Local paths are listed without TensorFlow.
     """
-    import tensorflow as tf  # gfile lists local paths and gs:// alike
-
-    if not tf.io.gfile.isdir(root):
+    files = _files(root)
+    if not files.isdir(root):
         raise LayoutError(f"data root {root!r} does not exist or is not a directory")
     prefix = class_level_pattern(pattern)
-    parents = sorted(tf.io.gfile.glob(posixpath.join(root, prefix))) if prefix else [root]
-    parents = [p for p in parents if tf.io.gfile.isdir(p)]
+    parents = sorted(files.glob(posixpath.join(escape_root(root), prefix))) if prefix else [root]
+    parents = [p for p in parents if files.isdir(p)]
     if not parents:
         raise LayoutError(f"no folder under {root!r} matches {prefix!r} (input pattern "
                           f"{pattern!r})")
@@ -154,12 +247,18 @@ def validate_layout(root: str, pattern: str = "*/*",
     return Layout(sorted(classes), quarantined)
 
 
+def _listdir(fs, path: str) -> List[str]:
+    try:
+        return fs.listdir(path)
+    except OSError as err:
+        raise LayoutError(f"cannot list {path!r}: {err.strerror or err}") from None
+
+
 def _validate_class_parent(parent: str, root: str,
                            options: IngestOptions) -> Tuple[List[str], List[Quarantined]]:
-    import tensorflow as tf
-
-    entries = sorted(e.rstrip("/") for e in tf.io.gfile.listdir(parent))
-    files = [e for e in entries if not tf.io.gfile.isdir(posixpath.join(parent, e))]
+    fs = _files(root)
+    entries = sorted(_listdir(fs, parent))
+    files = [e for e in entries if not fs.isdir(posixpath.join(parent, e))]
     stray = [e for e in files if os.path.splitext(e)[1].lower() in IMAGE_EXTENSIONS]
     if stray:
         raise LayoutError(
@@ -169,6 +268,20 @@ def _validate_class_parent(parent: str, root: str,
         logging.info("ignoring files beside the class folders in %s: %s", parent,
                      ", ".join(files[:10]))
     visible = [e for e in entries if not e.startswith(".") and e not in files]
+    for name in visible:
+        problem = class_name_problem(name)
+        if problem:
+            raise LayoutError(
+                f"class folder '{shown_name(posixpath.join(parent, name))}': the name "
+                f"'{shown_name(name)}' {problem}; a class name is printable UTF-8 text of 1 "
+                f"to {MAX_CLASS_NAME_CHARS} characters without leading or trailing spaces: "
+                "rename the folder")
+    folded = {}
+    for name in visible:
+        same = folded.setdefault(unicodedata.normalize("NFC", name), name)
+        if same != name:
+            raise LayoutError(f"class folders {posixpath.join(parent, same)!r} and {name!r} "
+                              "have the same name in different Unicode forms; merge them")
     if len(visible) < 2:
         raise LayoutError(
             f"{parent!r} has {len(visible)} class folder(s) ({', '.join(visible) or 'none'});"
@@ -179,15 +292,19 @@ def _validate_class_parent(parent: str, root: str,
         class_dir = posixpath.join(parent, name)
         if real_root is not None:
             _check_local_class_dir(class_dir, real_root)
-        children = [c for c in tf.io.gfile.listdir(class_dir)]
-        folders = [c.rstrip("/") for c in children
-                   if tf.io.gfile.isdir(posixpath.join(class_dir, c.rstrip("/")))
-                   and not c.startswith(".")]
+        children = _listdir(fs, class_dir)
+        undecodable = sorted(shown_name(c) for c in children if not_utf8(c))
+        if undecodable:
+            raise LayoutError(
+                f"class folder {class_dir!r} holds file names that are not UTF-8 "
+                f"({', '.join(undecodable[:10])}); rename them")
+        folders = [c for c in children
+                   if fs.isdir(posixpath.join(class_dir, c)) and not c.startswith(".")]
         if folders:
             raise LayoutError(
                 f"class folder {class_dir!r} holds folders ({', '.join(sorted(folders)[:10])}); "
                 "images must sit directly in <root>/<class_name>/")
-        hidden = sorted(c.rstrip("/") for c in children if c.startswith("."))
+        hidden = sorted(c for c in children if c.startswith("."))
         if hidden and options.hidden_files == "error":
             raise LayoutError(
                 f"class folder {class_dir!r} holds hidden files ({', '.join(hidden[:10])}); "
@@ -384,7 +501,7 @@ def count_files_by_class(root: str, pattern: str) -> Dict[str, int]:
     import tensorflow as tf
 
     counts: Dict[str, int] = {}
-    for path in tf.io.gfile.glob(posixpath.join(root, pattern)):
+    for path in tf.io.gfile.glob(posixpath.join(escape_root(root), pattern)):
         rel = relative_to_root(path, root)
         if not is_hidden(rel) and not tf.io.gfile.isdir(path):
             counts[label_of(rel)] = counts.get(label_of(rel), 0) + 1

@@ -6,7 +6,6 @@ tests: the same code path as in the pipeline, without an orchestrator or metadat
 from typing import Sequence
 
 from google.protobuf import message
-from tfx.components.example_gen import driver
 from tfx.dsl.components.base import base_beam_executor
 from tfx.types import standard_artifacts, standard_component_specs
 from tfx.utils import proto_utils
@@ -21,7 +20,7 @@ def run_example_gen(component: ImageExampleGen, output_uri: str,
     exec_properties = {
         key: proto_utils.proto_to_json(value) if isinstance(value, message.Message) else value
         for key, value in component.exec_properties.items() if value is not None}
-    exec_properties = driver.FileBasedDriver(None).resolve_exec_properties(
+    exec_properties = component.driver_class(None).resolve_exec_properties(
         exec_properties, None, None)
     examples = standard_artifacts.Examples()
     examples.uri = output_uri
