@@ -1,0 +1,58 @@
+"""One run at a time per work directory (issue 13, item 2): a second run is refused at once,
+naming the holder; a killed holder leaves no stale lock. Real processes."""
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from inception_retrain.pipeline import run_lock
+
+HOLD = """
+import sys, time
+from inception_retrain.pipeline import run_lock
+with run_lock.run_lock(sys.argv[1]):
+    print("held", flush=True)
+    time.sleep(60)
+"""
+
+
+@pytest.fixture
+def holder(tmp_path):
+    """A process holding the lock of tmp_path/work until killed."""
+    process = subprocess.Popen([sys.executable, "-c", HOLD, str(tmp_path / "work")],
+                               stdout=subprocess.PIPE, text=True)
+    assert process.stdout.readline().strip() == "held"
+    yield process
+    process.kill()
+    process.wait()
+
+
+def test_a_second_run_is_refused_naming_the_holder(tmp_path, holder):
+    started = time.monotonic()
+    with pytest.raises(run_lock.RunLockedError, match=rf"another run is using .*work: pid "
+                                                      rf"{holder.pid} on .* holds .*run\.lock"):
+        with run_lock.run_lock(str(tmp_path / "work")):
+            pytest.fail("entered a locked work directory")
+    assert time.monotonic() - started < 5, "refused at once, not after waiting"
+
+
+def test_a_killed_holder_leaves_no_stale_lock(tmp_path, holder):
+    holder.send_signal(signal.SIGKILL)
+    holder.wait()
+    with run_lock.run_lock(str(tmp_path / "work")):
+        pass
+
+
+def test_the_lock_is_reentrant_in_one_process_and_released_after(tmp_path):
+    work = str(tmp_path / "work")
+    with run_lock.run_lock(work):
+        with run_lock.run_lock(work):
+            pass
+        probe = subprocess.run([sys.executable, "-c", HOLD.replace("time.sleep(60)", ""), work],
+                               capture_output=True, text=True)
+        assert probe.returncode == 1 and "RunLockedError" in probe.stderr
+    probe = subprocess.run([sys.executable, "-c", HOLD.replace("time.sleep(60)", ""), work],
+                           capture_output=True, text=True)
+    assert probe.returncode == 0, probe.stderr
