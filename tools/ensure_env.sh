@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # Creates or refreshes .venv: Python 3.10 + the pinned TFX 1.16 stack (requirements.lock) + this
 # package (editable). Idempotent; reinstalls only when requirements.lock or setup.py changed.
-# Sourced by run.sh and test.sh.
-set -euo pipefail
+# Sourced by run.sh and test.sh, or by hand (`source tools/ensure_env.sh`): the set-up runs in a
+# subshell with `set -euo pipefail`, so the caller's shell options are left as they were; only
+# the exports at the end reach the caller.
 
-repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+_ir_setup() {
+set -euo pipefail
+repo_root="$1"
 venv="$repo_root/.venv"
 uv_version="0.13.9"
 
@@ -41,7 +44,7 @@ if [ ! -x "$venv/bin/python" ]; then
   if ! py="$(find_python310)"; then
     echo "error: Python 3.10 not found (TFX 1.16 needs Python 3.9 or 3.10)." >&2
     echo "  Install it (your OS packages, 'pyenv install 3.10', or 'uv python install 3.10')," >&2
-    echo "  or point PYTHON at a 3.10 interpreter: PYTHON=/path/to/python3.10 $0" >&2
+    echo "  or point PYTHON at a 3.10 interpreter: PYTHON=/path/to/python3.10 ${0##*/}" >&2
     exit 1
   fi
   echo "[setup] creating $venv with $py"
@@ -60,6 +63,19 @@ if [ "$(cat "$venv/.installed" 2>/dev/null)" != "$(stamp_of)" ]; then
   stamp_of > "$venv/.installed"
 fi
 
+}
+
+_ir_repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# A plain command, not an `if` condition: bash ignores set -e inside a condition's subshell.
+(_ir_setup "$_ir_repo_root")
+_ir_status=$?
+unset -f _ir_setup
+if [ "$_ir_status" -ne 0 ]; then
+  unset _ir_status _ir_repo_root
+  return 1 2>/dev/null || exit 1
+fi
+unset _ir_status
 export TF_USE_LEGACY_KERAS=1
 export TF_CPP_MIN_LOG_LEVEL="${TF_CPP_MIN_LOG_LEVEL:-2}"
-export PATH="$venv/bin:$PATH"
+export PATH="$_ir_repo_root/.venv/bin:$PATH"
+unset _ir_repo_root
