@@ -69,17 +69,43 @@ def _client(args):
 
 
 def _api_errors(handler: Callable) -> Callable:
-    """Runs a schedule handler; a KFP API error becomes one line and exit code 1."""
+    """Runs a schedule handler; a KFP API error, or no server reachable, becomes one line and
+    exit code 1."""
     def run(args) -> int:
-        import kfp_server_api
+        import logging
+        import warnings
 
+        import kfp_server_api
+        import urllib3
+
+        # urllib3 logs each retry of an unreachable host, kfp.Client warns about the server
+        # versions it supports on every connect: noise around the one line below.
+        logging.getLogger("urllib3.connectionpool").addFilter(
+            lambda record: not record.getMessage().startswith("Retrying"))
+        warnings.filterwarnings("ignore", message="This client only works with Kubeflow",
+                                category=FutureWarning)
         try:
             return handler(args)
         except kfp_server_api.ApiException as err:
             print(f"KFP API error {err.status} {err.reason}: {(err.body or '').strip()}",
                   file=sys.stderr)
             return 1
+        except (urllib3.exceptions.HTTPError, OSError) as err:  # refused, DNS, timeout, TLS
+            reason = getattr(err, "reason", None) or err
+            print(f"schedule error: cannot reach Kubeflow Pipelines at "
+                  f"{args.host or os.environ.get('KF_PIPELINES_ENDPOINT') or 'the default host'}"
+                  f": {_last_line(reason)} (give --host or KF_PIPELINES_ENDPOINT)",
+                  file=sys.stderr)
+            return 1
     return run
+
+
+def _last_line(error) -> str:
+    """The innermost reason urllib3 wraps (NewConnectionError in MaxRetryError), one line."""
+    text = str(error)
+    if "Failed to establish a new connection: " in text:
+        text = text.split("Failed to establish a new connection: ", 1)[1].rstrip("')")
+    return text.splitlines()[-1] if text else type(error).__name__
 
 
 def _cmd_schedule_create(args) -> int:
