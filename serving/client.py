@@ -10,8 +10,12 @@ The REST path imports only the standard library; gRPC loads TensorFlow for the p
 """
 import base64
 import dataclasses
+import http.client
 import json
+import math
 import os
+import socket
+import stat
 import urllib.error
 import urllib.request
 from typing import Callable, Iterable, List, Optional, Sequence, Tuple
@@ -43,20 +47,32 @@ class Prediction:
     top_k: List[Tuple[str, float]]
 
 
+def _is_regular_file(path: str) -> bool:
+    """A regular file (after symlinks): a FIFO named x.jpg would block the read forever."""
+    try:
+        return stat.S_ISREG(os.stat(path).st_mode)
+    except OSError:
+        return False
+
+
 def collect_images(paths: Sequence[str]) -> List[str]:
-    """Files as given; folders searched recursively for image suffixes, in sorted order."""
+    """Files as given; folders searched recursively for image suffixes, in sorted order.
+    Only regular files: pipes, sockets and devices are refused when named, skipped in folders."""
     found: List[str] = []
     for path in paths:
-        if os.path.isfile(path):
-            found.append(path)
-        elif os.path.isdir(path):
+        if os.path.isdir(path):
             inside = sorted(
                 os.path.join(dirpath, name)
                 for dirpath, _, names in os.walk(path) for name in names
-                if name.lower().endswith(IMAGE_SUFFIXES) and not name.startswith("."))
+                if name.lower().endswith(IMAGE_SUFFIXES) and not name.startswith(".")
+                and _is_regular_file(os.path.join(dirpath, name)))
             if not inside:
                 raise PredictError(f"no image files ({', '.join(IMAGE_SUFFIXES)}) under {path}")
             found.extend(inside)
+        elif _is_regular_file(path):
+            found.append(path)
+        elif os.path.exists(path):
+            raise PredictError(f"{path}: not a regular file (a pipe, socket or device)")
         else:
             raise PredictError(f"{path}: no such file or folder")
     return found
@@ -85,14 +101,26 @@ def parse_rest_response(body: bytes) -> List[Tuple[List[str], List[float]]]:
     """(class names, scores) per instance from a :predict response body."""
     try:
         answer = json.loads(body)
-    except ValueError:
+    except ValueError:  # UnicodeDecodeError included
         raise PredictError(f"server answered with non-JSON: {body[:200]!r}") from None
+    if not isinstance(answer, dict):
+        raise PredictError(f"server answered with JSON that is no object: {str(answer)[:200]}")
     if "error" in answer:
         raise PredictError(f"server error: {answer['error']}")
-    if "predictions" not in answer:
-        raise PredictError(f"response holds no 'predictions': {str(answer)[:200]}")
-    return [(list(row["classes"]), [float(s) for s in row["scores"]])
-            for row in answer["predictions"]]
+    if not isinstance(answer.get("predictions"), list):
+        raise PredictError(f"response holds no 'predictions' list: {str(answer)[:200]}")
+    rows = []
+    for row in answer["predictions"]:
+        try:
+            classes, scores = list(row["classes"]), [float(s) for s in row["scores"]]
+        except (KeyError, TypeError, ValueError):
+            raise PredictError("malformed prediction (want 'classes' and numeric 'scores'): "
+                               f"{str(row)[:200]}") from None
+        if len(classes) != len(scores) or not classes:
+            raise PredictError(f"malformed prediction: {len(classes)} classes, "
+                               f"{len(scores)} scores")
+        rows.append(([str(c) for c in classes], scores))
+    return rows
 
 
 def predict_rest(server: str, model_name: str, images: Sequence[bytes],
@@ -102,16 +130,24 @@ def predict_rest(server: str, model_name: str, images: Sequence[bytes],
         headers={"Content-Type": "application/json"}, method="POST")
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
-            return parse_rest_response(response.read())
+            body = response.read()
     except urllib.error.HTTPError as err:  # TF Serving puts {"error": ...} in 4xx/5xx bodies
         body = err.read()
         try:
             message = json.loads(body).get("error", body.decode("utf-8", "replace"))
-        except ValueError:
+        except (ValueError, AttributeError):  # no JSON, or JSON that is no object
             message = body.decode("utf-8", "replace")
         raise PredictError(f"{request.full_url}: HTTP {err.code}: {message}") from None
     except urllib.error.URLError as err:
+        if isinstance(err.reason, (socket.timeout, TimeoutError)):
+            raise PredictError(f"{request.full_url}: no answer within {timeout:g} s") from None
         raise UnreachableError(f"cannot reach TF Serving at {request.full_url}: {err.reason}") from None
+    except (socket.timeout, TimeoutError):  # connected, but the answer did not come in time
+        raise PredictError(f"{request.full_url}: no answer within {timeout:g} s") from None
+    except (http.client.HTTPException, ConnectionError) as err:  # dropped mid-request
+        raise PredictError(f"{request.full_url}: the server closed the connection without a "
+                           f"complete answer ({type(err).__name__}: {err or 'no reply'})") from None
+    return parse_rest_response(body)
 
 
 def grpc_request(images: Sequence[bytes], model_name: str, signature: str = SIGNATURE,
@@ -164,14 +200,42 @@ def to_predictions(paths: Sequence[str], answers, k: int) -> List[Prediction]:
         raise PredictError(f"sent {len(paths)} image(s), got {len(answers)} answer(s)")
     predictions = []
     for path, (classes, scores) in zip(paths, answers):
-        ranked = sorted(zip(classes, scores), key=lambda pair: -pair[1])
+        # NaN compares false with everything, so sorting by -score put it anywhere (often
+        # first); NaN scores rank last.
+        ranked = sorted(zip(classes, scores), key=lambda pair: (
+            math.isnan(pair[1]), 0.0 if math.isnan(pair[1]) else -pair[1]))
         predictions.append(Prediction(path, ranked[0][0], ranked[0][1], ranked[:k]))
     return predictions
 
 
-def _batches(items: Sequence, size: int) -> Iterable[Sequence]:
-    for start in range(0, len(items), size):
-        yield items[start:start + size]
+def read_image(path: str) -> bytes:
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def _image_batches(paths: Iterable[str], size: int,
+                   skip: Callable[[str, str], None]) -> Iterable[List[Tuple[str, bytes]]]:
+    """(path, bytes) batches, each read only when the previous one has been answered: memory
+    holds one batch, and the first answer comes before the last file is read."""
+    batch: List[Tuple[str, bytes]] = []
+    for path in paths:
+        if not _is_regular_file(path):  # it changed since the listing
+            skip(path, "not a regular file (a pipe, socket or device)")
+            continue
+        try:
+            data = read_image(path)
+        except OSError as err:
+            skip(path, f"cannot read: {err.strerror or err}")
+            continue
+        if not_an_image(data):
+            skip(path, "not a JPEG, PNG, GIF or BMP image")
+            continue
+        batch.append((path, data))
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
 
 
 def format_prediction(prediction: Prediction) -> str:
@@ -183,26 +247,23 @@ def format_prediction(prediction: Prediction) -> str:
 def run(paths: Sequence[str], protocol: str, server: Optional[str], model_name: str,
         version: Optional[int] = None, batch_size: int = 8, k: int = 3,
         emit: Callable[[str], None] = print,
-        warn: Callable[[str], None] = print) -> int:
+        warn: Callable[[str], None] = print, timeout: float = 60.0) -> int:
     """Classifies every image; returns 0, or 1 if any file could not be classified."""
     if batch_size < 1 or k < 1:
         raise PredictError("--batch-size and --top-k must be at least 1")
     call = predict_rest if protocol == "rest" else predict_grpc
     server = server or (DEFAULT_REST if protocol == "rest" else DEFAULT_GRPC)
     failed = 0
-    images = []
-    for path in collect_images(paths):
-        with open(path, "rb") as f:
-            data = f.read()
-        if not_an_image(data):
-            warn(f"{path}: skipped, not a JPEG, PNG, GIF or BMP image")
-            failed += 1
-        else:
-            images.append((path, data))
-    for batch in _batches(images, batch_size):
+
+    def skip(path: str, why: str) -> None:
+        nonlocal failed
+        warn(f"{path}: skipped, {why}")
+        failed += 1
+
+    for batch in _image_batches(collect_images(paths), batch_size, skip):
         batch_paths = [path for path, _ in batch]
         try:
-            answers = call(server, model_name, [data for _, data in batch], version)
+            answers = call(server, model_name, [data for _, data in batch], version, timeout)
         except UnreachableError:
             raise
         except PredictError as err:
