@@ -49,3 +49,16 @@ def test_run_stopped_by_the_data_gate_says_where_and_writes_a_report(tmp_path, c
     assert "Traceback (most recent call last)" in log and "Component DataGate is running." in log
     assert "FAILED" in err
     assert os.path.dirname(log_line.split(": ", 1)[1]) == str(work / "logs")
+    # The record of that failed run, read back from its store: data, nothing after the gate;
+    # and that run again by its id through `inception-retrain report --run`.
+    from inception_retrain.run_report import model_card, reader, summary
+
+    record = reader.read(str(work / "metadata.sqlite"), "inception-retrain")
+    assert record.failed_components == ["DataGate"]
+    assert record.data.class_counts["train"]["rare"] >= 1 and record.data.anomalies == []
+    assert (record.training, record.evaluation, record.push) == (None, None, None)
+    assert "The run stopped before evaluation" in summary.render(record)
+    assert model_card.write(record) is None
+    assert cli.main(["report", "--work-dir", str(work), "--run", record.run.run_id,
+                     "--report-examples", "0"]) == 0
+    assert "Failed at DataGate" in report_html.read_text()
