@@ -16,6 +16,7 @@ from tfx.v1.dsl.components import InputArtifact, OutputArtifact, Parameter, comp
 
 from inception_retrain.components import features
 from inception_retrain.components.data_gate import checks, contract, report
+from inception_retrain.components.data_gate.thresholds import DEFAULTS as GATE_DEFAULTS
 from inception_retrain.components.image_example_gen import contract as example_gen
 
 
@@ -51,13 +52,13 @@ def DataGate(
     anomalies: InputArtifact[standard_artifacts.ExampleAnomalies],
     data_facts: OutputArtifact[standard_artifacts.HyperParameters],
     data_report: OutputArtifact[DataReport],
-    min_examples_per_class: Parameter[int] = 2,
-    max_quarantined_fraction: Parameter[float] = 0.05,
-    max_class_ratio: Parameter[float] = 10.0,
-    min_class_fraction: Parameter[float] = 0.0,
-    on_imbalance: Parameter[str] = "fail",
-    max_label_drift: Parameter[float] = 0.1,
-    on_drift: Parameter[str] = "warn",
+    min_examples_per_class: Parameter[int] = GATE_DEFAULTS.min_examples_per_class,
+    max_quarantined_fraction: Parameter[float] = GATE_DEFAULTS.max_quarantined_fraction,
+    max_class_ratio: Parameter[float] = GATE_DEFAULTS.max_class_ratio,
+    min_class_fraction: Parameter[float] = GATE_DEFAULTS.min_class_fraction,
+    on_imbalance: Parameter[str] = GATE_DEFAULTS.on_imbalance,
+    max_label_drift: Parameter[float] = GATE_DEFAULTS.max_label_drift,
+    on_drift: Parameter[str] = GATE_DEFAULTS.on_drift,
     train_split: Parameter[str] = "train",
 ):
     thresholds = checks.GateThresholds(
