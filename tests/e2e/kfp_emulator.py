@@ -1,0 +1,479 @@
+"""Runs a compiled PipelineSpec task by task the way a Kubeflow Pipelines backend does: each
+task's own container command and args from deploymentSpec, in a subprocess with this Python in
+place of the image's, `{{$}}` replaced by the ExecutorInput the backend's driver builds, and the
+ExecutorOutput read back and recorded as the backend records it, for the tasks downstream.
+
+Written from these sources (kubeflow/pipelines at tags 2.4.1 and 2.5.0, and master of 2026-08;
+TFX 1.16 as installed):
+- Root parameters: the run's values, else the spec's defaults (the Argo compiler fills them into
+  the run's runtime config: backend/src/v2/compiler/argocompiler/argo.go). The pipeline root is
+  the run's (runtimeConfig.gcsOutputDirectory) else defaultPipelineRoot (driver RootDAG).
+- Task inputs (driver resolveInputs): componentInputParameter from the root parameters,
+  runtimeValue.constant as given, a STRING parameter given a non-string turned into its JSON
+  text; optional parameters without a value left out. Input artifacts (resolveUpstreamArtifacts
+  -> metadata.Client.GetOutputArtifactsByExecutionId -> OutputArtifact.ToRuntimeArtifact ->
+  toRuntimeArtifact): name = the ML Metadata id as a decimal string, the recorded uri, metadata =
+  the artifact's properties and custom properties (ints and doubles as JSON numbers, structs as
+  recorded), and type = {instanceSchema: ""} (the client's `Schema: ""`, "TODO: figure out how to
+  get schema").
+- Outputs (driver provisionOutputs): per output artifact a fresh URI
+  <pipeline root>/<task>/<uuid>/<output> with the declared type and metadata and no name;
+  outputFile /tmp/kfp_outputs/output_metadata.json (a pod's own /tmp: here a directory per
+  task). KFP 2.5.0 and newer with log publishing on (the default) add `executor-logs` of schema
+  title `system.Artifact`; 2.4.1 does not. (master also names each output after its key and puts
+  the outputFile under the task root; not reproduced.)
+- Launcher (component/launcher_v2.go executeV2): launcher-level defaults of the component's
+  parameters (addDefaultParams), the placeholders of getPlaceholders ({{$}} = protojson of the
+  ExecutorInput; input/output uri, path and parameter placeholders), the command run with
+  stdout+stderr teed into the executor-logs file, then the ExecutorOutput read from outputFile
+  (absent = empty), its artifacts merged into the provisioned ones (mergeRuntimeArtifacts: uri
+  and metadata) and each recorded (metadata.Client.RecordArtifact -> toMLMDArtifact ->
+  StructValueToMLMDValue): every metadata field a custom property, numbers as doubles, booleans
+  as ints, lists and structs wrapped as {"list": ...} / {"struct": ...}, plus display_name and
+  store_session_info; the type name from the schema title.
+- Importer tasks (component/importer_launcher.go): the artifact URI from the constant or the
+  runtime parameter, metadata as custom properties, recorded under the output key "artifact".
+- Vertex profile: the ExampleGen driver (the spec's lifecycle.preCacheCheck,
+  tfx.orchestration.kubeflow.v2.file_based_example_gen.driver) runs first with the same
+  ExecutorInput; its ExecutorOutput stays in outputFile, where TFX's entrypoint reads the updated
+  execution properties back (kubeflow_v2_run_executor._run_executor), and its artifact metadata is
+  merged into the outputs. Artifacts carry Vertex-style resource names and their declared
+  types (as in TFX's container/testdata/executor_invocation.json); outputFile is under the
+  pipeline root. Vertex's service itself is closed source: this profile follows what TFX's
+  sources and test data say it sends.
+
+Not reproduced: pods, images, object-store copies (the launcher downloads inputs to and uploads
+outputs from /gcs/... local paths, which TFX never uses: it reads and writes the URIs itself;
+here local paths stand for gs:// URIs), caching, retries, Argo, the API server, ML Metadata's
+server (a dict stands in), control flow (conditions, loops) and parallelism limits.
+"""
+import concurrent.futures
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Any, Dict, List, Mapping, Optional
+
+import yaml
+
+
+@dataclasses.dataclass(frozen=True)
+class Profile:
+    name: str
+    executor_logs: bool            # KFP >= 2.5.0 with log publishing on (default)
+    runs_pre_cache_check: bool     # Vertex runs lifecycle.preCacheCheck (ExampleGen's driver)
+    typed_inputs: bool             # Vertex sends input artifacts with their type
+    vertex_names: bool             # Vertex names artifacts projects/.../artifacts/<id>
+
+
+KFP_2_4 = Profile("kfp-2.4", executor_logs=False, runs_pre_cache_check=False,
+                  typed_inputs=False, vertex_names=False)
+KFP_2_5 = Profile("kfp-2.5", executor_logs=True, runs_pre_cache_check=False,
+                  typed_inputs=False, vertex_names=False)
+VERTEX = Profile("vertex", executor_logs=False, runs_pre_cache_check=True,
+                 typed_inputs=True, vertex_names=True)
+PROFILES = {p.name: p for p in (KFP_2_4, KFP_2_5, VERTEX)}
+_VERTEX_PREFIX = "projects/123456789/locations/europe-west4/metadataStores/default/artifacts/"
+
+
+class TaskFailed(RuntimeError):
+    def __init__(self, task: str, returncode: int, log: str):
+        tail = "\n".join(log.splitlines()[-40:])
+        super().__init__(f"task {task} exited with {returncode}; last lines:\n{tail}")
+        self.task, self.returncode, self.log = task, returncode, log
+
+
+@dataclasses.dataclass
+class MlmdArtifact:
+    """What ML Metadata holds of an artifact: the backend's record of it."""
+
+    id: int
+    type_name: str
+    uri: str
+    custom_properties: Dict[str, Dict[str, Any]]   # MLMD Value as proto-JSON ({"doubleValue": ..})
+
+
+@dataclasses.dataclass
+class TaskRun:
+    name: str
+    executor_input: Dict[str, Any]
+    executor_output: Dict[str, Any]
+    outputs: Dict[str, MlmdArtifact]
+    log: str
+    seconds: float
+    driver_output: Optional[Dict[str, Any]] = None   # Vertex: what preCacheCheck returned
+
+
+class MetadataStore:
+    """The few ML Metadata operations the driver and launcher make, on a dict."""
+
+    def __init__(self):
+        self.artifacts: Dict[int, MlmdArtifact] = {}
+        self._lock = threading.Lock()
+
+    def record(self, output_name: str, schema: str, runtime_artifact: Dict[str, Any],
+               session_info: str) -> MlmdArtifact:
+        """metadata.Client.RecordArtifact (toMLMDArtifact, SchemaToArtifactType)."""
+        title = (yaml.safe_load(schema) or {}).get("title")
+        if not title:
+            raise ValueError(f"output {output_name}: no title in schema {schema!r}")
+        properties = {k: _struct_value_to_mlmd(v)
+                      for k, v in (runtime_artifact.get("metadata") or {}).items()}
+        properties.setdefault("display_name", {"stringValue": output_name})
+        properties.setdefault("store_session_info", {"stringValue": session_info})
+        with self._lock:
+            artifact = MlmdArtifact(len(self.artifacts) + 1, title, runtime_artifact["uri"],
+                                    properties)
+            self.artifacts[artifact.id] = artifact
+        return artifact
+
+
+def _struct_value_to_mlmd(value: Any) -> Dict[str, Any]:
+    """metadata.StructValueToMLMDValue on a proto-JSON google.protobuf.Value."""
+    if isinstance(value, str):
+        return {"stringValue": value}
+    if isinstance(value, bool):
+        return {"intValue": str(int(value))}
+    if isinstance(value, (int, float)):
+        return {"doubleValue": float(value)}
+    if isinstance(value, list):
+        return {"structValue": {"list": value}}
+    if isinstance(value, dict):
+        return {"structValue": {"struct": value}}
+    raise ValueError(f"unknown/unsupported value type {type(value).__name__}")
+
+
+def _mlmd_to_struct_value(value: Dict[str, Any]) -> Any:
+    """toRuntimeArtifact's propertiesToMetadata."""
+    if "stringValue" in value:
+        return value["stringValue"]
+    if "doubleValue" in value:
+        return float(value["doubleValue"])
+    if "intValue" in value:
+        return float(int(value["intValue"]))
+    if "structValue" in value:
+        return value["structValue"]
+    raise ValueError(f"unknown property type in MLMD artifact: {value}")
+
+
+def _title_schema(artifact_type: Mapping[str, Any]) -> str:
+    """launcher getArtifactSchema."""
+    if "instanceSchema" in artifact_type:
+        return artifact_type["instanceSchema"]
+    if "schemaTitle" in artifact_type:
+        return "title: " + artifact_type["schemaTitle"]
+    raise ValueError(f"unsupported artifact type {artifact_type}")
+
+
+def _text(value: Any) -> str:
+    """metadata.PbValueToText / the launcher's placeholder rendering of a parameter."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(int(value)) if float(value).is_integer() else repr(float(value))
+    return json.dumps(value, separators=(",", ":"))
+
+
+def topological_order(spec: Mapping[str, Any]) -> List[str]:
+    tasks = spec["root"]["dag"]["tasks"]
+    needs = {name: _upstream(task) for name, task in tasks.items()}
+    order: List[str] = []
+    while len(order) < len(tasks):
+        ready = sorted(n for n in tasks if n not in order and needs[n] <= set(order))
+        if not ready:
+            raise ValueError(f"cycle among {sorted(set(tasks) - set(order))}")
+        order += ready
+    return order
+
+
+def _upstream(task: Mapping[str, Any]) -> set:
+    upstream = set(task.get("dependentTasks", []))
+    for spec in task.get("inputs", {}).get("artifacts", {}).values():
+        if "taskOutputArtifact" in spec:
+            upstream.add(spec["taskOutputArtifact"]["producerTask"])
+    for spec in task.get("inputs", {}).get("parameters", {}).values():
+        if "taskOutputParameter" in spec:
+            upstream.add(spec["taskOutputParameter"]["producerTask"])
+    return upstream
+
+
+class Backend:
+    """One backend (profile) with its metadata store; `run` runs a pipeline once."""
+
+    def __init__(self, profile: Profile, scratch: Path, env: Optional[Mapping[str, str]] = None,
+                 python: str = sys.executable, parallel: int = 2):
+        self.profile, self.scratch, self.python, self.parallel = profile, scratch, python, parallel
+        self.env = dict(os.environ if env is None else env)
+        self.mlmd = MetadataStore()
+        self.runs = 0
+
+    # -- the driver ------------------------------------------------------------------------
+    def _name(self, artifact_id: int) -> str:
+        return (_VERTEX_PREFIX if self.profile.vertex_names else "") + str(artifact_id)
+
+    def _input_artifact(self, artifact: MlmdArtifact, declared_type: Mapping[str, Any]
+                        ) -> Dict[str, Any]:
+        return {"name": self._name(artifact.id), "uri": artifact.uri,
+                "type": (dict(declared_type) if self.profile.typed_inputs
+                         else {"instanceSchema": ""}),
+                "metadata": {k: _mlmd_to_struct_value(v)
+                             for k, v in artifact.custom_properties.items()}}
+
+    def _parameters(self, task: Mapping[str, Any], component: Mapping[str, Any],
+                    root_values: Mapping[str, Any], produced: Mapping[str, TaskRun]
+                    ) -> Dict[str, Any]:
+        values = {}
+        for name, source in task.get("inputs", {}).get("parameters", {}).items():
+            if "componentInputParameter" in source:
+                key = source["componentInputParameter"]
+                if key not in root_values:
+                    raise ValueError(f"parent DAG does not have input parameter {key}")
+                value = root_values[key]
+            elif "runtimeValue" in source:
+                runtime = source["runtimeValue"]
+                if "constant" not in runtime:
+                    raise ValueError(f"{name}: only runtimeValue.constant is resolved (spec "
+                                     "2.1), got {runtime}")
+                value = runtime["constant"]
+            elif "taskOutputParameter" in source:
+                out = source["taskOutputParameter"]
+                value = produced[out["producerTask"]].executor_output.get(
+                    "parameterValues", {})[out["outputParameterKey"]]
+            else:
+                raise ValueError(f"parameter {name}: unsupported source {source}")
+            values[name] = value
+        for name, definition in component.get("inputDefinitions", {}).get("parameters", {}).items():
+            if name not in values:
+                if not definition.get("isOptional") and "defaultValue" not in definition:
+                    raise ValueError(f"neither value nor default value provided for "
+                                     f"non-optional parameter {name!r}")
+                continue
+            if definition.get("parameterType") == "STRING" and not isinstance(values[name], str):
+                values[name] = _text(values[name])
+        return values
+
+    def _outputs(self, pipeline_root: str, task_name: str, component: Mapping[str, Any],
+                 task_dir: Path) -> Dict[str, Any]:
+        salt = str(uuid.uuid4())
+        declared = dict(component.get("outputDefinitions", {}).get("artifacts", {}))
+        if self.profile.executor_logs:
+            declared["executor-logs"] = {"artifactType": {"schemaTitle": "system.Artifact"}}
+        artifacts = {}
+        for name, spec in declared.items():
+            artifact = {"uri": "/".join([pipeline_root.rstrip("/"), task_name, salt, name]),
+                        "type": spec["artifactType"]}
+            if spec.get("metadata"):
+                artifact["metadata"] = spec["metadata"]
+            if self.profile.vertex_names:
+                artifact["name"] = _VERTEX_PREFIX + f"{task_name}-{salt}-{name}"
+            artifacts[name] = {"artifacts": [artifact]}
+        parameters = {name: {"outputFile": str(task_dir / "tmp" / "kfp" / "outputs" / name)}
+                      for name in component.get("outputDefinitions", {}).get("parameters", {})}
+        output_file = (f"{pipeline_root.rstrip('/')}/{task_name}_{salt}/executor_output.json"
+                       if self.profile.vertex_names
+                       else str(task_dir / "tmp" / "kfp_outputs" / "output_metadata.json"))
+        outputs = {"artifacts": artifacts, "outputFile": output_file}
+        if parameters:
+            outputs["parameters"] = parameters
+        return outputs
+
+    # -- the launcher ----------------------------------------------------------------------
+    @staticmethod
+    def _placeholders(executor_input: Mapping[str, Any]) -> Dict[str, str]:
+        placeholders = {"{{$}}": json.dumps(executor_input, separators=(",", ":"))}
+        for side in ("inputs", "outputs"):
+            for name, artifacts in executor_input.get(side, {}).get("artifacts", {}).items():
+                if artifacts.get("artifacts"):
+                    uri = artifacts["artifacts"][0]["uri"]
+                    placeholders[f"{{{{$.{side}.artifacts['{name}'].uri}}}}"] = uri
+        for name, value in executor_input.get("inputs", {}).get("parameterValues", {}).items():
+            placeholders[f"{{{{$.inputs.parameters['{name}']}}}}"] = _text(value)
+        for name, parameter in executor_input.get("outputs", {}).get("parameters", {}).items():
+            placeholders[f"{{{{$.outputs.parameters['{name}'].output_file}}}}"] = \
+                parameter["outputFile"]
+        return placeholders
+
+    def _command(self, container: Mapping[str, Any], executor_input: Mapping[str, Any]
+                 ) -> List[str]:
+        placeholders = self._placeholders(executor_input)
+        argv = []
+        for arg in list(container["command"]) + list(container.get("args", [])):
+            for placeholder, value in placeholders.items():
+                arg = arg.replace(placeholder, value)
+            argv.append(arg)
+        if argv[0] not in ("python", "python3"):
+            raise ValueError(f"the emulator runs Python commands only, got {argv[0]!r}")
+        return [self.python] + argv[1:]
+
+    def _execute(self, task_name: str, argv: List[str], log_path: Optional[str]) -> str:
+        proc = subprocess.run(argv, env=self.env, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True, cwd=str(self.scratch))
+        if log_path:  # getLogWriter: stdout and stderr teed into the executor-logs file
+            Path(log_path).parent.mkdir(parents=True, exist_ok=True)
+            Path(log_path).write_text(proc.stdout)
+        if proc.returncode:
+            raise TaskFailed(task_name, proc.returncode, proc.stdout)
+        return proc.stdout
+
+    @staticmethod
+    def _read_output(output_file: str) -> Dict[str, Any]:
+        path = Path(output_file)
+        return json.loads(path.read_text()) if path.exists() else {}
+
+    # -- one task ----------------------------------------------------------------------------
+    def _run_task(self, spec, task_name, root_values, pipeline_root, produced, run_dir):
+        started = time.monotonic()
+        task = spec["root"]["dag"]["tasks"][task_name]
+        component = spec["components"][task["componentRef"]["name"]]
+        executor = spec["deploymentSpec"]["executors"][component["executorLabel"]]
+        task_dir = run_dir / task_name
+        task_dir.mkdir(parents=True)
+        if "importer" in executor:
+            return self._run_importer(task_name, executor["importer"], task, root_values,
+                                      started)
+        if "container" not in executor:
+            raise ValueError(f"{task_name}: the emulated backend runs container and importer "
+                             f"executors only, got {sorted(executor)}")
+        container = executor["container"]
+        inputs = {"parameterValues": self._parameters(task, component, root_values, produced),
+                  "artifacts": {}}
+        declared_inputs = component.get("inputDefinitions", {}).get("artifacts", {})
+        for name, source in task.get("inputs", {}).get("artifacts", {}).items():
+            producer = source["taskOutputArtifact"]
+            recorded = produced[producer["producerTask"]].outputs[producer["outputArtifactKey"]]
+            inputs["artifacts"][name] = {"artifacts": [self._input_artifact(
+                recorded, declared_inputs[name]["artifactType"])]}
+        executor_input = {"inputs": inputs,
+                          "outputs": self._outputs(pipeline_root, task_name, component, task_dir)}
+        outputs = executor_input["outputs"]
+        _make_output_dirs(outputs)
+        logs = outputs["artifacts"].get("executor-logs", {}).get("artifacts", [{}])[0].get("uri")
+        log, driver_output = "", None
+        if self.profile.runs_pre_cache_check and "lifecycle" in container:
+            hook = container["lifecycle"]["preCacheCheck"]
+            log += self._execute(f"{task_name} (preCacheCheck)",
+                                 self._command(hook, _with_defaults(executor_input, component)),
+                                 None)
+            driver_output = self._read_output(outputs["outputFile"])
+            for name, artifacts in driver_output.get("artifacts", {}).items():
+                if artifacts.get("artifacts") and name in outputs["artifacts"]:
+                    _merge(artifacts["artifacts"][0], outputs["artifacts"][name]["artifacts"][0])
+        log += self._execute(
+            task_name, self._command(container, _with_defaults(executor_input, component)), logs)
+        executor_output = self._read_output(outputs["outputFile"])
+        recorded = {}
+        for name, artifacts in outputs["artifacts"].items():
+            provisioned = json.loads(json.dumps(artifacts["artifacts"][0]))
+            returned = executor_output.get("artifacts", {}).get(name, {}).get("artifacts", [])
+            if returned:
+                _merge(returned[0], provisioned)
+            recorded[name] = self.mlmd.record(name, _title_schema(provisioned["type"]),
+                                              provisioned, json.dumps({"Provider": "gs"}))
+        return TaskRun(task_name, executor_input, executor_output, recorded, log,
+                       time.monotonic() - started, driver_output)
+
+    def _run_importer(self, task_name, importer, task, root_values, started):
+        uri_spec = importer["artifactUri"]
+        if "constant" in uri_spec:
+            uri = uri_spec["constant"]
+        else:
+            source = task["inputs"]["parameters"][uri_spec["runtimeParameter"]]
+            uri = root_values[source["componentInputParameter"]]
+        if not uri:
+            raise ValueError(f"{task_name}: empty artifact URI")
+        artifact = {"uri": uri, "metadata": importer.get("metadata", {})}
+        recorded = self.mlmd.record("artifact", _title_schema(importer["typeSchema"]), artifact,
+                                    json.dumps({"Provider": "gs"}))
+        return TaskRun(task_name, {}, {}, {"artifact": recorded}, "",
+                       time.monotonic() - started)
+
+    # -- a run -------------------------------------------------------------------------------
+    def run(self, spec: Mapping[str, Any], parameter_values: Mapping[str, Any] = (),
+            pipeline_root: Optional[str] = None) -> Dict[str, TaskRun]:
+        """Runs every task of the spec once, in dependency order (independent tasks up to
+        `parallel` at a time, as the backend would start them together); raises TaskFailed."""
+        self.runs += 1
+        run_dir = self.scratch / f"run-{self.runs}"
+        declared = spec["root"].get("inputDefinitions", {}).get("parameters", {})
+        values = dict(parameter_values)
+        unknown = sorted(set(values) - set(declared))
+        if unknown:
+            raise ValueError(f"the pipeline declares no parameter(s) {unknown}")
+        for name, definition in declared.items():
+            if name not in values and "defaultValue" in definition:
+                values[name] = definition["defaultValue"]
+        # runtime config values are google.protobuf.Values: every number is a double
+        values = {k: float(v) if isinstance(v, int) and not isinstance(v, bool) else v
+                  for k, v in values.items()}
+        root = pipeline_root or spec["defaultPipelineRoot"]
+        root = f"{root.rstrip('/')}/{spec['pipelineInfo']['name']}/run-{self.runs}"
+        tasks = spec["root"]["dag"]["tasks"]
+        needs = {name: _upstream(task) for name, task in tasks.items()}
+        produced: Dict[str, TaskRun] = {}
+        running: Dict[concurrent.futures.Future, str] = {}
+        with concurrent.futures.ThreadPoolExecutor(self.parallel) as pool:
+            while len(produced) < len(tasks):
+                started = set(running.values()) | set(produced)
+                for name in topological_order(spec):
+                    if (name not in started and needs[name] <= set(produced)
+                            and len(running) < self.parallel):
+                        running[pool.submit(self._run_task, spec, name, values, root,
+                                            dict(produced), run_dir)] = name
+                if not running:
+                    raise ValueError("no task can start")
+                done, _ = concurrent.futures.wait(
+                    running, return_when=concurrent.futures.FIRST_COMPLETED)
+                for future in done:
+                    name = running.pop(future)
+                    try:
+                        produced[name] = future.result()
+                    except Exception:
+                        for other in running:
+                            other.cancel()
+                        raise
+        return produced
+
+
+# TFX's value artifacts are files at their URI (tfx.types.value_artifact and standard_artifacts).
+_FILE_TITLES = {"tfx.String", "tfx.Integer", "tfx.Float", "tfx.Boolean", "tfx.Bytes",
+                "tfx.JsonValue", "system.Artifact"}
+
+
+def _make_output_dirs(outputs: Mapping[str, Any]) -> None:
+    """Local folders stand for a bucket, where every prefix "exists": each output's folder is
+    made (for a file-valued output, its parent), as TFX's own launcher does locally
+    (tfx.orchestration.portable.outputs_utils.make_output_dirs). KFP's launcher makes only the
+    parents of outputs' /gcs/... local paths (prepareOutputFolders); TFX writes to gs:// where
+    no folder is needed."""
+    for artifacts in outputs["artifacts"].values():
+        for artifact in artifacts["artifacts"]:
+            title = yaml.safe_load(_title_schema(artifact["type"])).get("title")
+            path = Path(artifact["uri"])
+            (path.parent if title in _FILE_TITLES else path).mkdir(parents=True, exist_ok=True)
+
+
+def _with_defaults(executor_input: Mapping[str, Any], component: Mapping[str, Any]
+                   ) -> Dict[str, Any]:
+    """launcher addDefaultParams: a copy with the component's own parameter defaults where the
+    driver set no value (used for the placeholders only)."""
+    copy = json.loads(json.dumps(executor_input))
+    values = copy["inputs"].setdefault("parameterValues", {})
+    for name, definition in component.get("inputDefinitions", {}).get("parameters", {}).items():
+        if "defaultValue" in definition:
+            values.setdefault(name, definition["defaultValue"])
+    return copy
+
+
+def _merge(src: Mapping[str, Any], dst: Dict[str, Any]) -> None:
+    """launcher mergeRuntimeArtifacts: uri and metadata of the returned artifact win."""
+    if src.get("uri"):
+        dst["uri"] = src["uri"]
+    if src.get("metadata"):
+        dst.setdefault("metadata", {}).update(src["metadata"])

@@ -1,0 +1,186 @@
+"""The compiled Kubeflow pipeline, run task by task as open-source KFP (before 2.5 and 2.5+) and
+Vertex AI run it: every task's own container command and args from the compiled spec, in a
+subprocess with this checkout's Python, with the ExecutorInput each backend's driver builds
+(tests/e2e/kfp_emulator.py says from which sources, and what it does not reproduce).
+
+Each backend runs the whole DAG twice against one push destination: version 1 (no baseline),
+then version 2 gated against the served version 1. The pipeline is compiled with gs:// URIs,
+as the kfp target requires; the runs then set data_root, push_base and schema_path and the
+pipeline root to local folders, the way a run's parameters and pipeline root override the
+compiled defaults (the emulator lets local paths stand for the bucket).
+"""
+import json
+import os
+from pathlib import Path
+from typing import Dict
+
+import pytest
+
+from conftest import write_class_images
+import kfp_emulator
+from inception_retrain.kubeflow import targets
+from inception_retrain.pipeline import config as config_lib
+
+BUCKET = "gs://emulated-bucket"
+CLASSES = {"daisy": 8, "roses": 8, "tulips": 8}
+
+
+def emulated_config(**data) -> config_lib.PipelineConfig:
+    """Tiny and fast: 75x75 images, one epoch per phase, no pretrained weights, a floor of 0
+    and any accuracy drop allowed, so both runs push."""
+    return config_lib.load(overrides={
+        "work_dir": f"{BUCKET}/work",
+        "data": dict({"root": f"{BUCKET}/images", "min_examples_per_class": 1}, **data),
+        "training": {"image_size": 75, "phase1_epochs": 1, "phase2_epochs": 1, "batch_size": 4,
+                     "base_weights": "none", "early_stopping_patience": 1},
+        "evaluation": {"accuracy_floor": 0.0, "max_accuracy_drop": 1.0},
+    })
+
+
+def compile_for(target: str, config: config_lib.PipelineConfig) -> Dict:
+    from inception_retrain.kubeflow import compile as compile_lib
+
+    options = targets.CompileOptions(
+        target=target, output="unused" + targets.TARGETS[target].extension,
+        image="registry.example.com/inception-retrain:emulated")
+    _, spec, _ = compile_lib.compile_spec(config, options)
+    return spec
+
+
+# Without a test split there is no TestSplitEvaluator: one profile runs it, which saves the
+# others half a minute per run.
+NO_TEST_SPLIT = {"train_percent": 75, "eval_percent": 25, "test_percent": 0}
+KFP_SPECS = {}
+
+
+def kfp_spec(with_test_split: bool) -> Dict:
+    """Compiled once per configuration."""
+    if with_test_split not in KFP_SPECS:
+        KFP_SPECS[with_test_split] = compile_for(
+            "kfp", emulated_config(**({} if with_test_split else NO_TEST_SPLIT)))
+    return KFP_SPECS[with_test_split]
+
+
+@pytest.fixture
+def backend_env(env_with_legacy_keras):
+    return dict(env_with_legacy_keras, CUDA_VISIBLE_DEVICES="", TF_CPP_MIN_LOG_LEVEL="2",
+                PYTHONWARNINGS="ignore")
+
+
+def run_parameters(data_root: Path, push_base: Path) -> Dict[str, str]:
+    from inception_retrain.pipeline.pipeline import default_schema_path
+
+    return {"data_root": str(data_root), "push_base": str(push_base),
+            "schema_path": default_schema_path()}
+
+
+def metadata(artifact: kfp_emulator.MlmdArtifact) -> Dict:
+    return {k: kfp_emulator._mlmd_to_struct_value(v) for k, v in artifact.custom_properties.items()}
+
+
+def assert_run(spec: Dict, runs: Dict[str, kfp_emulator.TaskRun], push_base: Path,
+               version: int, baseline_version=None) -> None:
+    assert sorted(runs) == sorted(spec["root"]["dag"]["tasks"])  # every task ran and succeeded
+    pushed = metadata(runs["Pusher"].outputs["pushed_model"])
+    assert pushed["pushed"] == 1.0 and pushed["pushed_version"] == float(version), pushed
+    assert (push_base / str(version) / "saved_model.pb").is_file()
+    assert sorted(p.name for p in push_base.iterdir() if p.name.isdigit()) == [
+        str(v) for v in range(1, version + 1)]
+    blessing = metadata(runs["Evaluator"].outputs["blessing"])
+    assert blessing["blessed"] == 1.0, blessing
+    assert "baseline_model_id" not in blessing  # the served snapshot has no ML Metadata id
+    if baseline_version is None:
+        assert blessing["baseline_source"] == "none", blessing
+    else:
+        assert blessing["baseline_source"] == "served", blessing
+        assert blessing["baseline_served_version"] == float(baseline_version), blessing
+        assert blessing["baseline_model"] == str(push_base / str(baseline_version))
+    # The Trainer's model reached the Evaluator and Pusher as the same ML Metadata artifact.
+    model = runs["Trainer"].outputs["model"]
+    for task in ("Evaluator", "Pusher"):
+        given = runs[task].executor_input["inputs"]["artifacts"]["model"]["artifacts"][0]
+        assert given["uri"] == model.uri and given["name"].endswith(str(model.id))
+
+
+def run_twice(profile, spec, tmp_path, env, data_root, before_second=None):
+    backend = kfp_emulator.Backend(profile, tmp_path / "backend", env=env)
+    (tmp_path / "backend").mkdir()
+    push_base = tmp_path / "serving" / "inception_v3"
+    parameters = run_parameters(data_root, push_base)
+    root = str(tmp_path / "pipeline_root")
+    first = backend.run(spec, parameters, pipeline_root=root)
+    assert_run(spec, first, push_base, version=1)
+    if before_second:
+        before_second()
+    second = backend.run(spec, parameters, pipeline_root=root)
+    assert_run(spec, second, push_base, version=2, baseline_version=1)
+    return backend, first, second
+
+
+@pytest.mark.parametrize("profile, with_test_split", [(kfp_emulator.KFP_2_4, False),
+                                                      (kfp_emulator.KFP_2_5, True)],
+                         ids=["kfp-2.4", "kfp-2.5"])
+def test_open_source_kfp_runs_the_pipeline_and_gates_on_the_served_model(
+        profile, with_test_split, tmp_path, backend_env):
+    spec = kfp_spec(with_test_split)
+    assert ("TestSplitEvaluator" in spec["root"]["dag"]["tasks"]) == with_test_split
+    data_root = write_class_images(tmp_path / "images", CLASSES)
+    _, first, second = run_twice(profile, spec, tmp_path, backend_env, data_root)
+    for runs in (first, second):
+        for name, task in runs.items():
+            outputs = task.executor_input["outputs"]["artifacts"]
+            assert ("executor-logs" in outputs) == profile.executor_logs, name
+            if profile.executor_logs:  # the launcher's log artifact: written and recorded
+                logs = task.outputs["executor-logs"]
+                assert logs.type_name == "system.Artifact"
+                assert "Starting executor" in Path(logs.uri).read_text(), name
+            # what the open-source driver sends downstream: no type, the id as the name
+            for artifacts in task.executor_input["inputs"]["artifacts"].values():
+                artifact = artifacts["artifacts"][0]
+                assert artifact["type"] == {"instanceSchema": ""} and artifact["name"].isdigit()
+
+
+def test_vertex_runs_spans_through_the_example_gen_driver(tmp_path, backend_env):
+    """Vertex runs ImageExampleGen's driver (lifecycle.preCacheCheck): it resolves {SPAN} to the
+    newest span folder, so the second run trains on span 2 without any parameter change."""
+    spec = compile_for("vertex", emulated_config(input_pattern="span-{SPAN}/*/*", **NO_TEST_SPLIT))
+    data_root = tmp_path / "images"
+    write_class_images(data_root / "span-1", CLASSES)
+
+    def new_span():
+        write_class_images(data_root / "span-2", {name: n + 2 for name, n in CLASSES.items()})
+
+    _, first, second = run_twice(kfp_emulator.VERTEX, spec, tmp_path, backend_env, data_root,
+                                 before_second=new_span)
+    for runs, span in ((first, 1), (second, 2)):
+        example_gen = runs["ImageExampleGen"]
+        resolved = json.loads(example_gen.driver_output["parameterValues"]["input_config"])
+        assert [split["pattern"] for split in resolved["splits"]] == [f"span-{span}/*/*"] * len(
+            resolved["splits"]), resolved
+        assert metadata(example_gen.outputs["examples"])["span"] == float(span)
+        trained_on = runs["Trainer"].executor_input["inputs"]["artifacts"]["examples"]
+        assert trained_on["artifacts"][0]["metadata"]["span"] == float(span)
+
+
+def test_non_default_data_keys_reach_the_tasks_on_kfp(tmp_path, backend_env):
+    """The user's own split folders and class-balance rules, compiled (pipeline.dag_arguments)
+    and run on KFP 2.5+: the tasks get them, and an imbalance set to warn does not stop the run."""
+    rules = {"max_class_ratio": 1.5, "min_class_fraction": 0.2, "on_imbalance": "warn",
+             "max_label_drift": 0.5, "on_drift": "fail"}
+    spec = compile_for("kfp", emulated_config(split_folders=("train", "val"), **rules))
+    data_root = tmp_path / "images"
+    write_class_images(data_root / "train", {"daisy": 10, "roses": 5, "tulips": 5})  # ratio 2
+    write_class_images(data_root / "val", {"daisy": 3, "roses": 3, "tulips": 3})
+    (tmp_path / "backend").mkdir()
+    backend = kfp_emulator.Backend(kfp_emulator.KFP_2_5, tmp_path / "backend", env=backend_env)
+    push_base = tmp_path / "serving" / "inception_v3"
+    runs = backend.run(spec, run_parameters(data_root, push_base),
+                       pipeline_root=str(tmp_path / "pipeline_root"))
+    assert_run(spec, runs, push_base, version=1)
+    gate = runs["DataGate"].executor_input["inputs"]["parameterValues"]
+    assert {key: gate[key] for key in rules} == rules
+    examples = metadata(runs["ImageExampleGen"].outputs["examples"])
+    assert json.loads(examples["split_names"]) == ["train", "eval"]
+    facts = Path(runs["DataGate"].outputs["data_report"].uri)
+    report = " ".join(p.read_text(errors="replace") for p in facts.rglob("*") if p.is_file())
+    assert "ratio" in report.lower(), report[:2000]
