@@ -5,7 +5,7 @@ import time
 
 from inception_retrain.components.image_example_gen import ingest
 from inception_retrain.pipeline import config as config_lib
-from inception_retrain.pipeline import default_dataset
+from inception_retrain.pipeline import default_dataset, run_lock
 
 
 def make_work_dir(work_dir: str, *subdirs: str) -> None:
@@ -48,8 +48,18 @@ def preflight(config: config_lib.PipelineConfig) -> str:
     return data_root
 
 
+def served_state(push_base: str) -> str:
+    """What push_base serves now, as the Evaluator's cache key sees it."""
+    from inception_retrain.serving import versions
+
+    served = versions.served_version(push_base)
+    return "none" if served is None else f"version {served}"
+
+
 def run(config: config_lib.PipelineConfig, data_root: str, progress=None) -> float:
     """Runs the DAG to completion (raises on a failed component); returns seconds taken.
+    Holds the work directory's run lock meanwhile (run_lock.RunLockedError if another run
+    does).
 
     progress: a cli.progress.RunProgress, told the components before the run starts."""
     from tfx import v1 as tfx
@@ -57,13 +67,15 @@ def run(config: config_lib.PipelineConfig, data_root: str, progress=None) -> flo
     from inception_retrain.pipeline.pipeline import create_pipeline_from_config, default_schema_path
 
     os.makedirs(config.work_dir, exist_ok=True)
-    metadata = tfx.orchestration.metadata.sqlite_metadata_connection_config(
-        config.metadata_path)
-    dag = create_pipeline_from_config(config, default_schema_path(), data_root, metadata)
-    if progress is not None:
-        progress.begin([component.id for component in dag.components])
-    start = time.time()
-    logging.info("running %s with LocalDagRunner; outputs under %s", config.pipeline_name,
-                 config.pipeline_root)
-    tfx.orchestration.LocalDagRunner().run(dag)
-    return time.time() - start
+    with run_lock.run_lock(config.work_dir):
+        metadata = tfx.orchestration.metadata.sqlite_metadata_connection_config(
+            config.metadata_path)
+        dag = create_pipeline_from_config(config, default_schema_path(), data_root, metadata,
+                                          served_state=served_state(config.push_base))
+        if progress is not None:
+            progress.begin([component.id for component in dag.components])
+        start = time.time()
+        logging.info("running %s with LocalDagRunner; outputs under %s", config.pipeline_name,
+                     config.pipeline_root)
+        tfx.orchestration.LocalDagRunner().run(dag)
+        return time.time() - start

@@ -88,10 +88,15 @@ def create_pipeline(
     metadata_connection_config=None,
     trainer_custom_config=None,
     eval_config=None,
+    served_state: str = "",
 ) -> tfx.dsl.Pipeline:
     """The whole DAG. Every path, setting and threshold is an argument, none has a default
     here (the defaults live once, in pipeline.config); nothing is global. Runners call it
     through dag_arguments, the one mapping from a PipelineConfig.
+
+    served_state: what push_base serves as the run starts (a local runner reads it): part of
+    the Evaluator's cache key, so a blessing cached against one served version is never reused
+    once another is served. The Pusher checks it once more when it pushes (compare and swap).
 
     trainer_custom_config, eval_config: stand-ins for dataclasses.asdict(training) and the
     gating EvalConfig built from the thresholds, e.g. RuntimeParameters holding their JSON so a
@@ -164,7 +169,8 @@ def create_pipeline(
         example_splits=["eval"],
         eval_config=(create_eval_config(accuracy_floor, max_accuracy_drop, top_k)
                      if eval_config is None else eval_config),
-        per_class_recall_floor=per_class_recall_floor).with_id("Evaluator")
+        per_class_recall_floor=per_class_recall_floor,
+        served_state=served_state if baseline == "served" else "").with_id("Evaluator")
     pusher = ServingPusher(
         model=trainer.outputs["model"],
         model_blessing=evaluator.outputs["blessing"],
@@ -229,11 +235,12 @@ def dag_arguments(config: config_lib.PipelineConfig, data_root: str, schema_path
 
 
 def create_pipeline_from_config(config: config_lib.PipelineConfig, schema_path: str,
-                                data_root: str, metadata_connection_config=None
-                                ) -> tfx.dsl.Pipeline:
+                                data_root: str, metadata_connection_config=None,
+                                served_state: str = "") -> tfx.dsl.Pipeline:
     """The DAG a local run executes: dag_arguments as they are."""
     return create_pipeline(**dag_arguments(config, data_root, schema_path),
-                           metadata_connection_config=metadata_connection_config)
+                           metadata_connection_config=metadata_connection_config,
+                           served_state=served_state)
 
 
 def default_schema_path() -> str:

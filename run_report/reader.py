@@ -5,6 +5,7 @@ File names, property names and readers of what components write come from their 
 modules (components/<name>/contract.py), so reading a run imports no TensorFlow until there is
 an evaluation to load with TFMA (run_report.evaluation).
 """
+import dataclasses
 import datetime
 import json
 import os
@@ -42,8 +43,7 @@ def read_run(store, pipeline_name: str, run_context) -> RunRecord:
     push = read_push(store, nodes)
     if push is not None:
         states = {c.component: c.state for c in components}
-        push = PushSection(push.pushed, push.destination, push.version, push.pruned_versions,
-                           by_this_run=states.get("Pusher") == "COMPLETE")
+        push = dataclasses.replace(push, by_this_run=states.get("Pusher") == "COMPLETE")
     return RunRecord(pipeline=pipeline_name, run=run_info(run_context, nodes),
                      components=components, data=read_data(store, nodes),
                      training=read_training(store, nodes),
@@ -177,4 +177,5 @@ def read_push(store, nodes: Dict[str, Any]) -> Optional[PushSection]:
     return PushSection(pushed=bool(mlmd.property_value(props, pusher.PUSHED)),
                        destination=mlmd.property_value(props, pusher.PUSHED_DESTINATION),
                        version=mlmd.property_value(props, pusher.PUSHED_VERSION),
-                       pruned_versions=mlmd.property_value(props, pusher.PRUNED_VERSIONS) or "")
+                       pruned_versions=mlmd.property_value(props, pusher.PRUNED_VERSIONS) or "",
+                       already_served=bool(mlmd.property_value(props, pusher.ALREADY_SERVED)))

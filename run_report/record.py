@@ -156,10 +156,12 @@ class PushSection:
     version: Optional[int] = None
     pruned_versions: str = ""
     by_this_run: bool = False   # the Pusher executed in this run (not reused from cache)
+    already_served: bool = False  # the served version already held the model: nothing copied
 
     def to_dict(self) -> Dict[str, Any]:
         return {"pushed": self.pushed, "destination": self.destination,
-                "version": self.version, "pruned_versions": self.pruned_versions}
+                "version": self.version, "pruned_versions": self.pruned_versions,
+                "already_served": self.already_served}
 
 
 @dataclasses.dataclass(frozen=True)

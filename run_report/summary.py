@@ -115,7 +115,10 @@ def render(record: RunRecord, seconds: Optional[float] = None) -> str:
             out.extend(_per_class_lines(test_split.per_class))
     push = record.push
     if push:
-        if push.pushed:
+        if push.pushed and push.already_served:
+            out.append(f"Pushed: already served as version {push.version} ({push.destination});"
+                       " nothing copied")
+        elif push.pushed:
             out.append(f"Pushed: {push.destination} (version {push.version})")
             if push.pruned_versions:
                 out.append(f"  removed old versions: {push.pruned_versions}")

@@ -315,14 +315,14 @@ def _publish_remote(fs: _GFileFs, model_dir: str, base: str, source: str,
 
 
 def publish(model_dir: str, base: str, keep: int, source: str = "",
-            rollback_of: Optional[int] = None,
+            rollback_of: Optional[int] = None, check_served: bool = False,
             expect_served: Optional[int] = None) -> Published:
     """Copies the SavedModel in model_dir to <base>/<highest + 1>/, then keeps `keep` versions.
 
     A failure at any point leaves no new integer directory on local filesystems. If the served
     version already holds this model (same source, same bytes), nothing is copied. With
-    expect_served (the version a gate compared against; 0 = nothing served), the push happens
-    only if that is still what is served: compare and swap, under the lock."""
+    check_served, the push happens only if expect_served (what a gate compared the model with;
+    None = nothing served) is still what is served: compare and swap, under the lock."""
     if keep < 1:
         raise ServingDirError(f"keep_versions must be at least 1, got {keep}")
     _check_model_dir(model_dir)
@@ -331,11 +331,11 @@ def publish(model_dir: str, base: str, keep: int, source: str = "",
     source = source or model_dir
     with publish_lock(base):
         served = served_version(base)
-        if expect_served is not None and (served or 0) != expect_served:
+        if check_served and served != expect_served:
             raise ServedVersionChanged(
                 f"{base} serves {_describe(served)} now, but the gate compared the candidate "
-                f"with {_describe(expect_served or None)}: nothing pushed. Run again to "
-                "evaluate against what is served now")
+                f"with {_describe(expect_served)}: nothing pushed. Run again to evaluate "
+                "against what is served now")
         _remove_leftovers(fs, base)
         if rollback_of is None:
             same = _already_served(fs, model_dir, base, source)

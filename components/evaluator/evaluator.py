@@ -32,6 +32,9 @@ from inception_retrain.serving import versions
 from inception_retrain.components.trainer import export
 
 SERVING_BASE_KEY = "serving_base"
+# What the push destination served when the DAG was built (local runs): part of the Evaluator's
+# cache key, so a cached blessing is never reused once another version is served.
+SERVED_STATE_KEY = "served_state"
 PER_CLASS_RECALL_FLOOR_KEY = "per_class_recall_floor"
 
 
@@ -91,6 +94,7 @@ class Executor(evaluator_executor.Executor):
            exec_properties: Dict[str, Any]) -> None:
         exec_properties = dict(exec_properties)
         serving_base = exec_properties.pop(SERVING_BASE_KEY, None) or ""
+        exec_properties.pop(SERVED_STATE_KEY, None)  # a cache key only
         recall_floor = float(exec_properties.pop(PER_CLASS_RECALL_FLOOR_KEY, None) or 0.0)
         input_dict = dict(input_dict)
         candidate = artifact_utils.get_single_instance(
@@ -104,6 +108,8 @@ class Executor(evaluator_executor.Executor):
             record["baseline"] = {"source": "baseline_model channel", "uri": baseline[0].uri}
         elif serving_base:
             snapshot = _snapshot_served_model(serving_base, self._get_tmp_dir())
+            record["served_at_gate"] = (snapshot.get_int_custom_property("served_version")
+                                        if snapshot is not None else None)
             if snapshot is None:
                 record["baseline"] = {"source": "none", "note": f"nothing served under "
                                       f"{serving_base}: gated on the absolute floors only"}
@@ -160,6 +166,11 @@ def write_gate_record(output_dict: Dict[str, List[types.Artifact]], record: Dict
             artifact.set_int_custom_property("baseline_served_version", baseline["version"])
             artifact.set_string_custom_property(
                 evaluator_constants.ARTIFACT_PROPERTY_BASELINE_MODEL_URI_KEY, baseline["path"])
+        if "served_at_gate" in record:
+            served = record["served_at_gate"]
+            artifact.set_string_custom_property(
+                contract.SERVED_AT_GATE_PROPERTY,
+                contract.NOTHING_SERVED if served is None else str(served))
 
 
 class GatedEvaluatorSpec(standard_component_specs.EvaluatorSpec):
@@ -167,6 +178,7 @@ class GatedEvaluatorSpec(standard_component_specs.EvaluatorSpec):
 
     PARAMETERS = dict(standard_component_specs.EvaluatorSpec.PARAMETERS, **{
         SERVING_BASE_KEY: ExecutionParameter(type=str, optional=True),
+        SERVED_STATE_KEY: ExecutionParameter(type=str, optional=True),
         PER_CLASS_RECALL_FLOOR_KEY: ExecutionParameter(type=float, optional=True),
     })
 
@@ -180,13 +192,14 @@ class GatedEvaluator(base_beam_component.BaseBeamComponent):
     def __init__(self, examples: types.BaseChannel, model: types.BaseChannel,
                  eval_config: tfma.EvalConfig, example_splits: Sequence[str] = ("eval",),
                  serving_base: str = "", baseline_model: Optional[types.BaseChannel] = None,
-                 per_class_recall_floor: float = 0.0):
+                 per_class_recall_floor: float = 0.0, served_state: str = ""):
         if serving_base and baseline_model is not None:
             raise ValueError("give either serving_base or baseline_model, not both")
         super().__init__(spec=GatedEvaluatorSpec(
             examples=examples, model=model, baseline_model=baseline_model,
             eval_config=eval_config, example_splits=json_utils.dumps(list(example_splits)),
             serving_base=serving_base or None,
+            served_state=served_state or None,
             per_class_recall_floor=float(per_class_recall_floor),
             evaluation=types.Channel(type=standard_artifacts.ModelEvaluation),
             blessing=types.Channel(type=standard_artifacts.ModelBlessing)))

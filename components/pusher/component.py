@@ -12,8 +12,9 @@ from tfx.types import standard_artifacts
 from tfx.utils import path_utils
 from tfx.v1.dsl.components import InputArtifact, OutputArtifact, Parameter, component
 
+from inception_retrain.components.evaluator import contract as evaluator_contract
 from inception_retrain.components.pusher.contract import (
-    PRUNED_VERSIONS, PUSHED, PUSHED_DESTINATION, PUSHED_VERSION)
+    ALREADY_SERVED, PRUNED_VERSIONS, PUSHED, PUSHED_DESTINATION, PUSHED_VERSION)
 from inception_retrain.serving import versions
 
 
@@ -32,10 +33,21 @@ def ServingPusher(
         return
     model_dir = path_utils.serving_model_path(model.uri,
                                               path_utils.is_old_model_artifact(model))
-    published = versions.publish(model_dir, push_base, keep_versions, source=model.uri)
-    logging.info("pushed %s as version %d (%s); removed old versions %s", model.uri,
-                 published.version, published.path, published.pruned or "none")
+    # Compare and swap: with the served-model baseline, push only if what is served is still
+    # what the gate compared with (a cached blessing, or another writer, could differ).
+    gated_against = model_blessing.has_custom_property(evaluator_contract.SERVED_AT_GATE_PROPERTY)
+    published = versions.publish(
+        model_dir, push_base, keep_versions, source=model.uri, check_served=gated_against,
+        expect_served=evaluator_contract.served_at_gate(model_blessing.get_string_custom_property(
+            evaluator_contract.SERVED_AT_GATE_PROPERTY)) if gated_against else None)
+    if published.already_served:
+        logging.info("%s is already served as version %d (%s): nothing copied", model.uri,
+                     published.version, published.path)
+    else:
+        logging.info("pushed %s as version %d (%s); removed old versions %s", model.uri,
+                     published.version, published.path, published.pruned or "none")
     pushed_model.set_int_custom_property(PUSHED, 1)
+    pushed_model.set_int_custom_property(ALREADY_SERVED, int(published.already_served))
     pushed_model.set_string_custom_property(PUSHED_DESTINATION, published.path)
     pushed_model.set_int_custom_property(PUSHED_VERSION, published.version)
     pushed_model.set_string_custom_property(PRUNED_VERSIONS,
