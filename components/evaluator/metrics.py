@@ -34,22 +34,20 @@ class TopOneRecall(metric_types.Metric):
         super().__init__(metric_util.merge_per_key_computations(_recall), name=name)
 
 
-def _precision(name: str, eval_config: Optional[config_pb2.EvalConfig] = None,
-               model_name: str = "", output_name: str = "",
-               sub_key: Optional[metric_types.SubKey] = None,
-               aggregation_type: Optional[metric_types.AggregationType] = None,
-               example_weighted: bool = False) -> metric_types.MetricComputations:
-    return _computations("precision", name, eval_config, model_name, output_name, sub_key,
-                         aggregation_type, example_weighted)
+def _per_class(kind: str):
+    """TFMA's per-key computations function for one kind ("precision" or "recall")."""
+    def computations(name: str, eval_config: Optional[config_pb2.EvalConfig] = None,
+                     model_name: str = "", output_name: str = "",
+                     sub_key: Optional[metric_types.SubKey] = None,
+                     aggregation_type: Optional[metric_types.AggregationType] = None,
+                     example_weighted: bool = False) -> metric_types.MetricComputations:
+        return _computations(kind, name, eval_config, model_name, output_name, sub_key,
+                             aggregation_type, example_weighted)
+    return computations
 
 
-def _recall(name: str, eval_config: Optional[config_pb2.EvalConfig] = None,
-            model_name: str = "", output_name: str = "",
-            sub_key: Optional[metric_types.SubKey] = None,
-            aggregation_type: Optional[metric_types.AggregationType] = None,
-            example_weighted: bool = False) -> metric_types.MetricComputations:
-    return _computations("recall", name, eval_config, model_name, output_name, sub_key,
-                         aggregation_type, example_weighted)
+_precision = _per_class("precision")
+_recall = _per_class("recall")
 
 
 def _computations(kind, name, eval_config, model_name, output_name, sub_key, aggregation_type,
