@@ -150,6 +150,11 @@ def _cmd_schedule_disable(args) -> int:
 def register(subparsers, add_config_args: Callable, load_config: Callable) -> None:
     """Adds `compile` and `schedule` to the inception-retrain parser; add_config_args and
     load_config are cli.main's (--config, --data-root, --set, ...)."""
+    _register_compile(subparsers, add_config_args, load_config)
+    _register_schedule(subparsers)
+
+
+def _register_compile(subparsers, add_config_args: Callable, load_config: Callable) -> None:
     compile_parser = subparsers.add_parser(
         "compile", help="compile the pipeline for Kubeflow Pipelines or Vertex AI",
         description="Compiles the pipeline with KubeflowV2DagRunner: --target kfp writes the "
@@ -183,6 +188,8 @@ def register(subparsers, add_config_args: Callable, load_config: Callable) -> No
                                 help="default build/kubeflow/<pipeline_name>-<target>.yaml|json")
     compile_parser.set_defaults(func=lambda args: _cmd_compile(args, load_config))
 
+
+def _register_schedule(subparsers) -> None:
     schedule_parser = subparsers.add_parser(
         "schedule", help="recurring runs on Kubeflow Pipelines: create, list, disable",
         description="Talks to the KFP API (v2beta1) through kfp.Client. Host and credentials "
@@ -224,7 +231,10 @@ def register(subparsers, add_config_args: Callable, load_config: Callable) -> No
                         help="print the requests and parameters; send nothing")
     _add_connection_args(create)
     create.set_defaults(func=_api_errors(_cmd_schedule_create))
+    _register_schedule_list_and_disable(actions)
 
+
+def _register_schedule_list_and_disable(actions) -> None:
     listing = actions.add_parser("list", help="list recurring runs")
     listing.add_argument("--experiment", metavar="NAME", help="only this experiment's")
     listing.add_argument("--name", metavar="NAME", help="only runs with this name")

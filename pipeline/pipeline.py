@@ -91,7 +91,9 @@ def create_pipeline(
     served_state: str = "",
 ) -> tfx.dsl.Pipeline:
     """The whole DAG. Every path, setting and threshold is an argument, none has a default
-    here (the defaults live once, in pipeline.config); nothing is global. Runners call it
+    here (the defaults live once, in pipeline.config); nothing is global. One function on
+    purpose (longer than 80 lines): the DAG reads top to bottom, node by node, as in TFX's
+    templates. Runners call it
     through dag_arguments, the one mapping from a PipelineConfig.
 
     served_state: what push_base serves as the run starts (a local runner reads it): part of
