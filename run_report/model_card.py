@@ -8,6 +8,7 @@ children whose names are integers, so `model_cards/` is invisible to it and to r
 import math
 import os
 import posixpath
+import re
 from typing import Any, Dict, List, Optional, Tuple
 
 from inception_retrain.run_report.record import DataSection, RunRecord, TrainingSection
@@ -34,6 +35,36 @@ def wilson_interval(successes: float, total: float, z: float = 1.96) -> Tuple[fl
     return max(0.0, center - margin), min(1.0, center + margin)
 
 
+# Characters a Markdown renderer would act on inline (backslash-escapable ASCII punctuation that
+# forms emphasis, links, code, headings); &, < and > become HTML entities, so no renderer
+# (Markdown or plain HTML) sees a tag or an entity of the input's.
+_MARKDOWN_SPECIAL = frozenset("\\`*_{}[]()#+-!")
+# | (a table cell separator; \| is an escape only where tables are enabled) and ~ (GitHub's
+# strikethrough; no escapable character for Python-Markdown) as entities too: tables split
+# cells at literal | only.
+_HTML_ENTITIES = {"&": "&amp;", "<": "&lt;", ">": "&gt;", "|": "&#124;", "~": "&#126;"}
+
+
+def md(value: Any) -> str:
+    """value as literal Markdown text, also inside a table cell: every user-supplied string of
+    the card (class names, paths, config values, messages) goes through here or code()."""
+    text = " ".join(str(value).splitlines())  # a line break would end a table row or a list
+    return "".join(_HTML_ENTITIES.get(c) or (f"\\{c}" if c in _MARKDOWN_SPECIAL else c)
+                   for c in text)
+
+
+def code(value: Any) -> str:
+    """value as a Markdown code span, whatever backticks it holds. Inside a span renderers show
+    & < > literally (no entities) and some split a table row at |, so a value holding one of
+    those, or a backslash, is escaped text (md) instead."""
+    text = " ".join(str(value).splitlines())
+    if any(c in text for c in "&<>|\\"):
+        return md(text)
+    fence = "`" * (1 + max(map(len, re.findall(r"`+", text)), default=0))
+    pad = " " if text.startswith("`") or text.endswith("`") else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
+
+
 def _fmt(value: Optional[float]) -> str:
     if value is None or not math.isfinite(value):
         return "–"
@@ -42,8 +73,9 @@ def _fmt(value: Optional[float]) -> str:
 
 def _counts_table(data: DataSection) -> List[str]:
     splits = data.splits
-    lines = ["| class | " + " | ".join(splits) + " |", "|---" * (len(splits) + 1) + "|"]
-    lines += [f"| {name} | " + " | ".join(str(data.count(s, name)) for s in splits) + " |"
+    lines = ["| class | " + " | ".join(map(md, splits)) + " |",
+             "|---" * (len(splits) + 1) + "|"]
+    lines += [f"| {md(name)} | " + " | ".join(str(data.count(s, name)) for s in splits) + " |"
               for name in data.classes]
     lines.append("| **total** | " + " | ".join(str(data.split_total(s)) for s in splits)
                  + " |")
@@ -77,16 +109,16 @@ def limits(record: RunRecord) -> List[str]:
     train, evaluation = counts.get("train", {}), counts.get("eval", {})
     few = sorted(name for name, n in train.items() if n < 30)
     if few:
-        found.append(f"Classes with fewer than 30 training images: {', '.join(few)}.")
+        found.append(f"Classes with fewer than 30 training images: {', '.join(map(md, few))}.")
     missing = sorted(name for name in train if not evaluation.get(name))
     if missing:
         found.append(f"Classes absent from the eval split (no measured accuracy for them): "
-                     f"{', '.join(missing)}.")
+                     f"{', '.join(map(md, missing))}.")
     if train and min(train.values()) > 0 and max(train.values()) / min(train.values()) >= 3:
         found.append(f"The training classes are imbalanced (largest / smallest = "
                      f"{max(train.values()) / min(train.values()):.1f}).")
     for warning in data.warnings or []:
-        found.append(f"Data warning: {warning}")
+        found.append(f"Data warning: {md(warning)}")
     found.append("Every image is assigned one of the known classes, including images of none "
                  "of them; use the score and review low-confidence predictions.")
     found.append("Metrics come from images of the same source as the training images; they "
@@ -102,11 +134,11 @@ def _metrics_lines(split: str, metrics: Dict[str, float],
     accuracy = _accuracy_line(metrics, split)
     if accuracy:
         lines.append(accuracy)
-    lines += [f"- {name}: {_fmt(value)}" for name, value in sorted(metrics.items())
+    lines += [f"- {md(name)}: {_fmt(value)}" for name, value in sorted(metrics.items())
               if name not in ("sparse_categorical_accuracy", "example_count")]
     if per_class:
         lines += ["", f"| class ({split}) | precision | recall |", "|---|---|---|"]
-        lines += [f"| {name} | {_fmt(values.get('top1_precision'))} | "
+        lines += [f"| {md(name)} | {_fmt(values.get('top1_precision'))} | "
                   f"{_fmt(values.get('top1_recall'))} |"
                   for name, values in sorted(per_class.items())]
     return lines + [""]
@@ -116,11 +148,11 @@ def _training_lines(training: Optional[TrainingSection]) -> List[str]:
     lines = []
     for phase in training.phases if training else ():
         if phase.skipped is not None:
-            lines.append(f"- {phase.name}: skipped ({phase.skipped}).")
+            lines.append(f"- {md(phase.name)}: skipped ({md(phase.skipped)}).")
         else:
-            lines.append(f"- {phase.name}: {phase.epochs_run} epoch(s), best val_loss "
+            lines.append(f"- {md(phase.name)}: {md(phase.epochs_run)} epoch(s), best val_loss "
                          f"{_fmt(phase.best_val_loss)}"
-                         + (f"; {phase.kept_phase1_weights}" if phase.kept_phase1_weights
+                         + (f"; {md(phase.kept_phase1_weights)}" if phase.kept_phase1_weights
                             else "") + ".")
     return lines
 
@@ -132,20 +164,20 @@ def render(record: RunRecord, report_html: Optional[str] = None) -> str:
     data = record.data or DataSection()
     classes = (training.class_names if training else None) or data.classes
     config = training.config if training else {}
-    lines = [f"# Model card: version {push.version}", "",
-             f"Pipeline `{record.pipeline}`, run `{run.run_id}` "
-             f"(started {run.started}). Full report: `{report_html}`.", "",
+    lines = [f"# Model card: version {md(push.version)}", "",
+             f"Pipeline {code(record.pipeline)}, run {code(run.run_id)} "
+             f"(started {md(run.started)}). Full report: {code(report_html)}.", "",
              "## Model", "",
              f"- InceptionV3 fine-tuned in two phases: a new head on the frozen network, then "
-             f"the top {config.get('unfreeze_blocks', '?')} inception blocks; image size "
-             f"{config.get('image_size', '?')} px.",
-             f"- Base weights: {training.base_weights if training else 'unknown'}.",
-             f"- Served from `{push.destination}` (TF Serving model base path: the folder "
+             f"the top {md(config.get('unfreeze_blocks', '?'))} inception blocks; image size "
+             f"{md(config.get('image_size', '?'))} px.",
+             f"- Base weights: {md(training.base_weights if training else 'unknown')}.",
+             f"- Served from {code(push.destination)} (TF Serving model base path: the folder "
              "above it).",
              "- Input (`serving_default`): encoded image bytes (`images`; JSON `{\"b64\": ...}` "
              "over REST). Output: `scores` (one probability per class), `classes`, "
              "`predicted_class`.",
-             f"- Classes ({len(classes)}): {', '.join(classes)}.", "",
+             f"- Classes ({len(classes)}): {', '.join(map(md, classes))}.", "",
              "## Intended use", "",
              f"Sorting images into exactly these {len(classes)} classes, for images that look "
              "like the training images (same kind of source, resolution and preparation). "
@@ -153,7 +185,7 @@ def render(record: RunRecord, report_html: Optional[str] = None) -> str:
              "prediction.", "",
              "## Data", ""]
     if run.data_root:
-        lines += [f"Images from `{run.data_root}`.", ""]
+        lines += [f"Images from {code(run.data_root)}.", ""]
     if data.class_counts:
         lines += _counts_table(data) + [""]
     if data.quarantine is not None:
@@ -166,8 +198,8 @@ def render(record: RunRecord, report_html: Optional[str] = None) -> str:
     passed = [c for c in (record.evaluation.checks if record.evaluation else []) if c["passed"]]
     if passed:
         lines.append("Blessed: " + "; ".join(
-            f"{c['metric']}{' [' + c['class'] + ']' if c['class'] else ''} {_fmt(c['value'])} "
-            f"({c['condition']})" for c in passed) + ".")
+            f"{md(c['metric'])}{' [' + md(c['class']) + ']' if c['class'] else ''} "
+            f"{_fmt(c['value'])} ({md(c['condition'])})" for c in passed) + ".")
         lines.append("")
     lines += ["## Limits", ""] + [f"- {item}" for item in limits(record)] + [""]
     return "\n".join(lines)
