@@ -6,6 +6,11 @@ PATH_KEY = "relative_path"     # <class>/<file> relative to the data root; the s
 HEIGHT_KEY = "height"
 WIDTH_KEY = "width"
 FORMAT_KEY = "source_format"   # format of the file on disk (jpeg, png, tiff, ...)
+GROUP_KEY = "group"            # the slide (or patient) an image was cut from; the split hash key.
+                               # Without a group key (data.group_pattern, a manifest's group
+                               # column) it is the relative path: a split per image, as before.
+SITE_KEY = "site"              # the lab or hospital an image came from; "" when unknown
+CONTENT_HASH_KEY = "content_sha256"  # SHA-256 of the file's bytes as read (duplicate checks)
 
 # Transform outputs.
 TRANSFORMED_IMAGE_KEY = "image_xf"   # float32 [size, size, 3] in [-1, 1] (InceptionV3's range)

@@ -18,11 +18,13 @@ DEFAULT_SPLITS = (("train", 70), ("eval", 20), ("test", 10))
 
 
 def hash_split_config(splits: Sequence = DEFAULT_SPLITS) -> example_gen_pb2.Output:
-    """Output splits by a hash of the relative path: adding images never moves earlier ones."""
+    """Output splits by a hash of the group feature: every image of a group (a slide) lands in
+    one split, and adding images or groups never moves earlier ones. Without a group key the
+    group is the relative path (the same bytes, so the same split as a hash of the path)."""
     return example_gen_pb2.Output(split_config=example_gen_pb2.SplitConfig(
         splits=[example_gen_pb2.SplitConfig.Split(name=name, hash_buckets=buckets)
                 for name, buckets in splits],
-        partition_feature_name=features.PATH_KEY))
+        partition_feature_name=features.GROUP_KEY))
 
 
 class LiteralRootDriver(driver.FileBasedDriver):
@@ -40,6 +42,8 @@ class ImageExampleGen(FileBasedExampleGen):
 
     split_folders: the user's own split folders (train, eval[, test] in that order), each
     holding class folders, e.g. ("train", "val", "test"); then no hash split is made.
+    options.manifest: a CSV below input_base naming every image (path, label, group, site)
+    instead of class folders; input_pattern and split_folders then do not apply.
     """
 
     EXECUTOR_SPEC = executor_spec.BeamExecutorSpec(executor.Executor)
@@ -48,13 +52,16 @@ class ImageExampleGen(FileBasedExampleGen):
     def __init__(self, input_base: str, splits: Sequence = DEFAULT_SPLITS,
                  input_pattern: str = "*/*", split_folders: Sequence[str] = (),
                  options: ingest.IngestOptions = ingest.IngestOptions()):
+        if split_folders and options.manifest:
+            raise ValueError("give split_folders or a manifest, not both")
         ingest.class_level_pattern(input_pattern)  # fails early on a pattern without classes
         input_config = example_gen_pb2.Input(splits=[
             example_gen_pb2.Input.Split(name=name, pattern=pattern)
-            for name, pattern in ingest.split_patterns(input_pattern, split_folders)])
+            for name, pattern in ingest.split_patterns(input_pattern, split_folders,
+                                                       options.manifest)])
         super().__init__(
             input_base=input_base,
             input_config=input_config,
-            output_config=(example_gen_pb2.Output() if split_folders
+            output_config=(example_gen_pb2.Output() if split_folders and not options.manifest
                            else hash_split_config(splits)),
             custom_config=executor.make_custom_config(options, input_pattern))

@@ -13,6 +13,9 @@ QUARANTINED_PROPERTY = "quarantined_count"      # bad files (counted against the
 SKIPPED_PROPERTY = "skipped_count"              # hidden files skipped by choice
 PREVIOUS_SPAN_PROPERTY = "previous_span"
 PREVIOUS_SPAN_COUNTS_PROPERTY = "previous_span_class_counts"   # JSON {class: files}
+GROUPED_PROPERTY = "grouped"   # 1: split by group (slide); 0: by image (no group key)
+INDEX_DIR = "index"            # <examples uri>/index/<split>.index.jsonl: one line per example
+INDEX_FILE = "index.jsonl"     # (path, label, group, site, sha256; no image bytes)
 
 
 def write_quarantine(records: Iterable[Any], path: str) -> None:
@@ -30,3 +33,24 @@ def read_quarantine(examples_uri: str) -> List[Dict[str, str]]:
         with artifact_files.open_text(path) as f:
             records.extend(json.loads(line) for line in f if line.strip())
     return sorted(records, key=lambda r: r["relative_path"])
+
+
+def write_index(records: Iterable[Dict[str, str]], path: str) -> None:
+    """One split's index records as JSON lines sorted by path (read back by read_index)."""
+    with artifact_files.open_text(path, "w") as f:
+        for record in sorted(records, key=lambda r: r["path"]):
+            f.write(json.dumps(record, sort_keys=True) + "\n")
+
+
+def read_index(examples_uri: str) -> Dict[str, List[Dict[str, str]]]:
+    """{split: index records} written beside an Examples artifact's splits ({} before this
+    index existed)."""
+    index = {}
+    suffix = "." + INDEX_FILE
+    for path in sorted(artifact_files.glob(posixpath.join(examples_uri, INDEX_DIR, "*"))):
+        name = posixpath.basename(path)
+        if not name.endswith(suffix):
+            continue
+        with artifact_files.open_text(path) as f:
+            index[name[:-len(suffix)]] = [json.loads(line) for line in f if line.strip()]
+    return index

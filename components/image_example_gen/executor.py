@@ -25,10 +25,12 @@ from tfx.proto import example_gen_pb2
 from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import proto_utils
 
+from inception_retrain.components import features
 from inception_retrain.components.image_example_gen import ingest
 from inception_retrain.components.image_example_gen.contract import (  # noqa: F401 (re-exported)
-    PREVIOUS_SPAN_COUNTS_PROPERTY, PREVIOUS_SPAN_PROPERTY, QUARANTINE_DIR, QUARANTINE_FILE,
-    QUARANTINED_PROPERTY, SKIPPED_PROPERTY, read_quarantine, write_quarantine)
+    GROUPED_PROPERTY, INDEX_DIR, INDEX_FILE, PREVIOUS_SPAN_COUNTS_PROPERTY,
+    PREVIOUS_SPAN_PROPERTY, QUARANTINE_DIR, QUARANTINE_FILE, QUARANTINED_PROPERTY,
+    SKIPPED_PROPERTY, read_quarantine, write_index, write_quarantine)
 
 INGEST_KEY = "ingest"
 PATTERN_KEY = "input_pattern"
@@ -68,6 +70,19 @@ def read_custom_config(exec_properties: Dict[str, Any]) -> Tuple[ingest.IngestOp
     return options, settings[PATTERN_KEY]
 
 
+def index_record(example) -> Dict[str, str]:
+    """What the DataGate's split and leakage checks read of one example (no image bytes)."""
+    feature = example.features.feature
+
+    def text(key):
+        values = feature[key].bytes_list.value if key in feature else []
+        return values[0].decode("utf-8") if values else ""
+
+    return {"path": text(features.PATH_KEY), "label": text(features.LABEL_KEY),
+            "group": text(features.GROUP_KEY), "site": text(features.SITE_KEY),
+            "sha256": text(features.CONTENT_HASH_KEY)}
+
+
 class ConvertImage(beam.DoFn):
     """Reads and converts one file; quarantined files go to a tagged output, counted."""
 
@@ -77,8 +92,13 @@ class ConvertImage(beam.DoFn):
         self._examples = beam.metrics.Metrics.counter("ImageExampleGen", "examples")
         self._quarantined = beam.metrics.Metrics.counter("ImageExampleGen", "quarantined")
 
-    def process(self, path: str):
-        result = ingest.example_or_quarantine(path, self._root, self._options)
+    def process(self, path):
+        """path: a file path, or an ingest.ManifestRow (path below the root, label, group)."""
+        if isinstance(path, ingest.ManifestRow):
+            result = ingest.example_or_quarantine(posixpath.join(self._root, path.path),
+                                                  self._root, self._options, path)
+        else:
+            result = ingest.example_or_quarantine(path, self._root, self._options)
         if result is None:
             return
         if isinstance(result, ingest.Quarantined):
@@ -117,6 +137,14 @@ def convert_paths(paths: beam.PCollection, root: str, options: ingest.IngestOpti
 def images_to_examples(pipeline: beam.Pipeline, root: str, split_pattern: str,
                        options: ingest.IngestOptions, quarantine_path: str):
     """The ingest of one input pattern: examples out, quarantine lines written to a file."""
+    if options.manifest:  # its bad rows are in the layout records (validate_layout)
+        rows, _ = ingest.read_manifest(root, split_pattern)
+        paths = pipeline | "ManifestRows" >> beam.Create(rows)
+        examples, quarantine = convert_paths(paths, root, options)
+        _ = (quarantine
+             | "GatherQuarantine" >> beam.combiners.ToList()
+             | "WriteQuarantine" >> beam.Map(write_quarantine, quarantine_path))
+        return examples
     paths = (
         pipeline
         | "MatchFiles" >> fileio.MatchFiles(  # the root literally, the pattern as a pattern
@@ -194,18 +222,18 @@ class Executor(base_example_gen_executor.BaseExampleGenExecutor):
         options, unresolved_pattern = read_custom_config(exec_properties)
         input_config = proto_utils.json_to_proto(
             exec_properties[standard_component_specs.INPUT_CONFIG_KEY], example_gen_pb2.Input())
-        layout_records = {}
-        for split in input_config.splits:
-            for record in ingest.validate_layout(root, split.pattern, options).quarantined:
-                layout_records[record.relative_path] = record
+        layout_records = ingest.validate_layouts(
+            root, [split.pattern for split in input_config.splits], options).quarantined
+        layout_records = list({(r.relative_path, r.reason): r for r in layout_records}.values())
         examples = output_dict[standard_component_specs.EXAMPLES_KEY][0]
         quarantine_dir = posixpath.join(examples.uri, QUARANTINE_DIR)
         tf.io.gfile.makedirs(quarantine_dir)
-        write_quarantine(layout_records.values(),
+        write_quarantine(layout_records,
                          posixpath.join(quarantine_dir, f"layout.{QUARANTINE_FILE}"))
         self._write_examples(examples, input_config,
                              dict(exec_properties, _quarantine_dir=quarantine_dir))
 
+        examples.set_int_custom_property(GROUPED_PROPERTY, int(options.grouped))
         records = read_quarantine(examples.uri)
         bad = [r for r in records if r.get("category") not in ingest.NOT_BAD]
         examples.set_int_custom_property(QUARANTINED_PROPERTY, len(bad))
@@ -235,6 +263,12 @@ class Executor(base_example_gen_executor.BaseExampleGenExecutor):
             for name, split in self.GenerateExamplesByBeam(pipeline, exec_properties).items():
                 _ = split | f"WriteSplit[{name}]" >> _WriteSplit(
                     artifact_utils.get_split_uri([examples], name))
+                _ = (split
+                     | f"IndexRecord[{name}]" >> beam.Map(index_record)
+                     | f"GatherIndex[{name}]" >> beam.combiners.ToList()
+                     | f"WriteIndex[{name}]" >> beam.Map(
+                         write_index, posixpath.join(examples.uri, INDEX_DIR,
+                                                     f"{name}.{INDEX_FILE}")))
         examples_utils.set_payload_format(
             examples, exec_properties[standard_component_specs.OUTPUT_DATA_FORMAT_KEY])
         examples_utils.set_file_format(examples, file_format)

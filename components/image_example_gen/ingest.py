@@ -4,8 +4,10 @@ No Beam and no TFX here, so each rule is testable on its own; the executor maps 
 Every file under a class folder ends as exactly one of: a tf.Example, or a Quarantined record
 naming the file and the reason.
 """
+import csv
 import dataclasses
 import glob
+import hashlib
 import io
 import logging
 import os
@@ -36,7 +38,14 @@ TOO_LARGE = "too_large"
 NOT_AN_IMAGE = "not_an_image"
 UNREADABLE = "unreadable"
 HIDDEN = "hidden"
+NO_GROUP = "no_group"          # the path does not match data.group_pattern
+MANIFEST_ROW = "manifest_row"  # a manifest row that names no usable image
 NOT_BAD = (HIDDEN,)
+GROUP_NAME = "group"           # the named groups of data.group_pattern and data.site_pattern
+SITE_NAME = "site"
+# Manifest columns: path and label are required, group and site optional.
+MANIFEST_COLUMNS = ("path", "label", "group", "site")
+MANIFEST_REQUIRED = ("path", "label")
 
 
 class LayoutError(ValueError):
@@ -56,6 +65,9 @@ class IngestOptions:
     max_side: int = 4096
     jpeg_quality: int = 95
     hidden_files: str = "error"   # "error": LayoutError; "skip": listed in the quarantine
+    group_pattern: str = ""       # regex with (?P<group>...) searched in the relative path
+    site_pattern: str = ""        # regex with (?P<site>...) searched in the relative path
+    manifest: str = ""            # CSV below the root: one row per image instead of folders
 
     def __post_init__(self):
         if self.max_file_bytes < 1 or self.max_pixels < 1 or self.max_side < 0:
@@ -65,6 +77,13 @@ class IngestOptions:
         if self.hidden_files not in HIDDEN_POLICIES:
             raise ValueError(f"hidden_files must be one of {HIDDEN_POLICIES}, "
                              f"got {self.hidden_files!r}")
+        for key, name in (("group_pattern", GROUP_NAME), ("site_pattern", SITE_NAME)):
+            pattern_problem(key, getattr(self, key), name, raise_it=True)
+
+    @property
+    def grouped(self) -> bool:
+        """Whether images carry a group of their own (else the split is per image)."""
+        return bool(self.group_pattern or self.manifest)
 
     def as_dict(self) -> Dict:
         return dataclasses.asdict(self)
@@ -72,6 +91,35 @@ class IngestOptions:
     @classmethod
     def from_dict(cls, values: Dict) -> "IngestOptions":
         return cls(**values)
+
+
+def pattern_problem(key: str, pattern: str, name: str, raise_it: bool = False) -> Optional[str]:
+    """Why pattern is no regular expression with a named group `name`, or None."""
+    if not pattern:
+        return None
+    try:
+        compiled = re.compile(pattern)
+    except re.error as err:
+        problem = f"data.{key} {pattern!r} is not a regular expression: {err}"
+    else:
+        problem = (None if name in compiled.groupindex else
+                   f"data.{key} {pattern!r} needs a named group (?P<{name}>...), e.g. "
+                   f"'^(?P<{name}>[^_/]+)_' for tiles named <{name}>_<x>_<y>.tif")
+    if problem and raise_it:
+        raise ValueError(problem)
+    return problem
+
+
+def search_named(pattern: str, name: str, relative_path: str) -> Optional[str]:
+    """The named group of pattern in the path's file name or, failing that, the whole path."""
+    if not pattern:
+        return None
+    compiled = re.compile(pattern)
+    for text in (posixpath.basename(relative_path), relative_path):
+        match = compiled.search(text)
+        if match and match.group(name):
+            return match.group(name)
+    return None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -114,8 +162,9 @@ def relative_to_root(path: str, root: str) -> str:
 
 
 def label_of(relative_path: str) -> str:
-    """The class of a file: the name of the folder it sits in."""
-    return relative_path.split("/")[-2]
+    """The class of a file: the name of the folder it sits in ("" at the top level)."""
+    parts = relative_path.split("/")
+    return parts[-2] if len(parts) > 1 else ""
 
 
 def class_level_pattern(pattern: str) -> str:
@@ -220,31 +269,154 @@ def escape_root(root: str) -> str:
 
 def validate_layout(root: str, pattern: str = "*/*",
                     options: IngestOptions = IngestOptions()) -> Layout:
-    """Checks `<root>/<prefix>/<class>/<files>` before any heavy work.
+    """Checks `<root>/<prefix>/<class>/<files>` (or the manifest) before any heavy work.
 
-    Raises LayoutError naming the offending path: missing root, images beside the class
-    folders (in no class), fewer than two classes, an empty class folder, a folder inside a
-    class folder, a symlink that leads outside the root or nowhere, or (with
-    hidden_files="error") a hidden file. Returns the classes and the hidden files listed as
-    skipped (hidden_files="skip"). Hidden entries and non-image files (LICENSE.txt) beside the
-    class folders are not classes: they are ignored. Class folder names must pass
+    Raises one LayoutError listing every problem found, each naming the offending path: missing
+    root, images beside the class folders (in no class), fewer than two classes, an empty class
+    folder, a folder inside a class folder, a symlink that leads outside the root or nowhere,
+    or (with hidden_files="error") a hidden file. Returns the classes and the hidden files
+    listed as skipped (hidden_files="skip"). Hidden entries and non-image files (LICENSE.txt)
+    beside the class folders are not classes: they are ignored. Class folder names must pass
     class_name_problem; file names must be UTF-8. Local paths are listed without TensorFlow.
+    With options.manifest the manifest is checked instead (read_manifest): its bad rows are
+    returned as quarantined, row by row.
     """
+    return validate_layouts(root, [pattern], options)
+
+
+def validate_layouts(root: str, patterns: Sequence[str],
+                     options: IngestOptions = IngestOptions()) -> Layout:
+    """validate_layout over several input patterns (spans, split folders), every problem of
+    every pattern in one LayoutError."""
     files = _files(root)
     if not files.isdir(root):
         raise LayoutError(f"data root {root!r} does not exist or is not a directory")
-    prefix = class_level_pattern(pattern)
-    parents = sorted(files.glob(posixpath.join(escape_root(root), prefix))) if prefix else [root]
-    parents = [p for p in parents if files.isdir(p)]
-    if not parents:
-        raise LayoutError(f"no folder under {root!r} matches {prefix!r} (input pattern "
-                          f"{pattern!r})")
+    if options.manifest:
+        rows, quarantined = read_manifest(root, options.manifest)
+        classes = sorted({r.label for r in rows})
+        if len(classes) < 2:
+            raise LayoutError(f"manifest {options.manifest!r} names {len(classes)} class(es) "
+                              f"in its usable rows ({', '.join(classes) or 'none'}); a "
+                              "classifier needs at least two")
+        return Layout(classes, quarantined)
+    problems: List[str] = []
     classes, quarantined = set(), []
-    for parent in parents:
-        found, skipped = _validate_class_parent(parent, root, options)
-        classes.update(found)
-        quarantined += skipped
+    for pattern in patterns:
+        prefix = class_level_pattern(pattern)
+        parents = (sorted(files.glob(posixpath.join(escape_root(root), prefix))) if prefix
+                   else [root])
+        parents = [p for p in parents if files.isdir(p)]
+        if not parents:
+            problems.append(f"no folder under {root!r} matches {prefix!r} (input pattern "
+                            f"{pattern!r})")
+        for parent in parents:
+            found, skipped = _validate_class_parent(parent, root, options, problems)
+            classes.update(found)
+            quarantined += skipped
+    if problems:
+        raise LayoutError(problems[0] if len(problems) == 1 else
+                          f"{len(problems)} layout problems:\n  " + "\n  ".join(problems))
     return Layout(sorted(classes), quarantined)
+
+
+@dataclasses.dataclass(frozen=True)
+class ManifestRow:
+    """One usable row of a manifest: the image's path below the root, label, group, site."""
+
+    row: int            # data row number, 1 for the row after the header
+    path: str
+    label: str
+    group: str = ""
+    site: str = ""
+
+
+def _read_text(path: str) -> str:
+    if _is_remote(path):
+        import tensorflow as tf
+
+        with tf.io.gfile.GFile(path, "rb") as f:
+            data = f.read()
+    else:
+        with open(path, "rb") as f:
+            data = f.read()
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        raise LayoutError(f"manifest {path!r} is not UTF-8 text (byte offset {err.start})"
+                          ) from None
+
+
+def _exists(root: str, relative_path: str) -> bool:
+    path = posixpath.join(root, relative_path)
+    if _is_remote(path):
+        import tensorflow as tf
+
+        return tf.io.gfile.exists(path) and not tf.io.gfile.isdir(path)
+    return os.path.isfile(path)
+
+
+def read_manifest(root: str, manifest: str) -> Tuple[List[ManifestRow], List[Quarantined]]:
+    """The manifest's usable rows and, for every other row, a Quarantined record naming the
+    row and the reason: no path, a path outside the root or hidden, a missing file, a path
+    listed before (its first row is kept), no label or a label that is no class name, more or
+    fewer fields than the header. Raises LayoutError when the manifest is missing, lacks the
+    path or label column, or has columns other than MANIFEST_COLUMNS.
+
+    A CSV with a header row; paths relative to the data root with forward slashes."""
+    path = posixpath.join(root, manifest)
+    if not (_exists(root, manifest)):
+        raise LayoutError(f"manifest {path!r} (data.manifest) does not exist")
+    lines = _read_text(path).splitlines()
+    reader = csv.reader(lines)
+    header = [h.strip() for h in next(reader, [])]
+    missing = [c for c in MANIFEST_REQUIRED if c not in header]
+    unknown = [c for c in header if c not in MANIFEST_COLUMNS]
+    duplicated = sorted({c for c in header if header.count(c) > 1})
+    problems = []
+    if missing:
+        problems.append(f"has no column {', '.join(missing)}")
+    if unknown:
+        problems.append(f"has unknown column(s) {', '.join(repr(c) for c in unknown)}")
+    if duplicated:
+        problems.append(f"names column(s) {', '.join(duplicated)} twice")
+    if problems:
+        raise LayoutError(f"manifest {path!r}: header {header!r} " + "; ".join(problems)
+                          + f"; the columns are {', '.join(MANIFEST_COLUMNS)} (path and label "
+                          "required)")
+    rows, quarantined, first_row = [], [], {}
+    for number, fields in enumerate(reader, start=1):
+        if not any(f.strip() for f in fields):
+            continue  # blank lines are no rows
+        where = f"manifest {manifest} row {number} (line {reader.line_num})"
+        values = dict(zip(header, (f.strip() for f in fields)))
+        rel = posixpath.normpath(values.get("path", "")) if values.get("path") else ""
+        shown = rel or f"{manifest}#row{number}"
+
+        def refuse(reason):
+            quarantined.append(Quarantined(shown, f"{where}: {reason}", MANIFEST_ROW))
+
+        label = values.get("label", "")
+        if len(fields) != len(header):
+            refuse(f"has {len(fields)} fields, the header {len(header)}")
+        elif not rel:
+            refuse("no path")
+        elif rel.startswith(("/", "../")) or rel == ".." or "://" in rel:
+            refuse(f"path {values['path']!r} is not below the data root")
+        elif is_hidden(rel):
+            refuse(f"path {rel!r} is a hidden file")
+        elif rel in first_row:
+            refuse(f"path {rel!r} is listed before, in row {first_row[rel]} (that row is kept)")
+        elif not label:
+            refuse("empty label")
+        elif class_name_problem(label):
+            refuse(f"label {shown_name(label)!r} {class_name_problem(label)}")
+        elif not _exists(root, rel):
+            refuse(f"file {rel!r} does not exist below the data root")
+        else:
+            rows.append(ManifestRow(number, rel, label, values.get("group", ""),
+                                    values.get("site", "")))
+            first_row[rel] = number
+    return rows, quarantined
 
 
 def _listdir(fs, path: str) -> List[str]:
@@ -254,14 +426,19 @@ def _listdir(fs, path: str) -> List[str]:
         raise LayoutError(f"cannot list {path!r}: {err.strerror or err}") from None
 
 
-def _validate_class_parent(parent: str, root: str,
-                           options: IngestOptions) -> Tuple[List[str], List[Quarantined]]:
+def _validate_class_parent(parent: str, root: str, options: IngestOptions,
+                           problems: List[str]) -> Tuple[List[str], List[Quarantined]]:
+    """Appends every problem of one class parent folder to problems."""
     fs = _files(root)
-    entries = sorted(_listdir(fs, parent))
+    try:
+        entries = sorted(_listdir(fs, parent))
+    except LayoutError as err:
+        problems.append(str(err))
+        return [], []
     files = [e for e in entries if not fs.isdir(posixpath.join(parent, e))]
     stray = [e for e in files if os.path.splitext(e)[1].lower() in IMAGE_EXTENSIONS]
     if stray:
-        raise LayoutError(
+        problems.append(
             f"{parent!r} must hold one folder per class, but has images beside them, in no "
             f"class: {', '.join(stray[:10])}{' ...' if len(stray) > 10 else ''}")
     if files:
@@ -271,7 +448,7 @@ def _validate_class_parent(parent: str, root: str,
     for name in visible:
         problem = class_name_problem(name)
         if problem:
-            raise LayoutError(
+            problems.append(
                 f"class folder '{shown_name(posixpath.join(parent, name))}': the name "
                 f"'{shown_name(name)}' {problem}; a class name is printable UTF-8 text of 1 "
                 f"to {MAX_CLASS_NAME_CHARS} characters without leading or trailing spaces: "
@@ -280,44 +457,49 @@ def _validate_class_parent(parent: str, root: str,
     for name in visible:
         same = folded.setdefault(unicodedata.normalize("NFC", name), name)
         if same != name:
-            raise LayoutError(f"class folders {posixpath.join(parent, same)!r} and {name!r} "
-                              "have the same name in different Unicode forms; merge them")
+            problems.append(f"class folders {posixpath.join(parent, same)!r} and {name!r} "
+                            "have the same name in different Unicode forms; merge them")
     if len(visible) < 2:
-        raise LayoutError(
+        problems.append(
             f"{parent!r} has {len(visible)} class folder(s) ({', '.join(visible) or 'none'});"
             " a classifier needs at least two: <root>/<class_name>/<image files>")
     real_root = None if _is_remote(root) else os.path.realpath(root)
     quarantined = []
     for name in visible:
         class_dir = posixpath.join(parent, name)
-        if real_root is not None:
-            _check_local_class_dir(class_dir, real_root)
-        children = _listdir(fs, class_dir)
+        try:
+            if real_root is not None:
+                _check_local_class_dir(class_dir, real_root, problems)
+            children = _listdir(fs, class_dir)
+        except LayoutError as err:
+            problems.append(str(err))
+            continue
         undecodable = sorted(shown_name(c) for c in children if not_utf8(c))
         if undecodable:
-            raise LayoutError(
+            problems.append(
                 f"class folder {class_dir!r} holds file names that are not UTF-8 "
                 f"({', '.join(undecodable[:10])}); rename them")
         folders = [c for c in children
                    if fs.isdir(posixpath.join(class_dir, c)) and not c.startswith(".")]
         if folders:
-            raise LayoutError(
+            problems.append(
                 f"class folder {class_dir!r} holds folders ({', '.join(sorted(folders)[:10])}); "
-                "images must sit directly in <root>/<class_name>/")
+                "images must sit directly in <root>/<class_name>/ (a manifest, data.manifest, "
+                "takes any layout)")
         hidden = sorted(c for c in children if c.startswith("."))
         if hidden and options.hidden_files == "error":
-            raise LayoutError(
+            problems.append(
                 f"class folder {class_dir!r} holds hidden files ({', '.join(hidden[:10])}); "
                 "remove them or set data.hidden_files=skip to list them in the quarantine")
         quarantined += [Quarantined(relative_to_root(posixpath.join(class_dir, h), root),
                                     "hidden file or folder, skipped (data.hidden_files=skip)",
                                     HIDDEN) for h in hidden]
         if len(children) == len(hidden):
-            raise LayoutError(f"class folder {class_dir!r} holds no image files")
+            problems.append(f"class folder {class_dir!r} holds no image files")
     return visible, quarantined
 
 
-def _check_local_class_dir(class_dir: str, real_root: str) -> None:
+def _check_local_class_dir(class_dir: str, real_root: str, problems: List[str]) -> None:
     """Refuses symlinks leading outside the root, and broken ones: TFX's input fingerprint
     (taken before the executor runs) cannot stat them."""
     for path in [class_dir] + [os.path.join(class_dir, f) for f in sorted(os.listdir(class_dir))]:
@@ -325,24 +507,54 @@ def _check_local_class_dir(class_dir: str, real_root: str) -> None:
             continue
         target = os.path.realpath(path)
         if os.path.commonpath([target, real_root]) != real_root:
-            raise LayoutError(
+            problems.append(
                 f"{path!r} is a symlink to {target!r}, outside the data root "
                 f"{real_root!r}; copy the data in or point the data root at it instead")
         if not os.path.exists(path):
-            raise LayoutError(f"{path!r} is a broken symlink: its target {target!r} does not "
+            problems.append(f"{path!r} is a broken symlink: its target {target!r} does not "
                               "exist; restore the target or remove the link")
 
 
 def image_to_example(data: bytes, relative_path: str,
-                     options: IngestOptions = IngestOptions()) -> Union["tf.train.Example",
-                                                                        Quarantined]:
+                     options: IngestOptions = IngestOptions(), label: Optional[str] = None,
+                     group: Optional[str] = None,
+                     site: Optional[str] = None) -> Union["tf.train.Example", Quarantined]:
     """Decodes, checks and normalises one image; returns a tf.Example or why it was refused.
 
     Stored bytes are JPEG or PNG, which the serving graph decodes: 8-bit JPEG and PNG that are
     already RGB or grayscale, upright and within max_side pass through untouched; anything else
     (TIFF, WebP, BMP, GIF's first frame, palette, RGBA, CMYK, 16-bit, EXIF-rotated, oversized)
     becomes 8-bit RGB, re-encoded as JPEG when the source was lossy and as PNG otherwise.
+
+    label, group and site: from a manifest row; otherwise the class folder, data.group_pattern
+    (or the relative path: a split per image) and data.site_pattern (or ""). The SHA-256 of
+    data (the file as read) is kept for the DataGate's duplicate checks.
     """
+    from PIL import Image, UnidentifiedImageError
+
+    if group is None:
+        group = search_named(options.group_pattern, GROUP_NAME, relative_path)
+        if group is None and options.group_pattern:
+            return Quarantined(relative_path, f"no group: neither the file name nor the path "
+                               f"matches data.group_pattern {options.group_pattern!r}",
+                               NO_GROUP)
+    if site is None:
+        site = search_named(options.site_pattern, SITE_NAME, relative_path) or ""
+    example = _image_example(data, relative_path, options)
+    if isinstance(example, Quarantined):
+        return example
+    feature = example.features.feature
+    if label is not None:
+        feature[features.LABEL_KEY].bytes_list.value[0] = label.encode()
+    feature[features.GROUP_KEY].bytes_list.value.append((group or relative_path).encode())
+    feature[features.SITE_KEY].bytes_list.value.append(site.encode())
+    feature[features.CONTENT_HASH_KEY].bytes_list.value.append(
+        hashlib.sha256(data).hexdigest().encode())
+    return example
+
+
+def _image_example(data: bytes, relative_path: str,
+                   options: IngestOptions) -> Union["tf.train.Example", Quarantined]:
     from PIL import Image, UnidentifiedImageError
 
     if not data:
@@ -471,15 +683,16 @@ def _example(encoded: bytes, relative_path: str, width: int, height: int,
     return example
 
 
-def example_or_quarantine(path: str, root: str,
-                          options: IngestOptions) -> Optional[Union["tf.train.Example",
-                                                                    Quarantined]]:
+def example_or_quarantine(path: str, root: str, options: IngestOptions,
+                          row: Optional["ManifestRow"] = None
+                          ) -> Optional[Union["tf.train.Example", Quarantined]]:
     """Reads path and converts it. None for hidden files: validate_layout accounts for them
-    (it refuses them or lists them as skipped)."""
+    (it refuses them or lists them as skipped). row: the manifest row naming the file (its
+    label, group and site)."""
     import tensorflow as tf
 
     rel = relative_to_root(path, root)
-    if is_hidden(rel):
+    if row is None and is_hidden(rel):
         return None
     try:
         if _is_remote(path):
@@ -493,7 +706,10 @@ def example_or_quarantine(path: str, root: str,
                 data = f.read()
     except (OSError, tf.errors.OpError) as err:
         return Quarantined(rel, f"could not read file: {err}", UNREADABLE)
-    return image_to_example(data, rel, options)
+    if row is None:
+        return image_to_example(data, rel, options)
+    return image_to_example(data, rel, options, label=row.label, group=row.group or None,
+                            site=row.site)
 
 
 def count_files_by_class(root: str, pattern: str) -> Dict[str, int]:
@@ -514,9 +730,13 @@ def any_span(pattern: str) -> str:
     return re.sub(r"\{[A-Z]+(:\d+)?\}", "*", pattern)
 
 
-def split_patterns(input_pattern: str, split_folders: Sequence[str]) -> List[Tuple[str, str]]:
+def split_patterns(input_pattern: str, split_folders: Sequence[str],
+                   manifest: str = "") -> List[Tuple[str, str]]:
     """(split name, pattern) per input split: one "images" split, or the user's own folders
-    (train, eval[, test], in that order) placed just above the class level."""
+    (train, eval[, test], in that order) placed just above the class level. With a manifest,
+    its file is the one input (TFX fingerprints it; the images are the rows)."""
+    if manifest:
+        return [("images", manifest)]
     if not split_folders:
         return [("images", input_pattern)]
     prefix = class_level_pattern(input_pattern)

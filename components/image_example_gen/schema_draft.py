@@ -43,8 +43,9 @@ def curate(schema):
         if feature.name == features.IMAGE_KEY:
             feature.ClearField("domain")
             feature.image_domain.SetInParent()
-        elif feature.name in (features.LABEL_KEY, features.PATH_KEY):
-            feature.ClearField("domain")
+        elif feature.name in (features.LABEL_KEY, features.PATH_KEY, features.GROUP_KEY,
+                              features.SITE_KEY, features.CONTENT_HASH_KEY):
+            feature.ClearField("domain_info")  # data, not a vocabulary (site "": a bool_domain)
         elif feature.name in (features.HEIGHT_KEY, features.WIDTH_KEY):
             feature.int_domain.min = 1
         elif feature.name == features.FORMAT_KEY:

@@ -12,7 +12,8 @@ def test_draft_from_mixed_formats_matches_the_curated_schema(tmp_path):
         (tmp_path / "data" / name).write_bytes(encode(two_tone(), fmt))
     schema = schema_draft.draft_schema(str(tmp_path / "data"), str(tmp_path / "work"))
     assert {f.name for f in schema.feature} == {
-        "image", "label", "relative_path", "height", "width", "source_format"}
+        "image", "label", "relative_path", "height", "width", "source_format", "group", "site",
+        "content_sha256"}
     diff = schema_draft.write_and_diff(schema, str(tmp_path / "draft.pbtxt"),
                                        default_schema_path(), str(tmp_path / "data"))
     assert diff == ""
