@@ -46,6 +46,12 @@ class DataConfig:
     on_imbalance: str = _GATE.on_imbalance                # fail | warn
     max_label_drift: float = _GATE.max_label_drift        # L-inf. to the previous span; 0 = off
     on_drift: str = _GATE.on_drift                        # fail | warn
+    group_pattern: str = _INGEST.group_pattern  # regex with (?P<group>...): the slide of a tile
+    site_pattern: str = _INGEST.site_pattern    # regex with (?P<site>...): the lab of an image
+    manifest: str = _INGEST.manifest            # CSV below root (path,label[,group][,site])
+    on_group_leakage: str = _GATE.on_group_leakage    # fail | warn: a group in two splits
+    on_duplicates: str = _GATE.on_duplicates          # fail | warn: same file in two splits
+    on_label_conflict: str = _GATE.on_label_conflict  # fail | warn: same file, two labels
 
     def __post_init__(self):
         splits = (self.train_percent, self.eval_percent, self.test_percent)
@@ -71,7 +77,20 @@ class DataConfig:
                               f"folders, e.g. 'train val test', got {self.split_folders!r}")
         _check_split_folders(self.split_folders)
         choices = {"hidden_files": ("error", "skip"), "on_imbalance": ("fail", "warn"),
-                   "on_drift": ("fail", "warn")}
+                   "on_drift": ("fail", "warn"), "on_group_leakage": ("fail", "warn"),
+                   "on_duplicates": ("fail", "warn"), "on_label_conflict": ("fail", "warn")}
+        from inception_retrain.components.image_example_gen.ingest import pattern_problem
+
+        for key, name in (("group_pattern", "group"), ("site_pattern", "site")):
+            problem = pattern_problem(key, getattr(self, key), name)
+            if problem:
+                raise ConfigError(problem)
+        if self.manifest:
+            normal = posixpath.normpath(self.manifest)
+            if (normal.startswith(("/", "../")) or normal == ".." or "://" in self.manifest
+                    or any(c in self.manifest for c in "*?[{")):
+                raise ConfigError("data.manifest must be a CSV file below the data root, "
+                                  f"without wildcards, e.g. tiles.csv, got {self.manifest!r}")
         for key, allowed in choices.items():
             if getattr(self, key) not in allowed:
                 raise ConfigError(f"data.{key} must be one of {', '.join(allowed)}, "
@@ -92,7 +111,10 @@ class DataConfig:
     def ingest_options(self) -> IngestOptions:
         """Per-image limits and hidden-file policy, as ImageExampleGen and preflight use them."""
         return IngestOptions(max_file_bytes=self.max_image_bytes, max_pixels=self.max_image_pixels,
-                             max_side=self.max_image_side, hidden_files=self.hidden_files)
+                             max_side=self.max_image_side, hidden_files=self.hidden_files,
+                             group_pattern=self.group_pattern, site_pattern=self.site_pattern,
+                             manifest=posixpath.normpath(self.manifest) if self.manifest
+                             else "")
 
     @property
     def splits(self) -> Tuple[Tuple[str, int], ...]:
@@ -136,12 +158,14 @@ class EvaluationConfig:
     baseline: str = "served"             # served | latest_blessed | none; see create_pipeline
     per_class_recall_floor: float = 0.0  # every class's recall must reach it; 0 = off
     top_k: int = 5                       # top-k accuracy is reported for this k
+    min_site_accuracy: float = 0.0       # the worst site's accuracy must reach it; 0 = off
 
     def __post_init__(self):
         if self.baseline not in BASELINES:
             raise ConfigError(f"evaluation.baseline must be one of {', '.join(BASELINES)}, "
                               f"got {self.baseline!r}")
-        for name in ("accuracy_floor", "max_accuracy_drop", "per_class_recall_floor"):
+        for name in ("accuracy_floor", "max_accuracy_drop", "per_class_recall_floor",
+                     "min_site_accuracy"):
             if not 0 <= getattr(self, name) <= 1:
                 raise ConfigError(f"evaluation.{name} must be in [0, 1], "
                                   f"got {getattr(self, name)}")

@@ -76,12 +76,16 @@ def create_pipeline(
     on_imbalance: str,
     max_label_drift: float,
     on_drift: str,
+    on_group_leakage: str,
+    on_duplicates: str,
+    on_label_conflict: str,
     training: TrainConfig,
     accuracy_floor: float,
     max_accuracy_drop: float,
     baseline: str,
     per_class_recall_floor: float,
     top_k: int,
+    min_site_accuracy: float,
     keep_versions: int,
     enable_cache: bool,
     beam_pipeline_args: Sequence[str],
@@ -134,7 +138,10 @@ def create_pipeline(
         min_class_fraction=min_class_fraction,
         on_imbalance=on_imbalance,
         max_label_drift=max_label_drift,
-        on_drift=on_drift)
+        on_drift=on_drift,
+        on_group_leakage=on_group_leakage,
+        on_duplicates=on_duplicates,
+        on_label_conflict=on_label_conflict)
     transform = tfx.components.Transform(
         examples=example_gen.outputs["examples"],
         schema=schema_gen.outputs["schema"],
@@ -172,6 +179,7 @@ def create_pipeline(
         eval_config=(create_eval_config(accuracy_floor, max_accuracy_drop, top_k)
                      if eval_config is None else eval_config),
         per_class_recall_floor=per_class_recall_floor,
+        min_site_accuracy=min_site_accuracy,
         served_state=served_state if baseline == "served" else "").with_id("Evaluator")
     pusher = ServingPusher(
         model=trainer.outputs["model"],
@@ -224,12 +232,16 @@ def dag_arguments(config: config_lib.PipelineConfig, data_root: str, schema_path
         on_imbalance=data.on_imbalance,
         max_label_drift=data.max_label_drift,
         on_drift=data.on_drift,
+        on_group_leakage=data.on_group_leakage,
+        on_duplicates=data.on_duplicates,
+        on_label_conflict=data.on_label_conflict,
         training=config.training,
         accuracy_floor=evaluation.accuracy_floor,
         max_accuracy_drop=evaluation.max_accuracy_drop,
         baseline=evaluation.baseline,
         per_class_recall_floor=evaluation.per_class_recall_floor,
         top_k=evaluation.top_k,
+        min_site_accuracy=evaluation.min_site_accuracy,
         keep_versions=config.keep_versions,
         enable_cache=config.enable_cache,
         beam_pipeline_args=config.beam_args,

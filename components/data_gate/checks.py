@@ -2,7 +2,7 @@
 drift between spans, the bad-file fraction and class weights. No TFX here: each rule is a
 function of counts, testable on its own."""
 import dataclasses
-from typing import Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 from tensorflow_metadata.proto.v0 import anomalies_pb2, statistics_pb2
 
@@ -166,9 +166,120 @@ def class_weights(counts: Dict[str, int]) -> Dict[str, float]:
     return {c: total / (len(present) * n) for c, n in sorted(present.items())}
 
 
+# Split and leakage: from ImageExampleGen's index (path, label, group, site, sha256 per example).
+MAX_LISTED = 10   # files or groups named per message
+
+
+def _names(items: List[str]) -> str:
+    shown = ", ".join(items[:MAX_LISTED])
+    return shown + (f" and {len(items) - MAX_LISTED} more" if len(items) > MAX_LISTED else "")
+
+
+def leakage(index: Dict[str, List[Dict[str, str]]]) -> Dict[str, Any]:
+    """What leaks between splits: groups in more than one split ({group: {split: [paths]}}),
+    identical files (by SHA-256) in more than one split and under more than one label
+    ({sha256: [[split, label, path], ...]}), and copies within one class and split."""
+    by_group: Dict[str, Dict[str, List[str]]] = {}
+    by_hash: Dict[str, List[List[str]]] = {}
+    for split, records in sorted(index.items()):
+        for r in records:
+            by_group.setdefault(r["group"], {}).setdefault(split, []).append(r["path"])
+            if r.get("sha256"):
+                by_hash.setdefault(r["sha256"], []).append([split, r["label"], r["path"]])
+    groups = {g: {s: sorted(p) for s, p in sorted(splits.items())}
+              for g, splits in sorted(by_group.items()) if len(splits) > 1}
+    copies = {h: sorted(c) for h, c in sorted(by_hash.items()) if len(c) > 1}
+    within: Dict[str, Dict[str, int]] = {}
+    for entries in copies.values():
+        seen: Dict[Tuple[str, str], int] = {}
+        for split, label, _ in entries:
+            seen[(split, label)] = seen.get((split, label), 0) + 1
+        for (split, label), n in seen.items():
+            if n > 1:
+                within.setdefault(split, {})[label] = within.get(split, {}).get(label, 0) + n - 1
+    return {"groups_in_several_splits": groups,
+            "duplicates_across_splits": {h: c for h, c in copies.items()
+                                         if len({e[0] for e in c}) > 1},
+            "label_conflicts": {h: c for h, c in copies.items() if len({e[1] for e in c}) > 1},
+            "duplicates_within_class": {s: dict(sorted(c.items()))
+                                        for s, c in sorted(within.items())}}
+
+
+def leakage_summary(leaks: Dict[str, Any], limit: int = 50) -> Dict[str, Any]:
+    """leaks for the data facts and the report: each kind with its count and at most limit
+    entries (the messages name the rest)."""
+    out: Dict[str, Any] = {"duplicates_within_class": leaks["duplicates_within_class"]}
+    for key in ("groups_in_several_splits", "duplicates_across_splits", "label_conflicts"):
+        out[key] = dict(list(leaks[key].items())[:limit])
+        out[key + "_count"] = len(leaks[key])
+    return out
+
+
+def leakage_problems(leaks: Dict[str, Any]) -> Tuple[List[str], List[str], List[str]]:
+    """(group leakage, duplicates across splits, label conflicts): one message per group or
+    content, naming the files."""
+    groups = [f"group {group!r} is in {len(splits)} splits ("
+              + "; ".join(f"{s}: {len(p)} image(s), {_names(p)}" for s, p in splits.items())
+              + "): its images are near-copies of each other, so the model is evaluated on what "
+              "it trained on (data.on_group_leakage)"
+              for group, splits in leaks["groups_in_several_splits"].items()]
+    duplicates = [f"identical files (sha256 {h[:12]}) in splits "
+                  f"{', '.join(sorted({e[0] for e in c}))}: "
+                  + _names([f"{e[0]}: {e[2]}" for e in c]) + " (data.on_duplicates)"
+                  for h, c in leaks["duplicates_across_splits"].items()]
+    conflicts = [f"identical files (sha256 {h[:12]}) under labels "
+                 f"{', '.join(sorted({e[1] for e in c}))}: "
+                 + _names([f"{e[2]} ({e[1]})" for e in c]) + " (data.on_label_conflict)"
+                 for h, c in leaks["label_conflicts"].items()]
+    return groups, duplicates, conflicts
+
+
+def _distribution(values: List[int]) -> Dict[str, float]:
+    ordered = sorted(values)
+    if not ordered:
+        return {}
+    middle = len(ordered) // 2
+    median = (ordered[middle] if len(ordered) % 2 else
+              (ordered[middle - 1] + ordered[middle]) / 2)
+    return {"min": ordered[0], "median": median, "mean": round(sum(ordered) / len(ordered), 2),
+            "max": ordered[-1]}
+
+
+def split_summary(index: Dict[str, List[Dict[str, str]]], grouped: bool) -> Dict[str, Any]:
+    """The split as the report shows it: per split the images, groups, images per group
+    (min, median, mean, max), sites, and how far its class balance is from the whole data's
+    (L-infinity distance of the class shares, and the class where it peaks)."""
+    totals: Dict[str, int] = {}
+    for records in index.values():
+        for r in records:
+            totals[r["label"]] = totals.get(r["label"], 0) + 1
+    splits = {}
+    all_groups, all_sites = set(), {}
+    for split, records in sorted(index.items()):
+        per_group: Dict[str, int] = {}
+        classes: Dict[str, int] = {}
+        sites: Dict[str, int] = {}
+        for r in records:
+            per_group[r["group"]] = per_group.get(r["group"], 0) + 1
+            classes[r["label"]] = classes.get(r["label"], 0) + 1
+            if r.get("site"):
+                sites[r["site"]] = sites.get(r["site"], 0) + 1
+                all_sites.setdefault(r["site"], set()).add(r["group"])
+        all_groups.update(per_group)
+        distance, worst = label_drift(classes, totals)
+        splits[split] = {"images": len(records), "groups": len(per_group),
+                         "images_per_group": _distribution(list(per_group.values())),
+                         "sites": dict(sorted(sites.items())),
+                         "class_balance_distance": round(distance, 4),
+                         "class_balance_worst": worst}
+    return {"grouped": grouped, "splits": splits, "groups": len(all_groups),
+            "sites": {s: len(g) for s, g in sorted(all_sites.items())}}
+
+
 def evaluate(counts_by_split: Dict[str, Dict[str, int]], train_split: str, quarantined: int,
              anomalies: List[str], previous: Optional[Tuple[int, Dict[str, int]]],
-             thresholds: GateThresholds) -> Verdict:
+             thresholds: GateThresholds,
+             leaks: Optional[Dict[str, Any]] = None) -> Verdict:
     """Every rule at once, so the report can show all problems, not just the first."""
     verdict = Verdict(failures=empty_splits(counts_by_split) + list(anomalies)
                       + missing_classes(counts_by_split, train_split))
@@ -180,6 +291,11 @@ def evaluate(counts_by_split: Dict[str, Dict[str, int]], train_split: str, quara
         span, previous_counts = previous
         verdict.add(thresholds.on_drift, drift_problems(
             total_counts(counts_by_split), previous_counts, span, thresholds))
+    if leaks is not None:
+        groups, duplicates, conflicts = leakage_problems(leaks)
+        verdict.add(thresholds.on_group_leakage, groups)
+        verdict.add(thresholds.on_duplicates, duplicates)
+        verdict.add(thresholds.on_label_conflict, conflicts)
     return verdict
 
 

@@ -59,13 +59,17 @@ def DataGate(
     on_imbalance: Parameter[str] = GATE_DEFAULTS.on_imbalance,
     max_label_drift: Parameter[float] = GATE_DEFAULTS.max_label_drift,
     on_drift: Parameter[str] = GATE_DEFAULTS.on_drift,
+    on_group_leakage: Parameter[str] = GATE_DEFAULTS.on_group_leakage,
+    on_duplicates: Parameter[str] = GATE_DEFAULTS.on_duplicates,
+    on_label_conflict: Parameter[str] = GATE_DEFAULTS.on_label_conflict,
     train_split: Parameter[str] = "train",
 ):
     thresholds = checks.GateThresholds(
         min_examples_per_class=min_examples_per_class,
         max_quarantined_fraction=max_quarantined_fraction, max_class_ratio=max_class_ratio,
         min_class_fraction=min_class_fraction, on_imbalance=on_imbalance,
-        max_label_drift=max_label_drift, on_drift=on_drift)
+        max_label_drift=max_label_drift, on_drift=on_drift, on_group_leakage=on_group_leakage,
+        on_duplicates=on_duplicates, on_label_conflict=on_label_conflict)
     problems = []
     for split in artifact_utils.decode_split_names(anomalies.split_names):
         path = os.path.join(anomalies.uri, f"Split-{split}", "SchemaDiff.pb")
@@ -82,7 +86,10 @@ def DataGate(
 
     quarantined = _custom_int(examples, example_gen.QUARANTINED_PROPERTY)
     previous = _previous_span(examples)
-    verdict = checks.evaluate(counts, train_split, quarantined, problems, previous, thresholds)
+    index = example_gen.read_index(examples.uri)
+    leaks = checks.leakage(index) if index else None
+    verdict = checks.evaluate(counts, train_split, quarantined, problems, previous, thresholds,
+                              leaks)
     report_path = contract.report_path(data_report.uri)
     facts = {"class_counts": counts,
              "class_weights": checks.class_weights(counts.get(train_split, {})),
@@ -91,6 +98,10 @@ def DataGate(
              "span": examples.span,
              "failures": verdict.failures, "warnings": verdict.warnings,
              "report": report_path}
+    if index:
+        facts["split"] = checks.split_summary(
+            index, bool(_custom_int(examples, example_gen.GROUPED_PROPERTY)))
+        facts["leakage"] = checks.leakage_summary(leaks)
     if previous is not None:
         distance, worst = checks.label_drift(checks.total_counts(counts), previous[1])
         facts["label_drift"] = {"previous_span": previous[0], "previous_counts": previous[1],

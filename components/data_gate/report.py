@@ -35,6 +35,7 @@ def render(facts: Dict[str, Any], quarantine: List[Dict[str, str]], anomalies: L
                    for c in classes]
                   + [["**total**"] + [sum(counts[s].values()) for s in splits]
                      + [sum(sum(counts[s].values()) for s in splits), ""]])
+    out += split_section(facts.get("split"), facts.get("leakage"))
     drift = facts.get("label_drift")
     out += ["", "## Label drift", ""]
     if drift:
@@ -62,3 +63,48 @@ def render(facts: Dict[str, Any], quarantine: List[Dict[str, str]], anomalies: L
     out += ["", "## Schema anomalies", ""]
     out += [f"- {line}" for line in anomalies] or ["None."]
     return "\n".join(out) + "\n"
+
+
+def split_section(split, leakage) -> List[str]:
+    """The split (groups per split, images per group, distance of each split's class balance
+    from the whole) and the leakage checks; nothing for a run without ImageExampleGen's index."""
+    if not split:
+        return []
+    out = ["", "## Split", ""]
+    out.append(f"Split by group: {split['groups']} groups (slides), every image of a group in "
+               "one split." if split["grouped"] else
+               "Split per image: no group key (data.group_pattern or a manifest's group "
+               "column), so tiles of one slide can land in different splits.")
+    out.append("")
+    rows = []
+    for name, s in split["splits"].items():
+        dist = s["images_per_group"]
+        rows.append([name, s["images"], s["groups"],
+                     " / ".join(str(dist.get(k, "")) for k in ("min", "median", "max")),
+                     f"{s['class_balance_distance']:.3f} ({s['class_balance_worst']})",
+                     ", ".join(f"{k}: {v}" for k, v in s["sites"].items()) or "-"])
+    out += _table(["split", "images", "groups", "images per group (min / median / max)",
+                   "class balance vs. all (L-inf., class)", "images per site"], rows)
+    if split.get("sites"):
+        out += ["", "Groups per site: " + ", ".join(f"{k}: {v}"
+                                                   for k, v in split["sites"].items())]
+    if leakage is None:
+        return out
+    out += ["", "## Leakage checks", ""]
+    groups = leakage["groups_in_several_splits"]
+    out.append(f"- groups in more than one split: {leakage['groups_in_several_splits_count']}"
+               + (": " + ", ".join(f"`{g}` ({', '.join(s)})" for g, s in groups.items())
+                  if groups else ""))
+    out.append(f"- identical files in more than one split: "
+               f"{leakage['duplicates_across_splits_count']}")
+    for entries in leakage["duplicates_across_splits"].values():
+        out.append("  - " + ", ".join(f"`{e[2]}` ({e[0]})" for e in entries))
+    out.append(f"- identical files under more than one label: "
+               f"{leakage['label_conflicts_count']}")
+    for entries in leakage["label_conflicts"].values():
+        out.append("  - " + ", ".join(f"`{e[2]}` ({e[1]})" for e in entries))
+    within = leakage["duplicates_within_class"]
+    out.append("- extra copies within one class and split: "
+               + (", ".join(f"{split_name}/{label}: {n}" for split_name, by_label in
+                            within.items() for label, n in by_label.items()) or "0"))
+    return out

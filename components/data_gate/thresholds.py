@@ -17,9 +17,13 @@ class GateThresholds:
     on_imbalance: str = "fail"               # "fail" stops the pipeline, "warn" records it
     max_label_drift: float = 0.1             # L-infinity distance to the previous span
     on_drift: str = "warn"
+    on_group_leakage: str = "fail"           # a group (slide) in more than one split
+    on_duplicates: str = "warn"              # identical files in more than one split
+    on_label_conflict: str = "fail"          # identical files under more than one label
 
     def __post_init__(self):
-        for name in ("on_imbalance", "on_drift"):
+        for name in ("on_imbalance", "on_drift", "on_group_leakage", "on_duplicates",
+                     "on_label_conflict"):
             if getattr(self, name) not in POLICIES:
                 raise ValueError(f"{name} must be one of {POLICIES}, got {getattr(self, name)!r}")
 

@@ -27,6 +27,7 @@ from tfx.types import artifact_utils, standard_artifacts, standard_component_spe
 from tfx.types.component_spec import ChannelParameter, ExecutionParameter
 from tfx.utils import io_utils, json_utils, path_utils, proto_utils
 
+from inception_retrain.components import features
 from inception_retrain.components.evaluator import contract, metrics
 from inception_retrain.serving import versions
 from inception_retrain.components.trainer import export
@@ -36,6 +37,38 @@ SERVING_BASE_KEY = "serving_base"
 # cache key, so a cached blessing is never reused once another version is served.
 SERVED_STATE_KEY = "served_state"
 PER_CLASS_RECALL_FLOOR_KEY = "per_class_recall_floor"
+MIN_SITE_ACCURACY_KEY = "min_site_accuracy"
+SITE_ACCURACY = "site_accuracy"   # the accuracy metric that carries the per-site floor
+
+
+def with_site_slices(eval_config: tfma.EvalConfig, min_site_accuracy: float = 0.0
+                     ) -> tfma.EvalConfig:
+    """Metrics per site (a SlicingSpec on features.SITE_KEY) besides the overall ones.
+
+    TFMA applies a metric's plain `threshold` to every slice, so the configured thresholds
+    move to per-slice thresholds of the overall slice: the floors and the no-regression check
+    gate as before, and a small site cannot fail them. With min_site_accuracy > 0 a metric
+    named site_accuracy must reach it on every site slice (the worst site's floor)."""
+    config = tfma.EvalConfig()
+    config.CopyFrom(eval_config)
+    overall = tfma.SlicingSpec()
+    site = tfma.SlicingSpec(feature_keys=[features.SITE_KEY])
+    if site not in config.slicing_specs:
+        config.slicing_specs.append(site)
+    for spec in config.metrics_specs:
+        for metric in spec.metrics:
+            if metric.HasField("threshold"):
+                metric.per_slice_thresholds.add(slicing_specs=[overall]).threshold.CopyFrom(
+                    metric.threshold)
+                metric.ClearField("threshold")
+    if min_site_accuracy > 0:
+        floor = tfma.MetricConfig(class_name="SparseCategoricalAccuracy",
+                                  config=f'"name": "{SITE_ACCURACY}"')
+        floor.per_slice_thresholds.add(slicing_specs=[site]).threshold.CopyFrom(
+            tfma.MetricThreshold(value_threshold=tfma.GenericValueThreshold(
+                lower_bound={"value": min_site_accuracy})))
+        config.metrics_specs.append(tfma.MetricsSpec(metrics=[floor]))
+    return config
 
 
 def per_class_metrics_spec(num_classes: int, recall_floor: float = 0.0) -> tfma.MetricsSpec:
@@ -96,12 +129,14 @@ class Executor(evaluator_executor.Executor):
         serving_base = exec_properties.pop(SERVING_BASE_KEY, None) or ""
         exec_properties.pop(SERVED_STATE_KEY, None)  # a cache key only
         recall_floor = float(exec_properties.pop(PER_CLASS_RECALL_FLOOR_KEY, None) or 0.0)
+        site_floor = float(exec_properties.pop(MIN_SITE_ACCURACY_KEY, None) or 0.0)
         input_dict = dict(input_dict)
         candidate = artifact_utils.get_single_instance(
             input_dict[standard_component_specs.MODEL_KEY])
         class_names = export.read_labels(_serving_dir(candidate))
         record: Dict[str, Any] = {"class_names": class_names,
-                                  "per_class_recall_floor": recall_floor}
+                                  "per_class_recall_floor": recall_floor,
+                                  "min_site_accuracy": site_floor}
 
         baseline = input_dict.get(standard_component_specs.BASELINE_MODEL_KEY) or []
         if baseline:
@@ -135,7 +170,8 @@ class Executor(evaluator_executor.Executor):
         proto_utils.json_to_proto(exec_properties[standard_component_specs.EVAL_CONFIG_KEY],
                                   eval_config)
         exec_properties[standard_component_specs.EVAL_CONFIG_KEY] = proto_utils.proto_to_json(
-            with_per_class_metrics(eval_config, len(class_names), recall_floor))
+            with_site_slices(with_per_class_metrics(eval_config, len(class_names),
+                                                    recall_floor), site_floor))
         super().Do(input_dict, output_dict, exec_properties)
         if baseline and not baseline[0].id:
             _drop_unregistered_baseline_id(output_dict)
@@ -180,6 +216,7 @@ class GatedEvaluatorSpec(standard_component_specs.EvaluatorSpec):
         SERVING_BASE_KEY: ExecutionParameter(type=str, optional=True),
         SERVED_STATE_KEY: ExecutionParameter(type=str, optional=True),
         PER_CLASS_RECALL_FLOOR_KEY: ExecutionParameter(type=float, optional=True),
+        MIN_SITE_ACCURACY_KEY: ExecutionParameter(type=float, optional=True),
     })
 
 
@@ -192,7 +229,8 @@ class GatedEvaluator(base_beam_component.BaseBeamComponent):
     def __init__(self, examples: types.BaseChannel, model: types.BaseChannel,
                  eval_config: tfma.EvalConfig, example_splits: Sequence[str] = ("eval",),
                  serving_base: str = "", baseline_model: Optional[types.BaseChannel] = None,
-                 per_class_recall_floor: float = 0.0, served_state: str = ""):
+                 per_class_recall_floor: float = 0.0, served_state: str = "",
+                 min_site_accuracy: float = 0.0):
         if serving_base and baseline_model is not None:
             raise ValueError("give either serving_base or baseline_model, not both")
         super().__init__(spec=GatedEvaluatorSpec(
@@ -201,6 +239,7 @@ class GatedEvaluator(base_beam_component.BaseBeamComponent):
             serving_base=serving_base or None,
             served_state=served_state or None,
             per_class_recall_floor=float(per_class_recall_floor),
+            min_site_accuracy=float(min_site_accuracy),
             evaluation=types.Channel(type=standard_artifacts.ModelEvaluation),
             blessing=types.Channel(type=standard_artifacts.ModelBlessing)))
 
@@ -270,7 +309,7 @@ class HeldOutExecutor(evaluator_executor.Executor):
         class_names = export.read_labels(_serving_dir(model))
         exec_properties = dict(exec_properties)
         exec_properties[standard_component_specs.EVAL_CONFIG_KEY] = proto_utils.proto_to_json(
-            with_per_class_metrics(eval_config, len(class_names), 0.0))
+            with_site_slices(with_per_class_metrics(eval_config, len(class_names), 0.0)))
         super().Do(input_dict, output_dict, exec_properties)
         contract.write_gate_record(evaluation.uri, {"skipped": "", "splits": splits,
                                                     "class_names": class_names})

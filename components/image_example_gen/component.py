@@ -43,7 +43,8 @@ class ImageExampleGen(FileBasedExampleGen):
     split_folders: the user's own split folders (train, eval[, test] in that order), each
     holding class folders, e.g. ("train", "val", "test"); then no hash split is made.
     options.manifest: a CSV below input_base naming every image (path, label, group, site)
-    instead of class folders; input_pattern and split_folders then do not apply.
+    instead of class folders; input_pattern then does not apply, and split_folders name the
+    folders of the manifest's paths that hold each split (`train/...` rows are train).
     """
 
     EXECUTOR_SPEC = executor_spec.BeamExecutorSpec(executor.Executor)
@@ -52,8 +53,6 @@ class ImageExampleGen(FileBasedExampleGen):
     def __init__(self, input_base: str, splits: Sequence = DEFAULT_SPLITS,
                  input_pattern: str = "*/*", split_folders: Sequence[str] = (),
                  options: ingest.IngestOptions = ingest.IngestOptions()):
-        if split_folders and options.manifest:
-            raise ValueError("give split_folders or a manifest, not both")
         ingest.class_level_pattern(input_pattern)  # fails early on a pattern without classes
         input_config = example_gen_pb2.Input(splits=[
             example_gen_pb2.Input.Split(name=name, pattern=pattern)
@@ -62,6 +61,6 @@ class ImageExampleGen(FileBasedExampleGen):
         super().__init__(
             input_base=input_base,
             input_config=input_config,
-            output_config=(example_gen_pb2.Output() if split_folders and not options.manifest
+            output_config=(example_gen_pb2.Output() if split_folders
                            else hash_split_config(splits)),
             custom_config=executor.make_custom_config(options, input_pattern))

@@ -138,7 +138,8 @@ def images_to_examples(pipeline: beam.Pipeline, root: str, split_pattern: str,
                        options: ingest.IngestOptions, quarantine_path: str):
     """The ingest of one input pattern: examples out, quarantine lines written to a file."""
     if options.manifest:  # its bad rows are in the layout records (validate_layout)
-        rows, _ = ingest.read_manifest(root, split_pattern)
+        manifest, folder = ingest.manifest_of_pattern(split_pattern)
+        rows = ingest.rows_in_folder(ingest.read_manifest(root, manifest)[0], folder)
         paths = pipeline | "ManifestRows" >> beam.Create(rows)
         examples, quarantine = convert_paths(paths, root, options)
         _ = (quarantine

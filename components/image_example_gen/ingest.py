@@ -293,6 +293,14 @@ def validate_layouts(root: str, patterns: Sequence[str],
         raise LayoutError(f"data root {root!r} does not exist or is not a directory")
     if options.manifest:
         rows, quarantined = read_manifest(root, options.manifest)
+        folders = [manifest_of_pattern(p)[1] for p in patterns]
+        if any(folders):
+            outside = [r for r in rows if not any(rows_in_folder([r], f) for f in folders)]
+            quarantined += [Quarantined(r.path, f"manifest {options.manifest} row {r.row}: "
+                                        f"path is in none of the split folders "
+                                        f"{', '.join(folders)} (data.split_folders)",
+                                        MANIFEST_ROW) for r in outside]
+            rows = [r for r in rows if r not in outside]
         classes = sorted({r.label for r in rows})
         if len(classes) < 2:
             raise LayoutError(f"manifest {options.manifest!r} names {len(classes)} class(es) "
@@ -730,11 +738,36 @@ def any_span(pattern: str) -> str:
     return re.sub(r"\{[A-Z]+(:\d+)?\}", "*", pattern)
 
 
+_UP = "/../"
+
+
+def manifest_split_pattern(folder: str, manifest: str) -> str:
+    """`<folder>/../<manifest>`: a pattern matching the manifest that names its split folder."""
+    folder = posixpath.normpath(folder)
+    return folder + _UP + "../" * folder.count("/") + manifest
+
+
+def manifest_of_pattern(pattern: str) -> Tuple[str, str]:
+    """(manifest, split folder or "") of an input pattern of a manifest run."""
+    if _UP not in pattern:
+        return pattern, ""
+    folder = pattern.split(_UP, 1)[0]
+    return posixpath.normpath(pattern), folder
+
+
+def rows_in_folder(rows: Sequence[ManifestRow], folder: str) -> List[ManifestRow]:
+    return [r for r in rows if not folder or r.path.startswith(folder.rstrip("/") + "/")]
+
+
 def split_patterns(input_pattern: str, split_folders: Sequence[str],
                    manifest: str = "") -> List[Tuple[str, str]]:
     """(split name, pattern) per input split: one "images" split, or the user's own folders
     (train, eval[, test], in that order) placed just above the class level. With a manifest,
     its file is the one input (TFX fingerprints it; the images are the rows)."""
+    if manifest and split_folders:
+        # train/../tiles.csv: the manifest (what TFX fingerprints), for the rows in train/
+        return [(name, manifest_split_pattern(folder, manifest))
+                for name, folder in zip(("train", "eval", "test"), split_folders)]
     if manifest:
         return [("images", manifest)]
     if not split_folders:
