@@ -37,9 +37,10 @@ def is_project_record(record: logging.LogRecord) -> bool:
 
 
 def default_log_path(work_dir: str, command: str = "run") -> str:
-    """<work_dir>/logs/<command>-<local time>.log: one file per command invocation."""
-    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
-    return os.path.join(work_dir, "logs", f"{command}-{stamp}.log")
+    """<work_dir>/logs/<command>-<local time to the microsecond>-<pid>.log: one file per
+    command invocation, also for two started in the same second."""
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S-%f")
+    return os.path.join(work_dir, "logs", f"{command}-{stamp}-{os.getpid()}.log")
 
 
 class _ConsoleHandler(logging.Handler):
@@ -174,10 +175,21 @@ class RunProgress:
         return f"{prefix}{source}{message}"
 
     def _print(self, line: str) -> None:
+        self.echo(f"{time.strftime('%H:%M:%S')} {line}")
+
+    def echo(self, text: str) -> None:
+        """Prints text on the console and writes it into the log file too (progress lines,
+        ingest counts, the run summary): the log is the complete record of the run."""
         stream = self._stream or sys.stdout
-        stamp = time.strftime("%H:%M:%S")
-        stream.write(f"{stamp} {line}\n")
+        stream.write(f"{text}\n")
         stream.flush()
+        if self._file is not None:
+            self._file.acquire()
+            try:
+                self._file.stream.write(f"{text}\n")
+                self._file.flush()
+            finally:
+                self._file.release()
 
     # -- counts ------------------------------------------------------------------------------
     def _counts_after(self, node: str) -> List[str]:
