@@ -50,34 +50,57 @@ def _load_config(args) -> config_lib.PipelineConfig:
     return config_lib.load(args.config, overrides)
 
 
+# Exit codes of `run` beyond 0 (done) and 1 (a component failed); 2 is a config or data error.
+EXIT_LOCKED = 3      # another run holds the work directory's run lock
+
+
 def _cmd_run(args) -> int:
+    from inception_retrain.pipeline import local_runner, run_lock
+
+    config = _load_config(args)
+    with _held_log_records() as preflight_records:  # nothing created before the checks pass
+        data_root = local_runner.preflight(config)
+        local_runner.make_work_dir(config.work_dir)
+    with contextlib.ExitStack() as stack:
+        try:  # before any log file: a refused run writes nothing and reads no other run
+            stack.enter_context(run_lock.run_lock(config.work_dir))
+        except run_lock.RunLockedError as err:
+            print(f"run error: {err}", file=sys.stderr)
+            return EXIT_LOCKED
+        local_runner.make_work_dir(config.work_dir, "logs")
+        return _locked_run(args, config, data_root, preflight_records)
+
+
+def _locked_run(args, config, data_root: str, preflight_records) -> int:
+    """The run, its summary and its report, under the work directory's run lock."""
     from inception_retrain.cli import progress
     from inception_retrain.pipeline import local_runner
 
-    config = _load_config(args)
     failure = None
-    with _held_log_records() as preflight_records:  # nothing created before the checks pass
-        data_root = local_runner.preflight(config)
-        local_runner.make_work_dir(config.work_dir, "logs")
-    from inception_retrain.run_report import reader, summary  # ML Metadata: after the checks
+    run_id = local_runner.new_run_id()
     with progress.RunProgress(progress.default_log_path(config.work_dir), args.verbose,
                               metadata_path=config.metadata_path,
                               pipeline_name=config.pipeline_name) as tracker:
         for record in preflight_records:  # into the run's log (and console) after all
             logging.getLogger().handle(record)
-        print(f"[run] data: {data_root}\n[run] work dir: {config.work_dir}\n"
-              "[run] loading TFX and TensorFlow (about a minute on a cold start)", flush=True)
+        tracker.echo(f"[run] data: {data_root}\n[run] work dir: {config.work_dir}\n"
+                     "[run] loading TFX and TensorFlow (about a minute on a cold start)")
+        from inception_retrain.run_report import reader, summary  # ML Metadata: after the checks
         try:
-            seconds = local_runner.run(config, data_root, progress=tracker)
+            seconds = local_runner.run(config, data_root, progress=tracker, run_id=run_id)
         except Exception as err:  # a component failed; the summary and report show what ran
             tracker.failed(err)
             failure, seconds = err, None
-        if tracker.components_started:  # else the newest run in the store is an older one
-            record = reader.read(config.metadata_path, config.pipeline_name)
-            print(summary.render(record, seconds), flush=True)
-            print("[run] report: " + _write_report(
+        try:  # this run's record: none when it failed before its first component
+            record = reader.read(config.metadata_path, config.pipeline_name, run_id,
+                                 work_dir=config.work_dir) if tracker.components_started else None
+        except FileNotFoundError:
+            record = None
+        if record is not None:
+            tracker.echo(summary.render(record, seconds))
+            tracker.echo("[run] report: " + _write_report(
                 config, record, args.report_examples, tracker.log_path,
-                f"{type(failure).__name__}: {failure}" if failure else ""))
+                f"{type(failure).__name__}: {failure}" if failure else "", tracker.echo))
     print(f"[run] full log: {tracker.log_path}")
     if failure is not None:
         print(f"\n[run] FAILED: {failure}", file=sys.stderr)
@@ -105,14 +128,15 @@ def _held_log_records():
     root.handlers = saved
 
 
-def _write_report(config, record, max_examples: int, log_path: str, failure: str) -> str:
+def _write_report(config, record, max_examples: int, log_path: str, failure: str,
+                  echo=print) -> str:
     """Writes the HTML report (and the model card of a pushed version); returns its path, or
     why there is none: a broken report must not hide the outcome of the run."""
     from inception_retrain.run_report import report
 
     if max_examples:
-        print(f"[run] writing the report (classifying up to {max_examples} eval images for "
-              "the misclassified thumbnails)", flush=True)
+        echo(f"[run] writing the report (classifying up to {max_examples} eval images for "
+             "the misclassified thumbnails)")
     try:
         files = report.build(config, record, failure=failure, log_path=log_path,
                              max_examples=max_examples)
@@ -120,7 +144,7 @@ def _write_report(config, record, max_examples: int, log_path: str, failure: str
         logging.getLogger(__name__).warning("report failed", exc_info=True)
         return f"not written ({type(err).__name__}: {err}; traceback in {log_path})"
     if files.model_card:
-        print(f"[run] model card: {files.model_card}")
+        echo(f"[run] model card: {files.model_card}")
     return files.html
 
 
@@ -133,6 +157,8 @@ def _cmd_report(args) -> int:
         print(f"report error: no metadata store at {config.metadata_path}; run the pipeline "
               "first or pass the --work-dir of a run", file=sys.stderr)
         return 1
+    if args.list_runs:
+        return _list_runs(config)
     with progress.RunProgress(progress.default_log_path(config.work_dir, "report"),
                               args.verbose):
         try:
@@ -143,6 +169,22 @@ def _cmd_report(args) -> int:
     print(f"report: {files.html}\nsummary for machines: {files.json}")
     if files.model_card:
         print(f"model card: {files.model_card}")
+    return 0
+
+
+def _list_runs(config) -> int:
+    """`report --list`: one line per run in the store, oldest first."""
+    from inception_retrain.run_report import reader
+
+    runs = reader.list_runs(config.metadata_path, config.pipeline_name, config.work_dir)
+    for run in runs:
+        states = run["states"]
+        bad = [f"{node} {state}" for node, state in states.items()
+               if state not in ("COMPLETE", "CACHED")]
+        outcome = ", ".join(bad) if bad else f"{len(states)} components COMPLETE or CACHED"
+        print(f"{run['run_id']}  started {run['started']}  {outcome}")
+    if not runs:
+        print(f"no run of {config.pipeline_name} in {config.metadata_path}")
     return 0
 
 
@@ -238,6 +280,9 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--run", metavar="RUN_ID", dest="run_id",
                         help="the run to report on (a pipeline_run id, as the report names it); "
                              "default: the newest")
+    report.add_argument("--list", dest="list_runs", action="store_true",
+                        help="list the runs in the store (id, start, components not complete) "
+                             "instead")
     report.set_defaults(func=_cmd_report)
     show = sub.add_parser("config", help="validate the configuration and print it resolved")
     _add_config_args(show)

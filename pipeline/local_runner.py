@@ -1,7 +1,9 @@
 """Runs the pipeline with LocalDagRunner: SQLite metadata, Beam DirectRunner, caching."""
+import datetime
 import logging
 import os
 import time
+from typing import Optional
 
 from inception_retrain.components.image_example_gen import ingest
 from inception_retrain.pipeline import config as config_lib
@@ -56,17 +58,31 @@ def served_state(push_base: str) -> str:
     return "none" if served is None else f"version {served}"
 
 
-def run(config: config_lib.PipelineConfig, data_root: str, progress=None) -> float:
+def new_run_id() -> str:
+    """A pipeline run id, in the form LocalDagRunner gives its runs (local ISO time)."""
+    return datetime.datetime.now().isoformat()
+
+
+def run(config: config_lib.PipelineConfig, data_root: str, progress=None,
+        run_id: Optional[str] = None) -> float:
     """Runs the DAG to completion (raises on a failed component); returns seconds taken.
     Holds the work directory's run lock meanwhile (run_lock.RunLockedError if another run
     does).
 
+    run_id: the pipeline_run id in ML Metadata (default new_run_id()), so the caller reads back
+    its own run. A component that raises is FAILED in the store without its error (TFX records
+    one only for executors returning an error code): the error is added to it
+    (run_report.mlmd.record_error).
     progress: a cli.progress.RunProgress, told the components before the run starts."""
     from tfx import v1 as tfx
+    from tfx.dsl.compiler import compiler, constants
+    from tfx.orchestration.portable import runtime_parameter_utils
 
     from inception_retrain.pipeline.pipeline import create_pipeline_from_config, default_schema_path
+    from inception_retrain.run_report import mlmd
 
     os.makedirs(config.work_dir, exist_ok=True)
+    run_id = run_id or new_run_id()
     with run_lock.run_lock(config.work_dir):
         metadata = tfx.orchestration.metadata.sqlite_metadata_connection_config(
             config.metadata_path)
@@ -75,7 +91,20 @@ def run(config: config_lib.PipelineConfig, data_root: str, progress=None) -> flo
         if progress is not None:
             progress.begin([component.id for component in dag.components])
         start = time.time()
-        logging.info("running %s with LocalDagRunner; outputs under %s", config.pipeline_name,
-                     config.pipeline_root)
-        tfx.orchestration.LocalDagRunner().run(dag)
+        logging.info("running %s (pipeline run %s) with LocalDagRunner; outputs under %s",
+                     config.pipeline_name, run_id, config.pipeline_root)
+        # What LocalDagRunner.run does (none of these components declares pip dependencies),
+        # with the run id bound here instead of by the runner.
+        ir = compiler.Compiler().compile(dag)
+        runtime_parameter_utils.substitute_runtime_parameter(
+            ir, {constants.PIPELINE_RUN_ID_PARAMETER_NAME: run_id})
+        try:
+            tfx.orchestration.LocalDagRunner().run_with_ir(ir)
+        except Exception as err:
+            try:
+                mlmd.record_error(config.metadata_path, run_id, f"{type(err).__name__}: {err}")
+            except Exception:  # the run's own error is what the caller must see
+                logging.warning("could not record the error in %s", config.metadata_path,
+                                exc_info=True)
+            raise
         return time.time() - start

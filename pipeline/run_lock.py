@@ -10,7 +10,7 @@ import json
 import os
 import socket
 import sys
-from typing import Dict, Iterator
+from typing import Dict, Iterator, Optional
 
 LOCK_FILE = "run.lock"
 _HELD: Dict[str, int] = {}  # lock path -> nesting depth, in this process
@@ -32,6 +32,25 @@ def _holder(path: str) -> str:
         return "another process"
     return (f"pid {holder.get('pid')} on {holder.get('host')}, started "
             f"{holder.get('started')}: {holder.get('command')}")
+
+
+def held_elsewhere(work_dir: str) -> Optional[str]:
+    """Who holds work_dir's run lock, when another process does; None when no process does or
+    this one holds it. A non-blocking probe: it takes and drops a shared lock at once."""
+    path = os.path.abspath(lock_path(work_dir))
+    if _HELD.get(path):
+        return None
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return None  # no lock file: no run ever held it
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return _holder(path)
+    finally:
+        os.close(fd)  # releases the probe's shared lock
+    return None
 
 
 @contextlib.contextmanager

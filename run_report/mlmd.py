@@ -1,7 +1,7 @@
 """ML Metadata helpers of the run read-back: the store, a pipeline's runs, a run's executions
 by node, an execution's input and output artifacts, custom property values."""
 import os
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 from ml_metadata.metadata_store import metadata_store
 from ml_metadata.proto import metadata_store_pb2
@@ -97,3 +97,64 @@ def property_value(properties, name: str):
 
         return json_format.MessageToDict(value.struct_value)
     return getattr(value, which)
+
+
+# The error of a failed execution. TFX records one (its ExecutionResult, JSON) only when an
+# executor returns an error code; an executor that raises leaves nothing, so the local runner
+# adds the exception it saw under ERROR_PROPERTY (record_error).
+ERROR_PROPERTY = "error"
+TFX_EXECUTION_RESULT = "__execution_result__"
+ACTIVE_STATES = ("NEW", "RUNNING")
+
+
+def execution_error(execution) -> Optional[str]:
+    """The error message a FAILED execution carries, or None."""
+    message = property_value(execution.custom_properties, ERROR_PROPERTY)
+    if message:
+        return str(message)
+    result = property_value(execution.custom_properties, TFX_EXECUTION_RESULT)
+    if result:
+        import json
+
+        try:
+            message = json.loads(result).get("resultMessage")
+        except (ValueError, AttributeError):
+            message = None
+        return str(message or result)
+    return None
+
+
+def record_error(metadata_path: str, run_id: str, error: str) -> List[str]:
+    """Adds error under ERROR_PROPERTY to the FAILED executions of run run_id that carry no
+    error yet; returns their node ids. Only a custom property is added: state, events and
+    artifacts stay what TFX published."""
+    if not os.path.exists(metadata_path):
+        return []
+    connection = metadata_store_pb2.ConnectionConfig()
+    connection.sqlite.filename_uri = metadata_path
+    store = metadata_store.MetadataStore(connection)
+    run = next((c for c in store.get_contexts_by_type("pipeline_run") if c.name == run_id), None)
+    if run is None:
+        return []
+    marked, executions = [], []
+    for node, execution in run_executions(store, run).items():
+        if (execution.last_known_state == metadata_store_pb2.Execution.FAILED
+                and execution_error(execution) is None):
+            execution.custom_properties[ERROR_PROPERTY].string_value = error
+            executions.append(execution)
+            marked.append(node)
+    if executions:
+        store.put_executions(executions)
+    return marked
+
+
+def active_executions(store, pipeline_name: str) -> List[Tuple[str, str, str]]:
+    """(run id, node id, state) of every execution of pipeline_name still NEW or RUNNING in
+    the store, oldest run first: in flight, or left so by a process that died."""
+    found = []
+    for run in pipeline_runs(store, pipeline_name):
+        for node, execution in run_executions(store, run).items():
+            state = STATES.get(execution.last_known_state)
+            if state in ACTIVE_STATES:
+                found.append((run.name, node, state))
+    return found

@@ -57,10 +57,19 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
 
 
 def _components_html(record: RunRecord) -> str:
-    rows = [[f"<td>{_e(c.component)}</td>",
-             f'<td class="{"fail" if c.state == "FAILED" else ""}">{_e(c.state)}</td>',
-             _num(c.seconds, 1)] for c in record.components]
-    return "<h2>Components</h2>" + _table(["component", "state", "seconds"], rows)
+    rows = []
+    for c in record.components:
+        bad = c.state == "FAILED" or c.interrupted
+        note = (c.error or "no error recorded (see the run log)") if c.state == "FAILED" else (
+            "no process holds the run lock: interrupted" if c.interrupted else "")
+        rows.append([f"<td>{_e(c.component)}</td>",
+                     f'<td class="{"fail" if bad else ""}">'
+                     f'{_e("INTERRUPTED" if c.interrupted else c.state)}</td>',
+                     _num(c.seconds, 1), f"<td>{_e(note)}</td>"])
+    notes = [a for a in record.active if a.run_id != record.run.run_id]
+    return ("<h2>Components</h2>" + _table(["component", "state", "seconds", "error"], rows)
+            + ("<ul>" + "".join(f"<li>{_e(a.sentence)}</li>" for a in notes) + "</ul>"
+               if notes else ""))
 
 
 def _counts_html(data: DataSection) -> str:

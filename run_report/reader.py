@@ -9,36 +9,58 @@ import dataclasses
 import datetime
 import json
 import os
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 from inception_retrain.components.data_gate import contract as data_gate
 from inception_retrain.components.image_example_gen import contract as example_gen
 from inception_retrain.components.pusher import contract as pusher
 from inception_retrain.components.trainer import contract as trainer
+from inception_retrain.pipeline import run_lock
 from inception_retrain.run_report import evaluation as evaluation_reader
 from inception_retrain.run_report import mlmd
 from inception_retrain.run_report.record import (
-    PHASES, ComponentRun, DataSection, Phase, PushSection, RunInfo, RunRecord, TrainingSection)
+    PHASES, ActiveExecution, ComponentRun, DataSection, Phase, PushSection, RunInfo, RunRecord, TrainingSection)
 
 
-def read(metadata_path: str, pipeline_name: str, run_id: Optional[str] = None) -> RunRecord:
+def read(metadata_path: str, pipeline_name: str, run_id: Optional[str] = None,
+         work_dir: Optional[str] = None) -> RunRecord:
     """The record of run run_id of pipeline_name (default: its newest run).
 
+    work_dir: the run lock's directory; with it, executions still NEW or RUNNING in the store
+    are marked interrupted when no other process holds the lock (without it, unknown).
     Raises FileNotFoundError when there is no store or no such run."""
     store = mlmd.open_store(metadata_path)
     run = mlmd.find_run(store, pipeline_name, run_id)
     if run is None:
         which = f"run {run_id!r}" if run_id else "run"
         raise FileNotFoundError(f"no {which} of pipeline {pipeline_name!r} in {metadata_path}")
-    return read_run(store, pipeline_name, run)
+    return read_run(store, pipeline_name, run, work_dir)
 
 
-def read_run(store, pipeline_name: str, run_context) -> RunRecord:
+def active_executions(store, pipeline_name: str,
+                      work_dir: Optional[str]) -> Tuple[ActiveExecution, ...]:
+    """The pipeline's NEW or RUNNING executions: interrupted when work_dir is known and no other
+    process holds its run lock (a run holds it from its start to its report)."""
+    found = mlmd.active_executions(store, pipeline_name)
+    if not found:
+        return ()
+    holder = run_lock.held_elsewhere(work_dir) if work_dir else None
+    return tuple(ActiveExecution(run_id, node, state, interrupted=bool(work_dir and not holder),
+                                 holder=holder) for run_id, node, state in found)
+
+
+def read_run(store, pipeline_name: str, run_context,
+             work_dir: Optional[str] = None) -> RunRecord:
     """The record of one pipeline_run context."""
     nodes = mlmd.run_executions(store, run_context)
+    active = active_executions(store, pipeline_name, work_dir)
+    interrupted = {a.component for a in active if a.interrupted and a.run_id == run_context.name}
     components = tuple(ComponentRun(
         node, mlmd.STATES.get(e.last_known_state, "UNKNOWN"),
-        round((e.last_update_time_since_epoch - e.create_time_since_epoch) / 1000.0, 1))
+        round((e.last_update_time_since_epoch - e.create_time_since_epoch) / 1000.0, 1),
+        error=(mlmd.execution_error(e)
+               if e.last_known_state == mlmd.metadata_store_pb2.Execution.FAILED else None),
+        interrupted=node in interrupted)
         for node, e in nodes.items())
     push = read_push(store, nodes)
     if push is not None:
@@ -48,7 +70,27 @@ def read_run(store, pipeline_name: str, run_context) -> RunRecord:
                      components=components, data=read_data(store, nodes),
                      training=read_training(store, nodes),
                      evaluation=evaluation_reader.read_evaluation(store, nodes),
-                     test_split=evaluation_reader.read_test_split(store, nodes), push=push)
+                     test_split=evaluation_reader.read_test_split(store, nodes), push=push,
+                     active=active)
+
+
+def list_runs(metadata_path: str, pipeline_name: str,
+              work_dir: Optional[str] = None) -> List[Dict[str, Any]]:
+    """Every run of pipeline_name in the store, oldest first: run id, start, and each
+    component's state (no artifact is read)."""
+    store = mlmd.open_store(metadata_path)
+    active = {(a.run_id, a.component): a for a in active_executions(store, pipeline_name,
+                                                                     work_dir)}
+    runs = []
+    for run in mlmd.pipeline_runs(store, pipeline_name):
+        nodes = mlmd.run_executions(store, run)
+        states = {node: ("INTERRUPTED" if getattr(active.get((run.name, node)), "interrupted",
+                                                  False)
+                         else mlmd.STATES.get(e.last_known_state, "UNKNOWN"))
+                  for node, e in nodes.items()}
+        runs.append({"run_id": run.name, "started": run_info(run, nodes).started,
+                     "states": states})
+    return runs
 
 
 def run_info(run_context, nodes: Dict[str, Any]) -> RunInfo:

@@ -18,9 +18,36 @@ class ComponentRun:
     component: str
     state: str          # COMPLETE, CACHED, FAILED, RUNNING, ...
     seconds: float
+    error: Optional[str] = None     # a FAILED execution's error (ML Metadata)
+    interrupted: bool = False       # RUNNING, but no process holds the run lock
 
     def to_dict(self) -> Dict[str, Any]:
         return dataclasses.asdict(self)
+
+
+@dataclasses.dataclass(frozen=True)
+class ActiveExecution:
+    """An execution of the pipeline still NEW or RUNNING in the store (this run's or an
+    earlier one's): in flight when another process holds the work dir's run lock
+    (holder), else interrupted (its process died)."""
+
+    run_id: str
+    component: str
+    state: str
+    interrupted: bool
+    holder: Optional[str] = None
+
+    @property
+    def sentence(self) -> str:
+        if self.interrupted:
+            return (f"{self.component}: {self.state} in run {self.run_id}, but no process "
+                    "holds the run lock: interrupted")
+        if self.holder:
+            return f"{self.component}: {self.state} in run {self.run_id}, in flight ({self.holder})"
+        return f"{self.component}: {self.state} in run {self.run_id}"
+
+    def to_dict(self) -> Dict[str, Any]:
+        return dict(dataclasses.asdict(self), text=self.sentence)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -174,10 +201,22 @@ class RunRecord:
     evaluation: Optional[EvaluationSection] = None
     test_split: Optional[TestSplitSection] = None
     push: Optional[PushSection] = None
+    # NEW/RUNNING executions of the pipeline in the store, this run's and earlier runs'
+    active: Tuple[ActiveExecution, ...] = ()
 
     @property
     def failed_components(self) -> List[str]:
         return [c.component for c in self.components if c.state == "FAILED"]
+
+    @property
+    def interrupted_components(self) -> List[str]:
+        return [c.component for c in self.components if c.interrupted]
+
+    @property
+    def failure(self) -> str:
+        """"Component: error" for each failed component that recorded its error."""
+        return "; ".join(f"{c.component}: {c.error}" for c in self.components
+                         if c.state == "FAILED" and c.error)
 
     @property
     def published_version(self) -> bool:
@@ -193,7 +232,8 @@ class RunRecord:
                 "components": [c.to_dict() for c in self.components],
                 "data": self.data.to_dict() if self.data is not None else {},
                 "training": optional(self.training), "evaluation": optional(self.evaluation),
-                "test_split": optional(self.test_split), "push": optional(self.push)}
+                "test_split": optional(self.test_split), "push": optional(self.push),
+                "active_executions": [a.to_dict() for a in self.active]}
 
 
 @dataclasses.dataclass(frozen=True)

@@ -12,6 +12,7 @@ import datetime
 import json
 import math
 import os
+import re
 from typing import Any, Dict, Optional, Tuple
 
 from inception_retrain.pipeline import config as config_lib
@@ -44,6 +45,33 @@ def _previous_failure(json_path: str, run_id: Optional[str]) -> Tuple[str, str]:
     return previous.get("failure") or "", previous.get("log_path") or ""
 
 
+# The console line cli.progress writes (into the log too) when a component fails.
+_FAILED_LINE = re.compile(r"\] (\S+) FAILED after [0-9.]+ s: (.*)$")
+_LOG_SCAN_BYTES = 4 << 20
+
+
+def run_log(work_dir: str, run_id: Optional[str]) -> Tuple[str, str]:
+    """(path, failure) of the log of run run_id under <work_dir>/logs/ (the local runner logs
+    the run id as it starts; newest logs first): failure is the line that log gave for a failed
+    component, "" if none. ("", "") when no log names the run."""
+    logs = os.path.join(work_dir, "logs")
+    if not run_id or not os.path.isdir(logs):
+        return "", ""
+    names = sorted((n for n in os.listdir(logs) if n.endswith(".log")), reverse=True)
+    for name in names:
+        path = os.path.join(logs, name)
+        try:
+            with open(path, encoding="utf-8", errors="replace") as f:
+                text = f.read(_LOG_SCAN_BYTES)
+        except OSError:
+            continue
+        if run_id in text:
+            failures = [m.group(1) + ": " + m.group(2) for m in map(
+                _FAILED_LINE.search, text.splitlines()) if m]
+            return path, failures[0] if failures else ""
+    return "", ""
+
+
 def _safe_name(run_id: str) -> str:
     return "".join(c if c.isalnum() or c in "-_" else "-" for c in run_id).strip("-")
 
@@ -53,8 +81,12 @@ def verdict(record: RunRecord, failure: str = "") -> Tuple[str, str]:
     failed = record.failed_components
     evaluation, push = record.evaluation, record.push
     if failed:
-        reason = f": {failure}" if failure else ""
-        return "bad", f"Failed at {', '.join(failed)}{reason}"
+        errors = [c.error for c in record.components if c.state == "FAILED" and c.error]
+        reason = errors[0] if errors else failure
+        return "bad", f"Failed at {', '.join(failed)}" + (f": {reason}" if reason else "")
+    if record.interrupted_components:
+        return "bad", (f"Interrupted at {', '.join(record.interrupted_components)}: RUNNING, "
+                       "but no process holds the run lock")
     if failure:
         return "bad", f"Failed: {failure}"
     if evaluation is None:
@@ -97,14 +129,19 @@ def build(config: config_lib.PipelineConfig, record: Optional[RunRecord] = None,
     store, else the newest run) under <work_dir>/reports/<run id>/ unless output_dir, and the
     model card of a pushed version."""
     if record is None:
-        record = reader.read(config.metadata_path, config.pipeline_name, run_id)
+        record = reader.read(config.metadata_path, config.pipeline_name, run_id,
+                             work_dir=config.work_dir)
     run_id = record.run.run_id or "unknown-run"
     output_dir = output_dir or os.path.join(config.work_dir, "reports", _safe_name(run_id))
     os.makedirs(output_dir, exist_ok=True)
     html_path = os.path.join(output_dir, REPORT_HTML)
     json_path = os.path.join(output_dir, REPORT_JSON)
-    if not failure:
-        failure, log_path = _previous_failure(json_path, run_id)
+    previous_failure, previous_log = _previous_failure(json_path, run_id)
+    if not (failure and log_path):
+        found_log, logged_failure = run_log(config.work_dir, run_id)
+        log_path = log_path or previous_log or found_log
+        failure = failure or previous_failure or (logged_failure if record.failed_components
+                                                  else "")
     status, sentence = verdict(record, failure)
     report = RunReport(
         record=record, generated_at=datetime.datetime.now().isoformat(timespec="seconds"),

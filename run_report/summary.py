@@ -60,6 +60,8 @@ def _training_lines(training: Optional[TrainingSection]) -> List[str]:
         out = ["!" * 72, f"!! BASE WEIGHTS: {training.base_weights}", "!" * 72]
     else:
         out = [f"Base weights: {training.base_weights}"]
+    if training.strategy:  # hardware, and the precision that ran and why (trainer report)
+        out.append(f"Hardware: {training.strategy}")
     for phase in training.phases:
         if phase.skipped is not None:
             out.append(f"Training {phase.name}: skipped ({phase.skipped})")
@@ -87,7 +89,12 @@ def render(record: RunRecord, seconds: Optional[float] = None) -> str:
            + (f" ({seconds:.0f} s)" if seconds else ""), "=" * 72]
     out.append("Components:")
     for c in record.components:
-        out.append(f"  {c.component:<32} {c.state:<9} {c.seconds:>7.1f} s")
+        state = "INTERRUPTED" if c.interrupted else c.state
+        out.append(f"  {c.component:<32} {state:<9} {c.seconds:>7.1f} s")
+    for c in record.components:
+        if c.state == "FAILED":
+            out.append(f"FAILED: {c.component}: {c.error or 'no error recorded (see the log)'}")
+    out.extend(f"Note: {a.sentence}" for a in record.active)
     out += _data_lines(record.data) + _training_lines(record.training)
 
     evaluation = record.evaluation
@@ -126,5 +133,8 @@ def render(record: RunRecord, seconds: Optional[float] = None) -> str:
             out.append("Pushed: no (the served model is unchanged)")
     elif evaluation is None or record.training is None:
         out.append("The run stopped before evaluation; nothing was pushed.")
+    else:
+        out.append("Pushed: no (the run ended before the Pusher finished; the served model is "
+                   "unchanged)")
     out.append("=" * 72)
     return "\n".join(out)

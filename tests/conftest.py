@@ -3,9 +3,12 @@ handful of small flower photos that several test modules inspect (it costs a few
 
 tests/unit/ mirrors the code's folders; tests/e2e/ runs pipelines, and each of its tests is marked
 `e2e`, so `./test.sh -m "not e2e"` is the fast part."""
+import contextlib
 import dataclasses
 import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 from typing import Dict, List
 
@@ -90,6 +93,29 @@ def flowers_run(tmp_path_factory) -> PipelineRun:
     local_runner.run(config, local_runner.preflight(config))
     return PipelineRun(config, data_root, list(E2E_CLASSES),
                        reader.read(config.metadata_path, config.pipeline_name).to_dict())
+
+
+# A process inside the run lock of the work dir argv[1], as a live `run` is, until killed.
+RUN_LOCK_HOLDER = """
+import sys, time
+from inception_retrain.pipeline import run_lock
+with run_lock.run_lock(sys.argv[1]):
+    print("held", flush=True)
+    time.sleep(60)
+"""
+
+
+@contextlib.contextmanager
+def holding_run_lock(work_dir):
+    """Another process holding work_dir's run lock for the duration of the block."""
+    process = subprocess.Popen([sys.executable, "-c", RUN_LOCK_HOLDER, str(work_dir)],
+                               stdout=subprocess.PIPE, text=True)
+    try:
+        assert process.stdout.readline().strip() == "held"
+        yield process
+    finally:
+        process.kill()
+        process.wait()
 
 
 @pytest.fixture

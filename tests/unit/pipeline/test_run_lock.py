@@ -7,26 +7,15 @@ import time
 
 import pytest
 
+from conftest import RUN_LOCK_HOLDER as HOLD, holding_run_lock
 from inception_retrain.pipeline import run_lock
-
-HOLD = """
-import sys, time
-from inception_retrain.pipeline import run_lock
-with run_lock.run_lock(sys.argv[1]):
-    print("held", flush=True)
-    time.sleep(60)
-"""
 
 
 @pytest.fixture
 def holder(tmp_path):
-    """A process holding the lock of tmp_path/work until killed."""
-    process = subprocess.Popen([sys.executable, "-c", HOLD, str(tmp_path / "work")],
-                               stdout=subprocess.PIPE, text=True)
-    assert process.stdout.readline().strip() == "held"
-    yield process
-    process.kill()
-    process.wait()
+    """A process holding the lock of tmp_path/work until the test ends (or kills it)."""
+    with holding_run_lock(tmp_path / "work") as process:
+        yield process
 
 
 def test_a_second_run_is_refused_naming_the_holder(tmp_path, holder):
