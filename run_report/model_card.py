@@ -11,6 +11,7 @@ import posixpath
 import re
 from typing import Any, Dict, List, Optional, Tuple
 
+from inception_retrain.run_report import split_sites
 from inception_retrain.run_report.record import DataSection, RunRecord, TrainingSection
 
 CARDS_DIR = "model_cards"
@@ -119,6 +120,7 @@ def limits(record: RunRecord) -> List[str]:
                      f"{max(train.values()) / min(train.values()):.1f}).")
     for warning in data.warnings or []:
         found.append(f"Data warning: {md(warning)}")
+    found += split_sites.card_limits(record)
     found.append("Every image is assigned one of the known classes, including images of none "
                  "of them; use the score and review low-confidence predictions.")
     found.append("Metrics come from images of the same source as the training images; they "

@@ -110,6 +110,11 @@ def DataGate(
     with tf.io.gfile.GFile(report_path, "w") as f:
         f.write(report.render(facts, example_gen.read_quarantine(examples.uri), problems,
                               sizes, formats))
+    if index:
+        with tf.io.gfile.GFile(contract.split_path(data_report.uri), "w") as f:
+            json.dump({key: facts.get(key) for key in ("split", "leakage", "failures",
+                                                       "warnings")}, f, indent=2,
+                      sort_keys=True)
     if verdict.failures:
         raise checks.DataValidationError(
             "data failed validation:\n  " + "\n  ".join(verdict.failures)
