@@ -5,7 +5,7 @@ import math
 import os
 from typing import Any, Dict, List, Optional, Sequence
 
-from inception_retrain.run_report import charts
+from inception_retrain.run_report import charts, split_sites
 from inception_retrain.run_report.record import (
     DataSection, EvaluationSection, RunRecord, RunReport, TrainingSection)
 from inception_retrain.run_report.summary import baseline_text
@@ -296,8 +296,10 @@ def render_html(report: RunReport) -> str:
             f'<p class="meta">run {_e(run.run_id)}, started {_e(run.started)}'
             f"{wall}; report generated {_e(report.generated_at)}</p>",
             f'<p class="verdict {report.status}">{_e(report.verdict)}</p>',
-            _components_html(record), _data_html(record), _training_html(record.training),
-            _evaluation_html(report), _blessing_html(record.evaluation),
+            _components_html(record), _data_html(record), split_sites.split_html(report),
+            _training_html(record.training),
+            _evaluation_html(report), split_sites.sites_html(report),
+            _blessing_html(record.evaluation),
             _test_split_html(record), _push_html(report),
             "<h2>Where things are</h2><ul>" + "".join(f"<li>{f}</li>" for f in footer)
             + "</ul>"]
