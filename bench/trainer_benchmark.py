@@ -78,11 +78,40 @@ for images, labels in train.transformed_dataset([args["eval"]], output, config.b
     predicted = np.argmax(result.classifier(images, training=False).numpy(), axis=-1)
     correct += int((predicted == labels.numpy()).sum()); seen += len(labels)
 report = result.report
+import resource
 print(json.dumps({"cache_seconds": report["phase1"]["cache_seconds"],
                   "phase1_seconds": report["phase1"]["seconds"],
                   "phase2_seconds": report["phase2"].get("seconds", 0.0),
                   "phase2_epochs_run": report["phase2"].get("epochs_run", 0),
-                  "total_seconds": total, "eval_accuracy": correct / seen}))
+                  "total_seconds": total, "eval_accuracy": correct / seen,
+                  "precision": report["precision"], "cache": report.get("cache"),
+                  "phase1_val_accuracy": report["phase1"]["history"]["val_accuracy"][-1],
+                  "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
+
+# The bare forward pass at a precision: InceptionV3 on random images in a tf.function with a
+# batch dimension of None (as the trainer's), nothing else: the rate the cache build is held to.
+BARE_SCRIPT = r"""
+import json, sys, time
+import numpy as np, tensorflow as tf, tf_keras
+from inception_retrain.components.trainer import precision
+args = json.loads(sys.argv[1])
+choice = precision.choose(args["precision"], len(tf.config.list_physical_devices("GPU")),
+                          precision.cpu_flags())
+precision.apply(choice)
+tf_keras.utils.set_random_seed(0)
+s = args["image_size"]
+model = tf_keras.applications.InceptionV3(include_top=False, weights=None,
+                                          input_shape=(s, s, 3), pooling="avg")
+forward = tf.function(lambda x: model(x, training=False),
+                      input_signature=[tf.TensorSpec([None, s, s, 3], tf.float32)])
+images = tf.random.uniform([args["batch_size"], s, s, 3], -1, 1)
+forward(images).numpy(); forward(images).numpy()  # trace and warm up
+start, seen = time.time(), 0
+while time.time() - start < args["seconds"] or seen < 4 * args["batch_size"]:
+    forward(images).numpy(); seen += args["batch_size"]
+print(json.dumps({"images_per_second": seen / (time.time() - start),
+                  "precision": choice["precision"]}))
 """
 
 # (c) The whole local pipeline: ingest, statistics, validation, transform, training,
@@ -150,6 +179,10 @@ def main() -> None:
     parser.add_argument("--pipeline-epochs", default="3,2", help="phase1,phase2 for (c)")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--image-size", type=int, default=299)
+    parser.add_argument("--trainer-precisions", default="auto,float32",
+                        help="training.precision of each (b) run, on the same seed")
+    parser.add_argument("--bare-seconds", type=float, default=20.0,
+                        help="how long each bare forward-rate measurement runs")
     parser.add_argument("--skip", default="", help="comma list of: plain,trainer,pipeline")
     args = parser.parse_args()
     skip = set(filter(None, args.skip.split(",")))
@@ -182,11 +215,20 @@ def main() -> None:
         examples = standalone.write_examples(split, args.data, str(work / "examples"))
         transform_dir = standalone.write_transform_graph(examples["train"], args.image_size,
                                                          str(work / "transform"))
-        config = TrainConfig(base_weights="none", early_stopping_patience=1000,
-                             **{k: v for k, v in shared.items()})
-        results["trainer"] = _run(TRAINER_SCRIPT, {
-            "train": examples["train"], "eval": examples["eval"],
-            "transform_dir": transform_dir, "config": dataclasses.asdict(config)}, "trainer")
+        for precision in args.trainer_precisions.split(","):
+            config = TrainConfig(base_weights="none", early_stopping_patience=1000,
+                                 precision=precision, **{k: v for k, v in shared.items()})
+            run = _run(TRAINER_SCRIPT, {
+                "train": examples["train"], "eval": examples["eval"],
+                "transform_dir": transform_dir, "config": dataclasses.asdict(config)},
+                f"trainer (precision {precision})")
+            # The bare forward rate at the precision that ran, right after it, same load.
+            run["bare"] = _run(BARE_SCRIPT, {"precision": precision,
+                                             "image_size": args.image_size,
+                                             "batch_size": args.batch_size,
+                                             "seconds": args.bare_seconds},
+                               f"bare InceptionV3 forward ({precision})")
+            results[f"trainer:{precision}"] = run
     if "pipeline" not in skip:
         phase1, phase2 = (int(e) for e in args.pipeline_epochs.split(","))
         results["pipeline"] = _run(PIPELINE_SCRIPT, {"overrides": {
@@ -211,20 +253,46 @@ def _print_table(results, counts, args) -> None:
             continue
         phase1 = r["phase1_seconds"] + r.get("cache_seconds", 0.0)
         total = r.get("total_seconds", r["phase1_seconds"] + r["phase2_seconds"])
-        label = "(a) plain Keras script" if name == "plain" else "(b) project trainer"
+        label = ("(a) plain Keras script" if name == "plain" else
+                 f"(b) trainer, {r['precision']['precision']}")
         print(f"{label:<28}{phase1:>12.1f}{r['phase2_seconds']:>12.1f}{total:>10.1f}"
               f"{r['eval_accuracy']:>10.3f}")
         images_per_s = train_images * args.phase1_epochs / phase1
         print(f"{'':<28}phase 1: {images_per_s:.1f} images/s (train images x epochs / s)")
-    if "plain" in results and "trainer" in results:
-        plain, ours = results["plain"], results["trainer"]
-        phase1_ratio = plain["phase1_seconds"] / (ours["phase1_seconds"] + ours["cache_seconds"])
-        print(f"phase 1 speed-up, plain / trainer (cache included): {phase1_ratio:.2f}x "
-              "(bar: >= 5)")
-        if args.phase2_epochs and ours.get("phase2_epochs_run"):
-            per_epoch = (ours["phase2_seconds"] / ours["phase2_epochs_run"]) / (
-                plain["phase2_seconds"] / args.phase2_epochs)
-            print(f"phase 2 time per epoch, trainer / plain: {per_epoch:.2f} (bar: <= 1.1)")
+        if name != "plain":
+            cache, bare = r.get("cache") or {}, r["bare"]["images_per_second"]
+            rate = cache.get("images_per_second", 0.0)
+            print(f"{'':<28}cache build {r['cache_seconds']:.1f} s: {rate:.1f} images/s = "
+                  f"{rate / bare:.2f}x the bare forward {bare:.1f} images/s "
+                  f"({r['bare']['precision']}) (bar: >= 0.9); {cache.get('bytes_per_image', 0)"
+                  f" / 1024:.0f} KB/image on disk; peak RSS {r['peak_rss_mb']:.0f} MB")
+            serving = r["precision"].get("serving", {})
+            if "top1_agreement" in serving:
+                print(f"{'':<28}float32 export vs {r['precision']['precision']} on "
+                      f"{serving['images']} eval images: top-1 agreement "
+                      f"{serving['top1_agreement']:.3f}, max score difference "
+                      f"{serving['max_score_difference']:.4f}, pooled-feature relative error "
+                      f"{serving['feature_relative_error']:.4f}")
+    trainers = [k for k in results if k.startswith("trainer:")]
+    if "plain" in results:
+        plain = results["plain"]
+        for key in trainers:
+            ours = results[key]
+            phase1_ratio = plain["phase1_seconds"] / (ours["phase1_seconds"]
+                                                      + ours["cache_seconds"])
+            print(f"phase 1 speed-up, plain / trainer {ours['precision']['precision']} (cache "
+                  f"included): {phase1_ratio:.2f}x (bar: >= 20)")
+            if args.phase2_epochs and ours.get("phase2_epochs_run"):
+                per_epoch = (ours["phase2_seconds"] / ours["phase2_epochs_run"]) / (
+                    plain["phase2_seconds"] / args.phase2_epochs)
+                print(f"phase 2 time per epoch, trainer {ours['precision']['precision']} / "
+                      f"plain: {per_epoch:.2f}")
+    if len(trainers) > 1:
+        a, b = (results[k] for k in trainers[:2])
+        print(f"same seed, {a['precision']['precision']} vs {b['precision']['precision']}: "
+              f"eval accuracy {a['eval_accuracy']:.3f} vs {b['eval_accuracy']:.3f}, phase-1 "
+              f"val accuracy {a['phase1_val_accuracy']:.3f} vs {b['phase1_val_accuracy']:.3f}, "
+              f"trainer total {a['total_seconds']:.0f} s vs {b['total_seconds']:.0f} s")
     if "plain" in results and "pipeline" in results:
         phase1, phase2 = (int(e) for e in args.pipeline_epochs.split(","))
         plain = results["plain"]
@@ -232,7 +300,12 @@ def _print_table(results, counts, args) -> None:
                              + plain["phase2_seconds"] / max(args.phase2_epochs, 1) * phase2)
         ratio = results["pipeline"]["total_seconds"] / plain_same_epochs
         print(f"whole pipeline ({phase1}+{phase2} epochs) / plain training alone at the same "
-              f"epochs ({plain_same_epochs:.0f} s, scaled per epoch): {ratio:.2f} (bar: <= 1.0)")
+              f"epochs ({plain_same_epochs:.0f} s, scaled per epoch): {ratio:.2f} (bar: <= 0.3)")
+        components = results["pipeline"].get("components") or []
+        if components:
+            print("pipeline components: " + ", ".join(
+                f"{c.get('component')} {c.get('seconds', 0):.0f} s" for c in components
+                if isinstance(c, dict)))
     print("=" * 78)
 
 

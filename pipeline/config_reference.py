@@ -56,7 +56,10 @@ DESCRIPTIONS = {
     "training.base_weights": "imagenet | none | /path/to/weights.h5 (offline: see README)",
     "training.use_class_weights": "weight the loss by the DataGate's class weights",
     "training.feature_cache": "run the frozen network once per image; false for augmentation",
-    "training.max_activation_cache_gb": "above this, phase 2 reads the images every epoch",
+    "training.max_activation_cache_gb": "disk for the cache; beyond it or the free disk, phase "
+                                        "2 reads images every epoch",
+    "training.precision": "auto (bfloat16 on CPUs with AMX or avx512_bf16, float16 on GPUs) "
+                          "| float32 | bfloat16 | float16",
     "training.lr_schedule": "cosine | constant, per phase",
     "training.augment_flip": "random horizontal flips (augment_* need feature_cache: false)",
     "training.augment_rotation": "random rotation, a fraction of a full turn (0..1)",

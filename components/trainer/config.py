@@ -10,6 +10,7 @@ from typing import Dict
 IMAGE_SIZE_RANGE = (75, 1024)
 # What numpy and TensorFlow accept as a seed (tf_keras.utils.set_random_seed refuses others).
 SEED_RANGE = (0, 2 ** 32 - 1)
+PRECISIONS = ("auto", "float32", "bfloat16", "float16")  # as precision.CHOICES (no TF import)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -28,7 +29,9 @@ class TrainConfig:
     base_weights: str = "imagenet"
     use_class_weights: bool = True
     feature_cache: bool = True            # run the frozen network once per image (train.py)
-    max_activation_cache_gb: float = 8.0  # above this, phase 2 reads images every epoch
+    max_activation_cache_gb: float = 200.0  # disk budget of the cache; above it (or above the
+    #                                         free disk) phase 2 reads images every epoch
+    precision: str = "auto"               # auto | float32 | bfloat16 | float16 (precision.py)
     lr_schedule: str = "cosine"           # per phase: cosine decay to 0, or constant
     augment_flip: bool = False            # augmentation (training split only) needs
     augment_rotation: float = 0.0         # feature_cache: false, since augmented images
@@ -72,6 +75,9 @@ class TrainConfig:
         if self.max_activation_cache_gb < 0:
             problems.append(f"max_activation_cache_gb must be 0 or more, "
                             f"got {self.max_activation_cache_gb}")
+        if self.precision not in PRECISIONS:
+            problems.append(f"precision must be one of {', '.join(PRECISIONS)}, "
+                            f"got {self.precision!r}")
         if self.lr_schedule not in ("cosine", "constant"):
             problems.append(f"lr_schedule must be 'cosine' or 'constant', got {self.lr_schedule!r}")
         for name in ("augment_rotation", "augment_zoom", "augment_contrast",

@@ -3,6 +3,7 @@ import logging
 import os
 from typing import Optional, Tuple
 
+import numpy as np
 import tf_keras
 from tensorflow.python.autograph.core import config as autograph_config
 
@@ -68,14 +69,53 @@ def build_head(num_classes: int, train_features, dropout: float) -> tf_keras.Mod
     Its first layer standardises each feature with statistics of the training features: ImageNet
     features range widely, and a randomly initialised base gives values near 1e-4.
     """
-    normalize = tf_keras.layers.Normalization(axis=-1, name="feature_standardization")
-    normalize.adapt(train_features)
+    values = np.asarray(train_features, np.float64).reshape(len(train_features), -1)
+    return build_head_from_stats(num_classes, values.mean(axis=0), values.var(axis=0),
+                                 len(values), dropout)
+
+
+def build_head_from_stats(num_classes: int, mean, variance, count: int,
+                          dropout: float) -> tf_keras.Model:
+    """build_head from per-feature mean and variance (streamed over the cache on disk, or
+    merged across workers), with the same weights as Keras' adapt() leaves.
+
+    Every layer computes in float32 whatever the global policy: the standardisation subtracts
+    close numbers (features near 1e-4 from a random base), which bfloat16's 8-bit mantissa
+    would wipe out, and the head costs nothing next to the base."""
+    dim = len(mean)
+    normalize = tf_keras.layers.Normalization(axis=-1, name="feature_standardization",
+                                              dtype="float32")
+    normalize.build((None, dim))
+    normalize.adapt_mean.assign(np.asarray(mean, np.float32))
+    normalize.adapt_variance.assign(np.asarray(variance, np.float32))
+    normalize.count.assign(int(count))
+    normalize.finalize_state()
     return tf_keras.Sequential([
-        tf_keras.layers.InputLayer(input_shape=(train_features.shape[-1],)),
+        tf_keras.layers.InputLayer(input_shape=(dim,)),
         normalize,
-        tf_keras.layers.Dropout(dropout),
+        tf_keras.layers.Dropout(dropout, dtype="float32"),
         tf_keras.layers.Dense(num_classes, name="logits", dtype="float32"),
     ], name="head")
+
+
+def float32_copy(classifier: tf_keras.Model, image_size: int) -> tf_keras.Model:
+    """The classifier rebuilt with every layer in float32 and the same weights: what is exported,
+    so the served model runs on any CPU or GPU (bfloat16 is slow without avx512_bf16 or AMX)
+    and does not depend on the training machine. Built outside any distribution strategy, so
+    its variables are plain ones a single process can save."""
+    head = classifier.get_layer("head")
+    dim = head.input_shape[-1]
+    num_classes = head.output_shape[-1]
+    policy = tf_keras.mixed_precision.global_policy()
+    tf_keras.mixed_precision.set_global_policy("float32")
+    try:
+        copy_head = build_head_from_stats(num_classes, np.zeros(dim), np.ones(dim), 1, 0.0)
+        copy = build_classifier(build_base(image_size, None), copy_head)
+    finally:
+        tf_keras.mixed_precision.set_global_policy(policy)
+    copy.set_weights(classifier.get_weights())
+    copy_head.get_layer("feature_standardization").finalize_state()  # mean/variance constants
+    return copy
 
 
 def build_classifier(base: tf_keras.Model, head: tf_keras.Model,

@@ -21,7 +21,12 @@ def resume_dir(model_run_dir: str, train_files, transform_output: str, custom_co
 
 
 def run_fn(fn_args) -> None:
-    """Called by TFX's Trainer (GenericExecutor)."""
+    """Called by TFX's Trainer (GenericExecutor), once per worker when TF_CONFIG names several
+    (Kubeflow's training operator, Vertex AI): every worker trains on its share of the data,
+    the chief alone exports and writes the training report; the others write theirs under
+    <model_run_dir>/workers/<index>/ as a record that they took part."""
+    # First: MultiWorkerMirroredStrategy must exist before any other TensorFlow work.
+    _, _, worker = train.select_strategy()
     custom_config = dict(fn_args.custom_config or {})
     config = train.TrainConfig.from_dict(custom_config)
     tf_transform_output = tft.TFTransformOutput(fn_args.transform_output)
@@ -32,6 +37,10 @@ def run_fn(fn_args) -> None:
                          backup_dir=resume_dir(fn_args.model_run_dir, train_files,
                                                fn_args.transform_output, custom_config),
                          log_dir=os.path.join(fn_args.model_run_dir, "logs"))
-    export.export(result, tf_transform_output, fn_args.serving_model_dir)
     result.report["class_counts"] = data_facts.get("class_counts")
-    contract.write_training_report(result.report, fn_args.model_run_dir)
+    if worker["chief"]:
+        export.export(result, tf_transform_output, fn_args.serving_model_dir)
+        contract.write_training_report(result.report, fn_args.model_run_dir)
+    else:
+        contract.write_training_report(result.report, os.path.join(
+            fn_args.model_run_dir, "workers", str(worker["index"])))

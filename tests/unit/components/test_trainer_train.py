@@ -109,3 +109,54 @@ def test_killed_training_resumes_from_its_checkpoint(tiny_data, tmp_path,
     assert phase2["first_epoch"] == 3, phase2  # epochs 1-2 were done before the kill
     assert phase2["epochs_run"] == 2
     assert resumed.report["phase1"]["first_epoch"] == 1  # phase 1 had finished
+    # The cache on disk outlived the kill: the resumed run read it instead of recomputing it.
+    assert resumed.report["cache"]["reused"], resumed.report["cache"]
+    assert not (tmp_path / "backup" / "cache").exists(), "a finished run deletes its cache"
+
+
+def test_bfloat16_training_serves_float32_within_the_measured_skew(tiny_data):
+    """bfloat16 on this CPU (auto picks it where avx512_bf16 or AMX is present), a float32
+    export, and the skew between them recorded and bounded.
+
+    Tolerance: bfloat16 keeps 8 significant bits (relative rounding 2**-9, 0.2%); over the 94
+    convolutions of InceptionV3 the errors add up to about 1% of the pooled features (measured
+    on this fixture: 1.05%). With a random base the features of different images differ only
+    in their third or fourth digit, so the head's standardisation magnifies that 1%: the
+    largest softmax difference measured here was 0.047 (top-1 agreement 8/8). The bounds are
+    about twice the measurement: 3% of the features, 0.1 of a score, at most one flip in 8.
+    With ImageNet weights features vary more between images; the skew there is expected to
+    be smaller (not measured: no ImageNet weights here).
+    """
+    import tensorflow as tf
+
+    files, transform_dir = tiny_data
+    transform_output = tft.TFTransformOutput(transform_dir)
+    config = dataclasses.replace(QUICK, precision="bfloat16", phase1_epochs=3, phase2_epochs=1)
+    result = train.train([files["train"]], [files["eval"]], transform_output, config)
+    report = result.report
+    assert report["precision"]["precision"] == "bfloat16"
+    assert report["precision"]["policy"] == "mixed_bfloat16"
+    assert "bfloat16" in report["strategy"]
+    assert report["cache"]["dtype"] == "bfloat16"
+    # 2 bytes a value: the mixed8 activations at 150 px are 3x3x1280.
+    assert report["cache"]["bytes_per_image"] < (3 * 3 * 1280 + 2048) * 2 + 200
+    # What is exported computes in float32 throughout.
+    assert all(layer.compute_dtype == "float32" for layer in result.classifier.layers[1].layers
+               if layer.compute_dtype)
+    assert tf_keras_policy() == "float32", "train() leaves the global policy as it found it"
+    serving = report["precision"]["serving"]
+    print("serving agreement", serving)
+    assert serving["images"] == 8
+    assert serving["feature_relative_error"] < 0.03
+    assert serving["max_score_difference"] < 0.1
+    assert serving["top1_agreement"] >= 7 / 8
+    # And it agrees with the float32 classifier computing the same eval images itself.
+    images, _ = next(iter(train.transformed_dataset([files["eval"]], transform_output, 8)))
+    scores = tf.nn.softmax(result.classifier(images, training=False)).numpy()
+    assert np.isfinite(scores).all()
+
+
+def tf_keras_policy():
+    import tf_keras
+
+    return tf_keras.mixed_precision.global_policy().name

@@ -58,6 +58,7 @@ NON_DEFAULT: Dict[str, Any] = {
     "training.use_class_weights": False,
     "training.feature_cache": False,
     "training.max_activation_cache_gb": 2.0,
+    "training.precision": "float32",
     "training.lr_schedule": "constant",
     "training.augment_flip": True,
     "training.augment_rotation": 0.1,
