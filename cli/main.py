@@ -2,7 +2,6 @@
 the subcommands that need them, so `--help` and config checks answer at once."""
 import argparse
 import contextlib
-import json
 import logging
 import os
 import sys
@@ -50,8 +49,34 @@ def _load_config(args) -> config_lib.PipelineConfig:
     return config_lib.load(args.config, overrides)
 
 
-# Exit codes of `run` beyond 0 (done) and 1 (a component failed); 2 is a config or data error.
+# Exit codes (README, Commands): 0 done, 1 a component (or a command) failed, 2 a config or
+# data error, before anything ran.
+EXIT_FAILED = 1
+EXIT_CONFIG = 2
 EXIT_LOCKED = 3      # another run holds the work directory's run lock
+EXIT_NOT_BLESSED = 4  # the run completed, but the gate did not bless the model: nothing pushed
+
+
+def package_version() -> str:
+    """This package's version (setup.py), as installed."""
+    from importlib import metadata
+
+    try:
+        return metadata.version("inception-retrain")
+    except metadata.PackageNotFoundError:
+        return "unknown (not installed)"
+
+
+def not_blessed_advice(record) -> str:
+    """What to do next after a run whose model the gate did not bless."""
+    evaluation = record.evaluation
+    first = evaluation.failures[0] if evaluation and evaluation.failures else "a threshold failed"
+    return ("[run] NOT BLESSED: " + first + ". Nothing was pushed; the served model is "
+            "unchanged.\n[run] next: open the report's \"Blessing decision\" and \"Candidate "
+            "against the served model\" sections; add or fix training images of the weak "
+            "classes, or train longer (training.phase1_epochs, phase2_epochs); change a "
+            "threshold (evaluation.*) only knowingly. Exit code "
+            f"{EXIT_NOT_BLESSED}.")
 
 
 def _cmd_run(args) -> int:
@@ -104,7 +129,10 @@ def _locked_run(args, config, data_root: str, preflight_records) -> int:
     print(f"[run] full log: {tracker.log_path}")
     if failure is not None:
         print(f"\n[run] FAILED: {failure}", file=sys.stderr)
-        return 1
+        return EXIT_FAILED
+    if record is not None and record.evaluation is not None and not record.evaluation.blessed:
+        print("\n" + not_blessed_advice(record), file=sys.stderr)
+        return EXIT_NOT_BLESSED
     return 0
 
 
@@ -194,7 +222,13 @@ def _cmd_config(args) -> int:
 
         print(config_reference.example_yaml(), end="")
         return 0
-    print(json.dumps(config_lib.to_dict(_load_config(args)), indent=2))
+    from inception_retrain.pipeline import local_runner
+
+    config = _load_config(args)
+    data_root = local_runner.preflight(config)  # the data and weights checks `run` makes
+    print(config_lib.to_yaml(config), end="")
+    print(f"# checked: data layout under {data_root}; base weights "
+          f"{config.training.base_weights}", file=sys.stderr)
     return 0
 
 
@@ -261,6 +295,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="inception-retrain",
         description="Retrain InceptionV3 on folders of labeled images with TFX; push blessed "
                     "models to TF Serving.")
+    parser.add_argument("--version", action="version",
+                        version=f"%(prog)s {package_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser(
         "run", help="run the whole pipeline locally (LocalDagRunner)",
@@ -284,7 +320,11 @@ def build_parser() -> argparse.ArgumentParser:
                         help="list the runs in the store (id, start, components not complete) "
                              "instead")
     report.set_defaults(func=_cmd_report)
-    show = sub.add_parser("config", help="validate the configuration and print it resolved")
+    show = sub.add_parser(
+        "config", help="validate the configuration, check the data, print it resolved (YAML)",
+        description="Validates the configuration, runs the data layout and base weights checks "
+                    "`run` makes, and prints the resolved configuration as YAML (the format "
+                    "--config reads).")
     _add_config_args(show)
     show.add_argument("--example", action="store_true",
                       help="print a complete, commented YAML file of every key with its "
@@ -345,10 +385,10 @@ def main(argv: Optional[List[str]] = None) -> int:
         return args.func(args)
     except config_lib.ConfigError as err:
         print(f"config error: {err}", file=sys.stderr)
-        return 2
+        return EXIT_CONFIG
     except LayoutError as err:
         print(f"data error: {err}", file=sys.stderr)
-        return 2
+        return EXIT_CONFIG
 
 
 if __name__ == "__main__":

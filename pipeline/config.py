@@ -4,6 +4,7 @@ Everything is checked before any work starts: unknown keys, wrong types and impo
 stop with a message naming the key (e.g. `training.phase1_epochs`). No TensorFlow import here.
 """
 import dataclasses
+import difflib
 import math
 import os
 import posixpath
@@ -159,18 +160,35 @@ class EvaluationConfig:
     per_class_recall_floor: float = 0.0  # every class's recall must reach it; 0 = off
     top_k: int = 5                       # top-k accuracy is reported for this k
     min_site_accuracy: float = 0.0       # the worst site's accuracy must reach it; 0 = off
+    max_class_recall_drop: float = 1.0   # per class, recall vs. the baseline's; 1 = off
 
     def __post_init__(self):
         if self.baseline not in BASELINES:
             raise ConfigError(f"evaluation.baseline must be one of {', '.join(BASELINES)}, "
                               f"got {self.baseline!r}")
         for name in ("accuracy_floor", "max_accuracy_drop", "per_class_recall_floor",
-                     "min_site_accuracy"):
+                     "min_site_accuracy", "max_class_recall_drop"):
             if not 0 <= getattr(self, name) <= 1:
                 raise ConfigError(f"evaluation.{name} must be in [0, 1], "
                                   f"got {getattr(self, name)}")
         if self.top_k < 1:
             raise ConfigError(f"evaluation.top_k must be at least 1, got {self.top_k}")
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelCardConfig:
+    """What only the user knows, for the model card (run_report.model_card): never read by the
+    DAG, so changing it retrains nothing."""
+
+    owners: Tuple[str, ...] = ()                 # people or teams, e.g. [Pathology ML <ml@lab>]
+    license: str = ""                            # e.g. CC-BY-4.0, proprietary
+    ethical_considerations: Tuple[str, ...] = ()  # risks and how they are handled, one per item
+    references: Tuple[str, ...] = ()             # links: protocol, data sheet, publication
+
+    def __post_init__(self):
+        for name in ("owners", "ethical_considerations", "references"):
+            if any(not item.strip() for item in getattr(self, name)):
+                raise ConfigError(f"model_card.{name} holds an empty entry")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -187,6 +205,7 @@ class PipelineConfig:
     data: DataConfig = DataConfig()
     training: TrainConfig = TrainConfig()
     evaluation: EvaluationConfig = EvaluationConfig()
+    model_card: ModelCardConfig = ModelCardConfig()
 
     def __post_init__(self):
         if not self.pipeline_name.replace("-", "").replace("_", "").isalnum():
@@ -213,7 +232,41 @@ class PipelineConfig:
                             self.model_name)
 
 
-_SECTIONS = {"data": DataConfig, "training": TrainConfig, "evaluation": EvaluationConfig}
+_SECTIONS = {"data": DataConfig, "training": TrainConfig, "evaluation": EvaluationConfig,
+             "model_card": ModelCardConfig}
+
+
+def known_keys() -> Tuple[str, ...]:
+    """Every key as a file or --set writes it (sections flattened with dots)."""
+    keys = []
+    for field in dataclasses.fields(PipelineConfig):
+        if field.name in _SECTIONS:
+            keys += [f"{field.name}.{f.name}" for f in dataclasses.fields(_SECTIONS[field.name])]
+        else:
+            keys.append(field.name)
+    return tuple(keys)
+
+
+def nearest_key(key: str) -> Optional[str]:
+    """The known key a mistyped one most likely meant: the same name in another section
+    (batch_size -> training.batch_size), else the closest spelling; None if none is close."""
+    keys = known_keys()
+    name = key.rsplit(".", 1)[-1]
+    same_name = [k for k in keys if k.rsplit(".", 1)[-1] == name and k != key]
+    if len(same_name) == 1:
+        return same_name[0]
+    close = difflib.get_close_matches(key, keys + tuple(_SECTIONS), n=1, cutoff=0.7)
+    if close:
+        return close[0]
+    by_name = {k.rsplit(".", 1)[-1]: k for k in keys}
+    close = difflib.get_close_matches(name, list(by_name), n=1, cutoff=0.75)
+    return by_name[close[0]] if close else None
+
+
+def did_you_mean(key: str) -> str:
+    """" (did you mean training.batch_size?)" for a mistyped key, "" when nothing is close."""
+    nearest = nearest_key(key)
+    return f" (did you mean {nearest}?)" if nearest else ""
 
 
 def _parse_string_list(key: str, text: str) -> Any:
@@ -268,8 +321,9 @@ def _build(cls, values: Mapping[str, Any], prefix: str):
     fields = {f.name: f for f in dataclasses.fields(cls)}
     unknown = sorted(set(values) - set(fields))
     if unknown:
-        raise ConfigError(f"unknown key(s): {', '.join(prefix + k for k in unknown)}; "
-                          f"known: {', '.join(prefix + k for k in sorted(fields))}")
+        raise ConfigError(f"unknown key(s): "
+                          f"{', '.join(prefix + k + did_you_mean(prefix + k) for k in unknown)}"
+                          f"; known: {', '.join(prefix + k for k in sorted(fields))}")
     hints = typing.get_type_hints(cls)
     kwargs = {}
     for name, value in values.items():
@@ -391,3 +445,20 @@ def to_dict(config: PipelineConfig) -> Dict[str, Any]:
     values = dataclasses.asdict(config)
     values["beam_args"] = list(config.beam_args)
     return values
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def to_yaml(config: PipelineConfig) -> str:
+    """The resolved configuration as YAML, the format --config reads (it loads back as the
+    same configuration)."""
+    import yaml
+
+    return yaml.safe_dump(_plain(to_dict(config)), sort_keys=False, allow_unicode=True,
+                          default_flow_style=False)

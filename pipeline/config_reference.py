@@ -14,6 +14,7 @@ SECTION_DESCRIPTIONS = {
     "data": "where the images are, how they are split, and the DataGate's rules",
     "training": "the two-phase InceptionV3 fine-tune",
     "evaluation": "the blessing gate: a model is pushed only if it passes all of these",
+    "model_card": "what only you know, for each version's model card (never retrains)",
 }
 
 DESCRIPTIONS = {
@@ -44,6 +45,15 @@ DESCRIPTIONS = {
     "data.on_imbalance": "fail | warn when a class-balance rule is broken",
     "data.max_label_drift": "largest change of a class's share vs. the previous span; 0 = off",
     "data.on_drift": "fail | warn when the label drift is exceeded",
+    "data.group_pattern": "regex with (?P<group>...) on the file name, then the path: the "
+                          "slide; the split hashes it; \"\" = split per image",
+    "data.site_pattern": "regex with (?P<site>...) on the file name, then the path: the lab; "
+                         "results per site",
+    "data.manifest": "CSV below root, one row per image: path,label[,group][,site]; "
+                     "instead of class folders",
+    "data.on_group_leakage": "fail | warn when a group (slide) is in more than one split",
+    "data.on_duplicates": "fail | warn when identical files are in more than one split",
+    "data.on_label_conflict": "fail | warn when identical files carry different labels",
     "training.image_size": "pixels per side fed to InceptionV3 (75..1024)",
     "training.batch_size": "examples per training step",
     "training.phase1_epochs": "phase 1: the new head on the frozen network (>= 1)",
@@ -73,6 +83,13 @@ DESCRIPTIONS = {
                            "compares with",
     "evaluation.per_class_recall_floor": "every class's recall must reach this; 0 = off",
     "evaluation.top_k": "top-k accuracy is reported for this k",
+    "evaluation.min_site_accuracy": "the worst site's eval accuracy must reach this; 0 = off",
+    "evaluation.max_class_recall_drop": "each class's recall may be at most this much below "
+                                        "the baseline's; 1 = off",
+    "model_card.owners": "who answers for the model, e.g. [Pathology ML <ml@lab.example>]",
+    "model_card.license": "the model's license, e.g. CC-BY-4.0 or proprietary",
+    "model_card.ethical_considerations": "risks and how they are handled, one entry each",
+    "model_card.references": "links: protocol, data sheet, publication",
 }
 
 

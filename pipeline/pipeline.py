@@ -86,6 +86,7 @@ def create_pipeline(
     per_class_recall_floor: float,
     top_k: int,
     min_site_accuracy: float,
+    max_class_recall_drop: float,
     keep_versions: int,
     enable_cache: bool,
     beam_pipeline_args: Sequence[str],
@@ -180,6 +181,7 @@ def create_pipeline(
                      if eval_config is None else eval_config),
         per_class_recall_floor=per_class_recall_floor,
         min_site_accuracy=min_site_accuracy,
+        max_class_recall_drop=max_class_recall_drop,
         served_state=served_state if baseline == "served" else "").with_id("Evaluator")
     pusher = ServingPusher(
         model=trainer.outputs["model"],
@@ -242,6 +244,7 @@ def dag_arguments(config: config_lib.PipelineConfig, data_root: str, schema_path
         per_class_recall_floor=evaluation.per_class_recall_floor,
         top_k=evaluation.top_k,
         min_site_accuracy=evaluation.min_site_accuracy,
+        max_class_recall_drop=evaluation.max_class_recall_drop,
         keep_versions=config.keep_versions,
         enable_cache=config.enable_cache,
         beam_pipeline_args=config.beam_args,

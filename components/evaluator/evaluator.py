@@ -37,6 +37,7 @@ SERVING_BASE_KEY = "serving_base"
 # cache key, so a cached blessing is never reused once another version is served.
 SERVED_STATE_KEY = "served_state"
 PER_CLASS_RECALL_FLOOR_KEY = "per_class_recall_floor"
+MAX_CLASS_RECALL_DROP_KEY = "max_class_recall_drop"
 MIN_SITE_ACCURACY_KEY = "min_site_accuracy"
 SITE_ACCURACY = "site_accuracy"   # the accuracy metric that carries the per-site floor
 
@@ -71,15 +72,22 @@ def with_site_slices(eval_config: tfma.EvalConfig, min_site_accuracy: float = 0.
     return config
 
 
-def per_class_metrics_spec(num_classes: int, recall_floor: float = 0.0) -> tfma.MetricsSpec:
+def per_class_metrics_spec(num_classes: int, recall_floor: float = 0.0,
+                           max_recall_drop: float = 1.0) -> tfma.MetricsSpec:
     """For each class id: precision and recall of the top-1 decision (what a client reading
     predicted_class gets; components.evaluator.metrics), calibration of the class's score
     (mean score / frequency) and a calibration plot. With recall_floor > 0, each class's
-    recall must reach it (a class with no examples has no recall and fails the floor)."""
+    recall must reach it (a class with no examples has no recall and fails the floor). With
+    max_recall_drop < 1, each class's recall may be at most that much below the baseline's
+    (a change threshold: it applies only when there is a baseline)."""
     recall = tfma.MetricConfig(class_name="TopOneRecall", module=metrics.MODULE)
     if recall_floor > 0:
-        recall.threshold.CopyFrom(tfma.MetricThreshold(
-            value_threshold=tfma.GenericValueThreshold(lower_bound={"value": recall_floor})))
+        recall.threshold.value_threshold.CopyFrom(
+            tfma.GenericValueThreshold(lower_bound={"value": recall_floor}))
+    if max_recall_drop < 1:
+        recall.threshold.change_threshold.CopyFrom(tfma.GenericChangeThreshold(
+            direction=tfma.MetricDirection.HIGHER_IS_BETTER,
+            absolute={"value": -max_recall_drop}))
     return tfma.MetricsSpec(
         binarize=tfma.BinarizationOptions(class_ids={"values": list(range(num_classes))}),
         metrics=[tfma.MetricConfig(class_name="TopOnePrecision", module=metrics.MODULE),
@@ -89,10 +97,11 @@ def per_class_metrics_spec(num_classes: int, recall_floor: float = 0.0) -> tfma.
 
 
 def with_per_class_metrics(eval_config: tfma.EvalConfig, num_classes: int,
-                           recall_floor: float) -> tfma.EvalConfig:
+                           recall_floor: float, max_recall_drop: float = 1.0) -> tfma.EvalConfig:
     config = tfma.EvalConfig()
     config.CopyFrom(eval_config)
-    config.metrics_specs.append(per_class_metrics_spec(num_classes, recall_floor))
+    config.metrics_specs.append(per_class_metrics_spec(num_classes, recall_floor,
+                                                       max_recall_drop))
     return config
 
 
@@ -130,13 +139,16 @@ class Executor(evaluator_executor.Executor):
         exec_properties.pop(SERVED_STATE_KEY, None)  # a cache key only
         recall_floor = float(exec_properties.pop(PER_CLASS_RECALL_FLOOR_KEY, None) or 0.0)
         site_floor = float(exec_properties.pop(MIN_SITE_ACCURACY_KEY, None) or 0.0)
+        recall_drop = exec_properties.pop(MAX_CLASS_RECALL_DROP_KEY, None)
+        recall_drop = 1.0 if recall_drop is None else float(recall_drop)
         input_dict = dict(input_dict)
         candidate = artifact_utils.get_single_instance(
             input_dict[standard_component_specs.MODEL_KEY])
         class_names = export.read_labels(_serving_dir(candidate))
         record: Dict[str, Any] = {"class_names": class_names,
                                   "per_class_recall_floor": recall_floor,
-                                  "min_site_accuracy": site_floor}
+                                  "min_site_accuracy": site_floor,
+                                  "max_class_recall_drop": recall_drop}
 
         baseline = input_dict.get(standard_component_specs.BASELINE_MODEL_KEY) or []
         if baseline:
@@ -171,7 +183,7 @@ class Executor(evaluator_executor.Executor):
                                   eval_config)
         exec_properties[standard_component_specs.EVAL_CONFIG_KEY] = proto_utils.proto_to_json(
             with_site_slices(with_per_class_metrics(eval_config, len(class_names),
-                                                    recall_floor), site_floor))
+                                                    recall_floor, recall_drop), site_floor))
         super().Do(input_dict, output_dict, exec_properties)
         if baseline and not baseline[0].id:
             _drop_unregistered_baseline_id(output_dict)
@@ -217,6 +229,7 @@ class GatedEvaluatorSpec(standard_component_specs.EvaluatorSpec):
         SERVED_STATE_KEY: ExecutionParameter(type=str, optional=True),
         PER_CLASS_RECALL_FLOOR_KEY: ExecutionParameter(type=float, optional=True),
         MIN_SITE_ACCURACY_KEY: ExecutionParameter(type=float, optional=True),
+        MAX_CLASS_RECALL_DROP_KEY: ExecutionParameter(type=float, optional=True),
     })
 
 
@@ -230,7 +243,7 @@ class GatedEvaluator(base_beam_component.BaseBeamComponent):
                  eval_config: tfma.EvalConfig, example_splits: Sequence[str] = ("eval",),
                  serving_base: str = "", baseline_model: Optional[types.BaseChannel] = None,
                  per_class_recall_floor: float = 0.0, served_state: str = "",
-                 min_site_accuracy: float = 0.0):
+                 min_site_accuracy: float = 0.0, max_class_recall_drop: float = 1.0):
         if serving_base and baseline_model is not None:
             raise ValueError("give either serving_base or baseline_model, not both")
         super().__init__(spec=GatedEvaluatorSpec(
@@ -240,6 +253,7 @@ class GatedEvaluator(base_beam_component.BaseBeamComponent):
             served_state=served_state or None,
             per_class_recall_floor=float(per_class_recall_floor),
             min_site_accuracy=float(min_site_accuracy),
+            max_class_recall_drop=float(max_class_recall_drop),
             evaluation=types.Channel(type=standard_artifacts.ModelEvaluation),
             blessing=types.Channel(type=standard_artifacts.ModelBlessing)))
 
