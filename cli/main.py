@@ -239,7 +239,8 @@ def _cmd_predict(args) -> int:
     try:
         return client.run(args.paths, args.protocol, args.server, model_name,
                            version=args.version, batch_size=args.batch_size, k=args.top_k,
-                           warn=lambda line: print(line, file=sys.stderr))
+                           warn=lambda line: print(line, file=sys.stderr),
+                           model_path=args.model)
     except client.PredictError as err:
         print(f"predict error: {err}", file=sys.stderr)
         return 1
@@ -343,10 +344,15 @@ def build_parser() -> argparse.ArgumentParser:
     kubeflow_commands.register(sub, _add_config_args, _load_config)
 
     predict = sub.add_parser(
-        "predict", help="classify image files or folders with a model served by TF Serving",
+        "predict", help="classify image files or folders with TF Serving or a local model",
         description="Sends images to TF Serving (REST :predict with b64 JSON, or gRPC "
-                    "PredictionService) and prints file, class, score and the top-k classes.")
+                    "PredictionService), or with --model runs a local SavedModel's "
+                    "serving_default signature, and prints file, class, score and the top-k "
+                    "classes.")
     predict.add_argument("paths", nargs="+", metavar="FILE_OR_FOLDER")
+    predict.add_argument("--model", metavar="DIR",
+                         help="a local SavedModel, or a TF Serving base path (its highest "
+                              "version, or --version): loaded here, no server needed")
     predict.add_argument("--protocol", choices=("rest", "grpc"), default="rest")
     predict.add_argument("--server", metavar="ADDRESS",
                          help="REST: http://host:8501 (default localhost:8501); "

@@ -1,4 +1,5 @@
-"""`inception-retrain predict`: classify image files with a model served by TF Serving.
+"""`inception-retrain predict`: classify image files with a model served by TF Serving, or with
+a local SavedModel or TF Serving base path loaded in this process (--model; no server).
 
 REST: POST <server>/v1/models/<name>[/versions/<v>]:predict with
   {"signature_name": "serving_default", "instances": [{"b64": "<base64 image bytes>"}, ...]};
@@ -194,6 +195,45 @@ def predict_grpc(target: str, model_name: str, images: Sequence[bytes],
     return parse_grpc_response(response)
 
 
+def local_model_dir(path: str, version: Optional[int] = None) -> str:
+    """The SavedModel a local --model names: the folder itself when it holds saved_model.pb,
+    else a TF Serving base path's version (given, or the one TF Serving would serve)."""
+    from inception_retrain.serving import versions
+
+    if os.path.isfile(os.path.join(path, versions.SAVED_MODEL_FILE)):
+        if version is not None:
+            raise PredictError(f"{path} is one SavedModel; --version applies to a TF Serving "
+                               "base path")
+        return path
+    if not os.path.isdir(path):
+        raise PredictError(f"--model {path}: no such folder")
+    chosen = version if version is not None else versions.served_version(path)
+    if chosen is None:
+        raise PredictError(f"--model {path}: neither a SavedModel (no saved_model.pb) nor a "
+                           "TF Serving base path with a complete version folder")
+    model_dir = versions.version_path(path, chosen)
+    if not os.path.isfile(os.path.join(model_dir, versions.SAVED_MODEL_FILE)):
+        raise PredictError(f"--model {path}: version {chosen} holds no saved_model.pb")
+    return model_dir
+
+
+def local_predictor(model_dir: str) -> Callable:
+    """A call with predict_rest's signature and answers that runs the SavedModel's
+    serving_default signature in this process (tf.saved_model.load): the same bytes in and
+    the same (classes, scores) out as TF Serving's REST answer, no server needed."""
+    import tensorflow as tf
+
+    signature = tf.saved_model.load(model_dir).signatures[SIGNATURE]
+
+    def call(server, model_name, images: Sequence[bytes], version=None, timeout=None):
+        outputs = signature(**{INPUT: tf.constant(list(images), dtype=tf.string)})
+        return [([c.decode("utf-8") for c in row_classes], [float(s) for s in row_scores])
+                for row_classes, row_scores in zip(outputs["classes"].numpy(),
+                                                   outputs["scores"].numpy())]
+
+    return call
+
+
 def to_predictions(paths: Sequence[str], answers, k: int) -> List[Prediction]:
     """Pairs each path with its answer, ranked by score."""
     if len(answers) != len(paths):
@@ -247,11 +287,19 @@ def format_prediction(prediction: Prediction) -> str:
 def run(paths: Sequence[str], protocol: str, server: Optional[str], model_name: str,
         version: Optional[int] = None, batch_size: int = 8, k: int = 3,
         emit: Callable[[str], None] = print,
-        warn: Callable[[str], None] = print, timeout: float = 60.0) -> int:
-    """Classifies every image; returns 0, or 1 if any file could not be classified."""
+        warn: Callable[[str], None] = print, timeout: float = 60.0,
+        model_path: Optional[str] = None) -> int:
+    """Classifies every image; returns 0, or 1 if any file could not be classified.
+    model_path: a local SavedModel or TF Serving base path, run in this process instead of
+    asking a server (local_predictor)."""
     if batch_size < 1 or k < 1:
         raise PredictError("--batch-size and --top-k must be at least 1")
-    call = predict_rest if protocol == "rest" else predict_grpc
+    if model_path:
+        model_dir = local_model_dir(model_path, version)
+        warn(f"[predict] local SavedModel {model_dir} (serving_default, no server)")
+        call = local_predictor(model_dir)
+    else:
+        call = predict_rest if protocol == "rest" else predict_grpc
     server = server or (DEFAULT_REST if protocol == "rest" else DEFAULT_GRPC)
     failed = 0
 
