@@ -246,22 +246,53 @@ def _cmd_predict(args) -> int:
         return 1
 
 
+def _cmd_history(args) -> int:
+    from inception_retrain.run_report import history
+
+    config = _load_config(args)
+    if not os.path.exists(config.metadata_path):
+        print(f"history error: no metadata store at {config.metadata_path}; run the pipeline "
+              "first or pass the --work-dir of a run", file=sys.stderr)
+        return EXIT_FAILED
+    found = history.read(config.metadata_path, config.pipeline_name, config.push_base,
+                         config.work_dir)
+    if args.json:
+        import json
+
+        print(json.dumps(found.to_dict(), indent=2))
+    else:
+        print(history.render_text(found))
+    return 0
+
+
+def _version_history(config, base: str):
+    """The versions under base with their runs' metrics (from the work dir's store); without
+    a store, the versions alone."""
+    from inception_retrain.run_report import history
+
+    runs = []
+    if os.path.exists(config.metadata_path):
+        try:
+            runs = history.read(config.metadata_path, config.pipeline_name, base,
+                                config.work_dir).runs
+        except Exception as err:  # noqa: BLE001 (the listing stands without the metrics)
+            print(f"[rollback] metrics not read from {config.metadata_path}: {err}",
+                  file=sys.stderr)
+    return history.History(tuple(runs), history.version_entries(runs, base),
+                           history._served(base), base)
+
+
 def _cmd_rollback(args) -> int:
+    from inception_retrain.run_report import history
     from inception_retrain.serving import versions
 
-    base = args.push_base or _load_config(args).push_base
+    config = _load_config(args)
+    base = args.push_base or config.push_base
     try:
         if args.to is None:
-            served = versions.served_version(base)
-            print(f"{base}: TF Serving serves the highest version"
-                  f"{f' ({served})' if served is not None else ' (none present)'}")
-            for version in reversed(versions.list_versions(base)):
-                record = versions.read_push_record(base, version)
-                origin = (f"rollback to version {record['rollback_of']}"
-                          if record.get("rollback_of") else record.get("source", "?"))
-                print(f"  {version:>6}  {record.get('published_at', '?'):<25}  {origin}")
+            print(history.version_lines(_version_history(config, base)))
             return 0
-        keep = args.keep_versions or _load_config(args).keep_versions
+        keep = args.keep_versions or config.keep_versions
         published = versions.rollback(base, args.to, keep)
     except versions.ServingDirError as err:
         print(f"rollback error: {err}", file=sys.stderr)
@@ -366,6 +397,16 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--top-k", type=int, default=3, metavar="K",
                          help="classes listed per image (default 3)")
     predict.set_defaults(func=_cmd_predict)
+
+    shown = sub.add_parser(
+        "history", help="the runs and pushed versions recorded in the work dir",
+        description="Lists every run in <work-dir>/metadata.sqlite (date, data, examples, base "
+                    "weights, eval accuracy with its 95% interval, blessed or why not, the "
+                    "version it pushed) and every version under the push destination (with "
+                    "its run's accuracy; * marks the one TF Serving serves).")
+    _add_config_args(shown)
+    shown.add_argument("--json", action="store_true", help="print JSON instead")
+    shown.set_defaults(func=_cmd_history)
 
     rollback = sub.add_parser(
         "rollback", help="serve an earlier version again, or list the pushed versions",

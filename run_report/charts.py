@@ -21,11 +21,23 @@ def _nice_ticks(low: float, high: float, count: int = 5) -> List[float]:
     return ticks
 
 
+def wide_range(series: Dict[str, List[Optional[float]]], ratio: float = 20.0) -> bool:
+    """True when the positive values span more than `ratio` (a phase-2 loss spike): a linear
+    axis would flatten everything else, so the chart goes to a log scale."""
+    values = [v for vs in series.values() for v in vs if v is not None and math.isfinite(v)]
+    return bool(values) and min(values) > 0 and max(values) / min(values) > ratio
+
+
 def line_chart(series: Dict[str, List[Optional[float]]], title: str,
-               boundary: Optional[int] = None, width: int = 440, height: int = 230) -> str:
+               boundary: Optional[int] = None, width: int = 440, height: int = 230,
+               log_scale: bool = False) -> str:
     """An inline SVG line chart over epochs (1-based); `boundary` draws the phase change after
-    that many epochs. Missing or non-finite values leave gaps."""
+    that many epochs. Missing or non-finite values leave gaps (and values <= 0 on a log
+    scale)."""
     left, right, top, bottom = 52, 12, 28, 52
+    if log_scale:
+        series = {name: [math.log10(v) if v is not None and math.isfinite(v) and v > 0
+                         else None for v in values] for name, values in series.items()}
     finite = [v for values in series.values() for v in values
               if v is not None and math.isfinite(v)]
     epochs = max((len(v) for v in series.values()), default=0)
@@ -49,7 +61,7 @@ def line_chart(series: Dict[str, List[Optional[float]]], title: str,
         y = y_of(tick)
         out.append(f'<line x1="{left}" x2="{width - right}" y1="{y:.1f}" y2="{y:.1f}" '
                    f'class="grid"/><text x="{left - 6}" y="{y + 4:.1f}" class="tick" '
-                   f'text-anchor="end">{tick:.4g}</text>')
+                   f'text-anchor="end">{(10 ** tick if log_scale else tick):.3g}</text>')
     step = max(1, math.ceil(epochs / 10))
     for epoch in range(1, epochs + 1, step):
         out.append(f'<text x="{x_of(epoch):.1f}" y="{height - bottom + 16}" class="tick" '
@@ -124,5 +136,54 @@ def confusion_svg(matrix: Dict[str, Any]) -> str:
                 out.append(f'<text x="{left + cell * j + cell / 2:.0f}" '
                            f'y="{top + cell * i + cell / 2 + 4:.0f}" class="cell" '
                            f'text-anchor="middle">{count}</text>')
+    out.append("</svg>")
+    return "".join(out)
+
+
+def version_accuracy_svg(points, served: Optional[int] = None, width: int = 440,
+                         height: int = 230) -> str:
+    """Eval accuracy per pushed version: (version, accuracy, low, high) points, each with its
+    95% interval as a whisker, joined in version order; the served version ringed."""
+    left, right, top, bottom = 52, 16, 28, 44
+    title = "eval accuracy per version (95% interval)"
+    points = sorted(points)
+    plot_w, plot_h = width - left - right, height - top - bottom
+    n = len(points)
+
+    def x_of(index: int) -> float:
+        return left + (plot_w * index / (n - 1) if n > 1 else plot_w / 2)
+
+    def y_of(value: float) -> float:
+        return top + plot_h * (1 - value)
+
+    out = [f'<svg class="history" width="{width}" height="{height}" viewBox="0 0 {width} '
+           f'{height}" role="img" aria-label="{html.escape(title)}">',
+           f'<text x="{left}" y="16" class="title">{html.escape(title)}</text>']
+    for tick in (0.0, 0.25, 0.5, 0.75, 1.0):
+        y = y_of(tick)
+        out.append(f'<line x1="{left}" x2="{width - right}" y1="{y:.1f}" y2="{y:.1f}" '
+                   f'class="grid"/><text x="{left - 6}" y="{y + 4:.1f}" class="tick" '
+                   f'text-anchor="end">{tick:g}</text>')
+    out.append(f'<text x="{left + plot_w / 2:.1f}" y="{height - 8}" class="tick" '
+               f'text-anchor="middle">version</text>')
+    coords = [(x_of(i), y_of(acc)) for i, (_, acc, _, _) in enumerate(points)]
+    if n > 1:
+        out.append('<polyline points="' + " ".join(f"{x:.1f},{y:.1f}" for x, y in coords)
+                   + f'" fill="none" stroke="{_COLORS[0]}" stroke-width="2"/>')
+    for i, (version, accuracy, low, high) in enumerate(points):
+        x, y = coords[i]
+        out.append(f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{y_of(high):.1f}" '
+                   f'y2="{y_of(low):.1f}" stroke="{_COLORS[0]}" stroke-opacity="0.45" '
+                   f'stroke-width="6" class="interval"/>')
+        out.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="4" fill="{_COLORS[0]}" '
+                   f'class="version-point" data-version="{version}" '
+                   f'data-accuracy="{accuracy:.4f}"><title>version {version}: accuracy '
+                   f'{accuracy:.4f} (95% interval {low:.2f} to {high:.2f})</title></circle>')
+        if version == served:
+            out.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="8" fill="none" '
+                       f'stroke="{_COLORS[2]}" stroke-width="2"/>')
+        out.append(f'<text x="{x:.1f}" y="{top + plot_h + 16}" class="tick" '
+                   f'text-anchor="middle">{version}{" (served)" if version == served else ""}'
+                   f'</text>')
     out.append("</svg>")
     return "".join(out)

@@ -142,11 +142,32 @@ def gate_checks(evaluation_uri: str, values, validation,
                                          c["kind"]))
 
 
-def confusion_matrix(evaluation_uri: str, class_names: Sequence[str]) -> Optional[Dict]:
-    """TFMA's MultiClassConfusionMatrixPlot of the candidate on the eval split, as counts.
+def top_k(evaluation_uri: str) -> Optional[int]:
+    """The k of SparseTopKCategoricalAccuracy in the EvalConfig TFMA recorded; None without."""
+    import json
+
+    from tensorflow_model_analysis.writers import eval_config_writer
+
+    eval_config = eval_config_writer.load_eval_run(evaluation_uri)[0]
+    for spec in eval_config.metrics_specs if eval_config is not None else ():
+        for metric in spec.metrics:
+            if metric.class_name == "SparseTopKCategoricalAccuracy" and metric.config:
+                text = metric.config.strip()
+                try:
+                    return int(json.loads(text if text.startswith("{") else "{" + text + "}")
+                               .get("k"))
+                except (ValueError, TypeError):
+                    return None
+    return None
+
+
+def confusion_matrix(evaluation_uri: str, class_names: Sequence[str],
+                     model_names: Sequence[str] = ("", "candidate")) -> Optional[Dict]:
+    """TFMA's MultiClassConfusionMatrixPlot of the candidate (or of model_names, e.g.
+    ("baseline",)) on the eval split, as counts.
 
     rows: actual class, columns: predicted class (argmax); None when the evaluation has no such
-    plot (an EvalConfig without it)."""
+    plot (an EvalConfig without it, or no baseline)."""
     import tensorflow_model_analysis as tfma
 
     if not _has_tfma_output(evaluation_uri, "plots"):
@@ -156,7 +177,7 @@ def confusion_matrix(evaluation_uri: str, class_names: Sequence[str]) -> Optiona
             continue
         for kv in plots.plot_keys_and_values:
             if (not kv.value.HasField("multi_class_confusion_matrix_at_thresholds")
-                    or kv.key.model_name not in ("", "candidate")):
+                    or kv.key.model_name not in model_names):
                 continue
             matrices = kv.value.multi_class_confusion_matrix_at_thresholds.matrices
             if matrices:
@@ -206,6 +227,9 @@ def read_evaluation(store, nodes: Dict[str, Any]) -> Optional[EvaluationSection]
         checks=(gate_checks(uri, values, validation, class_names)
                 if validation is not None else []),
         confusion_matrix=confusion_matrix(uri, class_names),
+        top_k=top_k(uri),
+        baseline_confusion_matrix=(confusion_matrix(uri, class_names, ("baseline",))
+                                   if any(" [baseline]" in name for name in metrics) else None),
         model_uri=inputs["model"][0].uri if inputs.get("model") else None,
         examples_uri=inputs["examples"][0].uri if inputs.get("examples") else None)
 

@@ -47,7 +47,8 @@ def _examples(examples_uri: str, split: str, limit: int):
 def misclassified(evaluation: EvaluationSection, max_examples: int = MAX_EXAMPLES,
                   max_thumbnails: int = MAX_THUMBNAILS, batch_size: int = 16) -> Dict[str, Any]:
     """Runs the candidate's serving signature on up to max_examples examples of the Evaluator's
-    eval split; returns the misclassified ones, with thumbnails for the first max_thumbnails."""
+    eval split; returns the misclassified ones, with thumbnails for at most max_thumbnails of
+    them, balanced across classes and grouped by (true, predicted) pair (select)."""
     result: Dict[str, Any] = {"examined": 0, "misclassified": 0, "items": [], "skipped": ""}
     if max_examples <= 0:
         result["skipped"] = "turned off (--report-examples 0)"
@@ -66,6 +67,7 @@ def misclassified(evaluation: EvaluationSection, max_examples: int = MAX_EXAMPLE
         return result
     serve = tf.saved_model.load(model_dir).signatures[features.SERVING_BYTES_SIGNATURE]
     batch: List[Tuple[bytes, str, str]] = []
+    wrong: List[Dict[str, Any]] = []
 
     def flush():
         outputs = serve(**{features.BYTES_INPUT: tf.constant([b[0] for b in batch])})
@@ -76,10 +78,8 @@ def misclassified(evaluation: EvaluationSection, max_examples: int = MAX_EXAMPLE
             if guess == label:
                 continue
             result["misclassified"] += 1
-            if len(result["items"]) < max_thumbnails:
-                result["items"].append({"path": path, "label": label, "predicted": guess,
-                                        "score": round(float(score), 4),
-                                        "thumbnail": thumbnail(image)})
+            wrong.append({"path": path, "label": label, "predicted": guess,
+                          "score": round(float(score), 4), "image": image})
         batch.clear()
 
     for example in _examples(evaluation.examples_uri, "eval", max_examples):
@@ -88,4 +88,23 @@ def misclassified(evaluation: EvaluationSection, max_examples: int = MAX_EXAMPLE
             flush()
     if batch:
         flush()
+    for item in select(wrong, max_thumbnails):
+        image = item.pop("image")
+        result["items"].append(dict(item, thumbnail=thumbnail(image)))
     return result
+
+
+def select(wrong: List[Dict[str, Any]], limit: int) -> List[Dict[str, Any]]:
+    """At most limit misclassified items, balanced across true classes (round robin, each
+    class's most confident mistakes first), returned grouped by (true, predicted) pair with
+    the pairs in class order and each pair's items by descending confidence."""
+    by_class: Dict[str, List[Dict[str, Any]]] = {}
+    for item in sorted(wrong, key=lambda i: (-i["score"], i["path"])):
+        by_class.setdefault(item["label"], []).append(item)
+    chosen: List[Dict[str, Any]] = []
+    queues = [by_class[name] for name in sorted(by_class)]
+    while len(chosen) < limit and any(queues):
+        for queue in queues:
+            if queue and len(chosen) < limit:
+                chosen.append(queue.pop(0))
+    return sorted(chosen, key=lambda i: (i["label"], i["predicted"], -i["score"], i["path"]))

@@ -5,10 +5,13 @@ directories, never inside one: a published version directory stays exactly what 
 ServingPusher renamed into place (components/pusher/versions.py), and TF Serving only looks at
 children whose names are integers, so `model_cards/` is invisible to it and to retention.
 """
+import datetime
+import json
 import math
 import os
 import posixpath
 import re
+import subprocess
 from typing import Any, Dict, List, Optional, Tuple
 
 from inception_retrain.run_report import split_sites
@@ -159,9 +162,73 @@ def _training_lines(training: Optional[TrainingSection]) -> List[str]:
     return lines
 
 
-def render(record: RunRecord, report_html: Optional[str] = None) -> str:
+def code_version() -> Dict[str, str]:
+    """This package's version and the git commit of its checkout (with "-dirty" when files
+    differ from it), "" where unknown (an installed copy without .git)."""
+    from importlib import metadata
+
+    try:
+        package = metadata.version("inception-retrain")
+    except metadata.PackageNotFoundError:
+        package = ""
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    commit = ""
+    try:
+        commit = subprocess.run(["git", "-C", repo, "rev-parse", "HEAD"], capture_output=True,
+                                text=True, timeout=10).stdout.strip()
+        if commit and subprocess.run(["git", "-C", repo, "status", "--porcelain",
+                                      "--untracked-files=no"], capture_output=True, text=True,
+                                     timeout=10).stdout.strip():
+            commit += "-dirty"
+    except (OSError, subprocess.SubprocessError):
+        commit = ""
+    return {"package": package, "commit": commit}
+
+
+def changes(record: RunRecord, previous) -> List[str]:
+    """What differs from the version this one replaces (previous: its history.RunEntry)."""
+    if previous is None:
+        return ["First version: no earlier version was pushed from this work dir."]
+    from inception_retrain.run_report import history
+
+    current = history.run_entry(record)
+    out = [f"Replaces version {md(previous.pushed_version)} (run {code(previous.run_id)})."]
+    if current.accuracy is not None and previous.accuracy is not None:
+        out.append(f"Eval accuracy {previous.accuracy:.4f} → {current.accuracy:.4f} "
+                   f"({current.accuracy - previous.accuracy:+.4f}).")
+    if current.examples != previous.examples:
+        out.append("Examples per split: " + ", ".join(
+            f"{md(split)} {previous.examples.get(split, 0)} → {current.examples.get(split, 0)}"
+            for split in sorted(set(current.examples) | set(previous.examples))) + ".")
+    if current.data_root != previous.data_root:
+        out.append(f"Data root: {code(previous.data_root)} → {code(current.data_root)}.")
+    if current.base_weights != previous.base_weights:
+        out.append(f"Base weights: {md(previous.base_weights)} → {md(current.base_weights)}.")
+    config, before = current.training_config, previous.training_config
+    changed = sorted(k for k in set(config) | set(before) if config.get(k) != before.get(k))
+    out += [f"training.{md(k)}: {code(before.get(k))} → {code(config.get(k))}." for k in changed]
+    if len(out) == 1:
+        out.append("Same data, base weights and training settings; retrained.")
+    return out
+
+
+def _settings_lines(config: Dict[str, Any]) -> List[str]:
+    if not config:
+        return []
+    return (["", "| training setting | value |", "|---|---|"]
+            + [f"| {md(key)} | {code(value)} |" for key, value in sorted(config.items())])
+
+
+def render(record: RunRecord, report_html: Optional[str] = None, settings=None,
+           previous=None, versions: Optional[Dict[str, str]] = None) -> str:
     """The card's Markdown text for the version the run pushed; report_html: the full
-    report's path."""
+    report's path; settings: the configuration's model_card section (what only the user
+    knows); previous: the history.RunEntry of the version it replaces."""
+    return "\n".join(_render_lines(record, report_html, settings, previous,
+                                   versions if versions is not None else code_version()))
+
+
+def _render_lines(record, report_html, settings, previous, versions) -> List[str]:
     run, push, training = record.run, record.push, record.training
     data = record.data or DataSection()
     classes = (training.class_names if training else None) or data.classes
@@ -169,7 +236,18 @@ def render(record: RunRecord, report_html: Optional[str] = None) -> str:
     lines = [f"# Model card: version {md(push.version)}", "",
              f"Pipeline {code(record.pipeline)}, run {code(run.run_id)} "
              f"(started {md(run.started)}). Full report: {code(report_html)}.", "",
-             "## Model", "",
+             "## Model details", "",
+             f"- Version {md(push.version)}, pushed {md(_pushed_date(record))}.",
+             "- Owners: " + (", ".join(map(md, settings.owners)) if settings and
+                             settings.owners else "not given (set model_card.owners)") + ".",
+             "- License: " + (md(settings.license) if settings and settings.license
+                              else "not given (set model_card.license)") + ".",
+             f"- Code: inception-retrain {md(versions.get('package') or '?')}, commit "
+             f"{code(versions.get('commit') or 'unknown')}."]
+    lines += [f"- Reference: {md(r)}" for r in (settings.references if settings else ())]
+    lines += ["", "## Changes since the previous version", ""]
+    lines += [f"- {line}" for line in changes(record, previous)]
+    lines += ["", "## Model", "",
              f"- InceptionV3 fine-tuned in two phases: a new head on the frozen network, then "
              f"the top {md(config.get('unfreeze_blocks', '?'))} inception blocks; image size "
              f"{md(config.get('image_size', '?'))} px.",
@@ -192,7 +270,8 @@ def render(record: RunRecord, report_html: Optional[str] = None) -> str:
         lines += _counts_table(data) + [""]
     if data.quarantine is not None:
         lines += [f"Quarantined (unreadable or refused) files: {len(data.quarantine)}.", ""]
-    lines += ["## Training", ""] + _training_lines(training) + ["", "## Metrics", ""]
+    lines += (["## Training", ""] + _training_lines(training) + _settings_lines(config)
+              + ["", "## Metrics", ""])
     if record.evaluation:
         lines += _metrics_lines("eval", record.evaluation.metrics, record.evaluation.per_class)
     if record.test_split:
@@ -204,10 +283,83 @@ def render(record: RunRecord, report_html: Optional[str] = None) -> str:
             f"{_fmt(c['value'])} ({md(c['condition'])})" for c in passed) + ".")
         lines.append("")
     lines += ["## Limits", ""] + [f"- {item}" for item in limits(record)] + [""]
-    return "\n".join(lines)
+    lines += ["## Ethical considerations", ""] + (
+        [f"- {md(item)}" for item in settings.ethical_considerations]
+        if settings and settings.ethical_considerations else
+        ["- None recorded: set model_card.ethical_considerations (e.g. who may be harmed by a "
+         "wrong class, and how predictions are reviewed)."]) + [""]
+    return lines
 
 
-def write(record: RunRecord, report_html: Optional[str] = None) -> Optional[str]:
+def _pushed_date(record: RunRecord) -> str:
+    return record.run.started or "unknown"
+
+
+def to_model_card_json(record: RunRecord, settings=None, previous=None,
+                       versions: Optional[Dict[str, str]] = None) -> Dict[str, Any]:
+    """The card in the shape of Google's Model Card Toolkit schema (model_details,
+    model_parameters, quantitative_analysis, considerations), the fields that apply."""
+    versions = versions if versions is not None else code_version()
+    push, training, evaluation = record.push, record.training, record.evaluation
+    data = record.data or DataSection()
+    classes = (training.class_names if training else None) or data.classes
+    metrics = []
+    for split, section in (("eval", evaluation), ("test", record.test_split)):
+        values = section.metrics if section is not None else {}
+        accuracy, count = values.get("sparse_categorical_accuracy"), values.get("example_count")
+        if accuracy is not None and count:
+            low, high = wilson_interval(accuracy * count, count)
+            metrics.append({"type": "accuracy", "value": round(accuracy, 6), "slice": split,
+                            "confidence_interval": {"lower_bound": round(low, 6),
+                                                    "upper_bound": round(high, 6)}})
+        for name, per in sorted((section.per_class if section is not None else {}).items()):
+            for metric in ("top1_precision", "top1_recall"):
+                if per.get(metric) is not None and math.isfinite(per[metric]):
+                    metrics.append({"type": metric, "value": round(per[metric], 6),
+                                    "slice": f"{split}, class {name}"})
+    references = [{"reference": r} for r in (settings.references if settings else ())]
+    return {
+        "schema": "model_card_toolkit model-card 0.0.2 (the fields that apply)",
+        "model_details": {
+            "name": f"{record.pipeline} ({push.destination})",
+            "overview": "InceptionV3 fine-tuned in two phases on labeled image folders; "
+                        f"classes: {', '.join(classes)}.",
+            "owners": [{"name": o} for o in (settings.owners if settings else ())],
+            "version": {"name": str(push.version), "date": _pushed_date(record),
+                        "diff": " ".join(changes(record, previous))},
+            "licenses": ([{"custom_text": settings.license}]
+                         if settings and settings.license else []),
+            "references": references,
+            "code_version": versions,
+        },
+        "model_parameters": {
+            "model_architecture": "InceptionV3, new head (standardisation, dropout, dense)",
+            "input_format": "serving_default: encoded image bytes (images)",
+            "output_format": "scores, classes, predicted_class",
+            "data": [{"name": split, "counts": dict(data.class_counts[split])}
+                     for split in data.splits] if data.class_counts else [],
+            "training_settings": dict(training.config) if training else {},
+            "base_weights": training.base_weights if training else None,
+        },
+        "quantitative_analysis": {"performance_metrics": metrics},
+        "considerations": {
+            "use_cases": [{"description": f"Sorting images into these {len(classes)} classes, "
+                                          "for images like the training images; a person "
+                                          "reviews predictions where a wrong class matters."}],
+            "limitations": [{"description": item} for item in limits(record)],
+            "ethical_considerations": [{"name": item} for item in
+                                       (settings.ethical_considerations if settings else ())],
+        },
+    }
+
+
+def json_path(card: str) -> str:
+    """<push_base>/model_cards/<version>.json beside <version>.md."""
+    return card[:-len(".md")] + ".json" if card.endswith(".md") else card + ".json"
+
+
+def write(record: RunRecord, report_html: Optional[str] = None, settings=None,
+          history=None) -> Optional[str]:
     """Writes the card of the version the run pushed; returns its path (None: nothing pushed).
 
     A Pusher reused from cache means the same model and blessing as the run that pushed it: its
@@ -225,17 +377,24 @@ def write(record: RunRecord, report_html: Optional[str] = None) -> Optional[str]
         exists = tf.io.gfile.exists(path)
     else:
         exists = os.path.exists(path)
-    if exists and not push.by_this_run:
+    if exists and not push.by_this_run and settings is None:
         return path
-    text = render(record, report_html)
-    if remote:
-        tf.io.gfile.makedirs(posixpath.dirname(path))
-        with tf.io.gfile.GFile(path, "w") as f:
-            f.write(text)
-        return path
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    partial = f"{path}.partial"
-    with open(partial, "w", encoding="utf-8") as f:
-        f.write(text)
-    os.replace(partial, path)
+    from inception_retrain.run_report.history import previous_version
+
+    previous = previous_version(history, push.version)
+    versions = code_version()
+    text = render(record, report_html, settings, previous, versions)
+    card_json = json.dumps(to_model_card_json(record, settings, previous, versions), indent=2,
+                           sort_keys=True, default=str)
+    for target, content in ((path, text), (json_path(path), card_json + "\n")):
+        if remote:
+            tf.io.gfile.makedirs(posixpath.dirname(target))
+            with tf.io.gfile.GFile(target, "w") as f:
+                f.write(content)
+            continue
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        partial = f"{target}.partial"
+        with open(partial, "w", encoding="utf-8") as f:
+            f.write(content)
+        os.replace(partial, target)
     return path

@@ -5,7 +5,7 @@ import math
 import os
 from typing import Any, Dict, List, Optional, Sequence
 
-from inception_retrain.run_report import charts, split_sites
+from inception_retrain.run_report import charts, compare, history, split_sites
 from inception_retrain.run_report.record import (
     DataSection, EvaluationSection, RunRecord, RunReport, TrainingSection)
 from inception_retrain.run_report.summary import baseline_text
@@ -33,7 +33,11 @@ fill:#1f2328}svg .title{font-size:13px;font-weight:600}svg .grid{stroke:#eaeef2}
 svg .boundary{stroke:#59636e;stroke-dasharray:4 3}svg .cell{font-size:12px;font-weight:600}
 .thumbs{display:flex;flex-wrap:wrap;gap:10px}figure{margin:0;width:140px;font-size:12px}
 figure img{display:block;max-width:128px;max-height:128px;border:1px solid #d0d7de}
-figcaption{word-break:break-all}code,pre{font:12px ui-monospace,Menlo,Consolas,monospace}
+figcaption code{word-break:break-all}.nowrap,td.num{white-space:nowrap}
+figcaption{overflow-wrap:anywhere}.pair{margin:10px 0 4px;font-size:13px}
+td.up{color:#1a7f37}td.down{color:#d1242f}.md table{font-size:13px}.md h1{font-size:16px}
+.md h2{font-size:15px;border:0}.md h3{font-size:14px}figure.matrix{width:auto}
+.samples figure{width:110px}.samples img{max-width:100px;max-height:100px}code,pre{font:12px ui-monospace,Menlo,Consolas,monospace}
 pre{background:#f6f8fa;padding:8px;overflow:auto;max-height:420px}ul{margin:4px 0}
 """
 
@@ -119,10 +123,95 @@ def _data_html(record: RunRecord) -> str:
     if data.quarantine is not None:
         out.append(_quarantine_html(data.quarantine))
     if data.report_text:
-        out.append(f"<details><summary>The DataGate's data report "
+        out.append(f"<details open><summary>The DataGate's data report "
                    f"(<code>{_e(data.report_path)}</code>)</summary>"
-                   f"<pre>{_e(data.report_text)}</pre></details>")
+                   f'<div class="md">{markdown_html(data.report_text)}</div></details>')
     return "".join(out)
+
+
+def markdown_html(text: str) -> str:
+    """The DataGate's Markdown report as HTML. The text is HTML-escaped first, so a class
+    name or path in it can never become a tag; Markdown's own syntax (headings, lists,
+    tables, code) survives escaping."""
+    import markdown
+
+    return markdown.markdown(html.escape(text, quote=False),
+                             extensions=["tables", "fenced_code"], output_format="html")
+
+
+def class_order(record: RunRecord) -> List[str]:
+    """The one class order of the whole page: sorted names (counts, metrics, confusion
+    matrices, the side-by-side comparison and the misclassified images all use it)."""
+    names = set(record.data.classes if record.data else [])
+    if record.evaluation:
+        names |= set(record.evaluation.class_names) | set(record.evaluation.per_class)
+    if record.training:
+        names |= set(record.training.class_names)
+    return sorted(names)
+
+
+def reorder_matrix(matrix: Dict[str, Any], order: Sequence[str]) -> Dict[str, Any]:
+    """A confusion matrix with rows and columns in `order` (classes it lacks are left out;
+    its own classes missing from order come last)."""
+    names = matrix["classes"]
+    index = [names.index(n) for n in order if n in names]
+    index += [i for i in range(len(names)) if i not in index]
+    return {"classes": [names[i] for i in index],
+            "counts": [[matrix["counts"][i][j] for j in index] for i in index],
+            "no_prediction": [matrix["no_prediction"][i] for i in index]}
+
+
+def _samples_html(report: RunReport) -> str:
+    """Sample images per class and the image sizes per split (run_report.samples)."""
+    found = report.extras.get("samples")
+    if not found:
+        return ""
+    out = []
+    if found.get("samples"):
+        out.append("<h3>Sample training images per class</h3>")
+        for name in class_order(report.record) or sorted(found["samples"]):
+            items = found["samples"].get(name)
+            if not items:
+                continue
+            figures = "".join(
+                "<figure>" + (f'<img src="{i["thumbnail"]}" alt="{_e(i["path"])}">'
+                              if i.get("thumbnail") else "<p>(unreadable)</p>")
+                + f'<figcaption><span class="nowrap">{i["width"]}×{i["height"]} px</span>'
+                f"</figcaption></figure>" for i in items)
+            out.append(f'<p class="pair"><b>{_e(name)}</b></p>'
+                       f'<div class="thumbs samples">{figures}</div>')
+    sizes = found.get("sizes") or {}
+    if sizes:
+        from inception_retrain.run_report.samples import SIZE_BUCKETS
+
+        buckets = [label for _, label in SIZE_BUCKETS
+                   if any(label in per_split for per_split in sizes.values())]
+        biggest = max(n for per_split in sizes.values() for n in per_split.values()) or 1
+        rows = [[f"<td>{_e(label)}</td>"]
+                + [f'<td class="num">{sizes[split].get(label, 0)}</td>' for split in sizes]
+                + [f'<td><span class="bar" style="width:'
+                   f'{120 * sum(sizes[s].get(label, 0) for s in sizes) / biggest / len(sizes):.0f}'
+                   f'px"></span></td>'] for label in buckets]
+        out.append(f"<h3>Image sizes (longest side as ingested: {found.get('min_side')} to "
+                   f"{found.get('max_side')} px)</h3>"
+                   + _table(["longest side"] + list(sizes) + [""], rows))
+    return "".join(out)
+
+
+def _tensorboard_html(training: TrainingSection) -> str:
+    if not training.model_run_uri:
+        return ""
+    logs = training.model_run_uri.rstrip("/") + "/logs"
+    link = (f'<a href="{_e(_file_uri(logs))}">{_e(logs)}</a>' if "://" not in logs
+            else f"<code>{_e(logs)}</code>")
+    return (f"<p>TensorBoard logs of both phases: {link}; open them with "
+            f"<code>tensorboard --logdir {_e(logs)}</code> (then http://localhost:6006).</p>")
+
+
+def _file_uri(path: str) -> str:
+    import pathlib
+
+    return pathlib.Path(os.path.abspath(path)).as_uri()
 
 
 def _training_html(training: Optional[TrainingSection]) -> str:
@@ -157,10 +246,13 @@ def _training_html(training: Optional[TrainingSection]) -> str:
     for metric in ("loss", "accuracy"):
         series = {name: merged[name] for name in (metric, f"val_{metric}") if name in merged}
         if series:
+            log = metric == "loss" and charts.wide_range(series)
             curves.append(charts.line_chart(
-                series, f"{metric} per epoch (phase 1, then phase 2)", boundary))
+                series, f"{metric} per epoch (phase 1, then phase 2)"
+                + (", log scale" if log else ""), boundary, log_scale=log))
     if curves:
         out.append(f'<div class="charts">{"".join(curves)}</div>')
+    out.append(_tensorboard_html(training))
     return "".join(out)
 
 
@@ -169,9 +261,17 @@ _PER_CLASS_COLUMNS = (("precision", "top1_precision"), ("recall", "top1_recall")
 
 
 def _metrics_html(metrics: Dict[str, float], per_class: Dict[str, Dict[str, float]],
-                  support: Dict[str, int]) -> str:
+                  support: Dict[str, int], top_k: Optional[int] = None,
+                  num_classes: int = 0) -> str:
+    hidden = set()
+    if top_k is not None and num_classes and top_k >= num_classes:  # always 1: says nothing
+        hidden = {k for k in metrics if k.startswith("sparse_top_k_categorical_accuracy")}
     out = [_table(["metric", "value"], [[f"<td>{_e(k)}</td>", _num(v, 0 if "count" in k else 4)]
-                                        for k, v in sorted(metrics.items())])]
+                                        for k, v in sorted(metrics.items())
+                                        if k not in hidden])]
+    if hidden:
+        out.append(f'<p class="meta">Top-{top_k} accuracy is not shown: with '
+                   f"{num_classes} classes it is 1 by definition.</p>")
     if per_class or support:
         names = sorted(set(per_class) | set(support))
         out.append(_table(["class", "examples"] + [c for c, _ in _PER_CLASS_COLUMNS], [
@@ -185,22 +285,32 @@ def _split_counts(record: RunRecord, split: str) -> Dict[str, int]:
     return ((record.data.class_counts if record.data else None) or {}).get(split, {})
 
 
-def _misclassified_html(wrong: Dict[str, Any]) -> str:
+def _misclassified_html(wrong: Dict[str, Any], order: Sequence[str] = ()) -> str:
     out = ["<h3>Misclassified eval images</h3>"]
     if wrong["skipped"]:
         return out[0] + f"<p>Not computed: {_e(wrong['skipped'])}.</p>"
     out.append(f"<p>{wrong['misclassified']} of {wrong['examined']} eval examples "
                "classified by the candidate's serving signature were wrong"
-               + (f"; the first {len(wrong['items'])} are shown"
-                  if wrong["misclassified"] > len(wrong["items"]) else "") + ".</p>")
-    figures = []
+               + (f"; {len(wrong['items'])} are shown, taken in turn from each true class, "
+                  "most confident first" if wrong["misclassified"] > len(wrong["items"])
+                  else "") + ". Grouped by true → predicted class, most confident first.</p>")
+    rank = {name: i for i, name in enumerate(order)}
+    groups: Dict[Any, List[Dict[str, Any]]] = {}
     for item in wrong["items"]:
-        image = (f'<img src="{item["thumbnail"]}" alt="{_e(item["path"])}">'
-                 if item.get("thumbnail") else "<p>(unreadable)</p>")
-        figures.append(f"<figure>{image}<figcaption><b>{_e(item['label'])}</b> → "
-                       f"{_e(item['predicted'])} ({item['score']:.2f})<br>"
-                       f"<code>{_e(item['path'])}</code></figcaption></figure>")
-    out.append(f'<div class="thumbs">{"".join(figures)}</div>')
+        groups.setdefault((item["label"], item["predicted"]), []).append(item)
+    for (label, predicted) in sorted(groups, key=lambda p: (rank.get(p[0], len(rank)), p[0],
+                                                            rank.get(p[1], len(rank)), p[1])):
+        items = sorted(groups[(label, predicted)], key=lambda i: (-i["score"], i["path"]))
+        figures = []
+        for item in items:
+            image = (f'<img src="{item["thumbnail"]}" alt="{_e(item["path"])}">'
+                     if item.get("thumbnail") else "<p>(unreadable)</p>")
+            figures.append(f"<figure>{image}<figcaption>"
+                           f'<span class="nowrap">score {item["score"]:.2f}</span><br>'
+                           f"<code>{_e(item['path'])}</code></figcaption></figure>")
+        out.append(f'<p class="pair"><b>{_e(label)}</b> → <b>{_e(predicted)}</b> '
+                   f"({len(items)})</p>"
+                   f'<div class="thumbs">{"".join(figures)}</div>')
     return "".join(out)
 
 
@@ -214,18 +324,21 @@ def _evaluation_html(report: RunReport) -> str:
         out.append(f"<p>Baseline for the no-regression check: {_e(baseline_text(baseline))}"
                    + (f"; not used: {_e(baseline['dropped'])}" if baseline.get("dropped")
                       else "") + ".</p>")
+    order = class_order(report.record)
     out.append(_metrics_html(evaluation.metrics, evaluation.per_class,
-                             _split_counts(report.record, "eval")))
+                             _split_counts(report.record, "eval"), evaluation.top_k,
+                             len(order)))
     out.append("<p class=\"meta\">Precision and recall are those of the top-1 class; "
                "calibration is mean predicted probability over actual frequency.</p>")
     matrix = evaluation.confusion_matrix
     if matrix:
-        out.append("<h3>Confusion matrix</h3>" + charts.confusion_svg(matrix))
+        out.append("<h3>Confusion matrix</h3>"
+                   + charts.confusion_svg(reorder_matrix(matrix, order)))
         if any(matrix["no_prediction"]):
             out.append(f"<p>Examples without a predicted class: "
                        f"{sum(matrix['no_prediction'])}.</p>")
     if report.misclassified is not None:
-        out.append(_misclassified_html(report.misclassified))
+        out.append(_misclassified_html(report.misclassified, order))
     return "".join(out)
 
 
@@ -261,7 +374,9 @@ def _test_split_html(record: RunRecord) -> str:
     out.append("<p>The blessed candidate on the held-out test split; recorded, never used for "
                "the blessing.</p>")
     out.append(_metrics_html(test_split.metrics, test_split.per_class,
-                             _split_counts(record, "test")))
+                             _split_counts(record, "test"),
+                             record.evaluation.top_k if record.evaluation else None,
+                             len(class_order(record))))
     return "".join(out)
 
 
@@ -296,11 +411,17 @@ def render_html(report: RunReport) -> str:
             f'<p class="meta">run {_e(run.run_id)}, started {_e(run.started)}'
             f"{wall}; report generated {_e(report.generated_at)}</p>",
             f'<p class="verdict {report.status}">{_e(report.verdict)}</p>',
-            _components_html(record), _data_html(record), split_sites.split_html(report),
+            _components_html(record), _data_html(record), _samples_html(report),
+            split_sites.split_html(report),
             _training_html(record.training),
-            _evaluation_html(report), split_sites.sites_html(report),
+            _evaluation_html(report),
+            compare.comparison_html(record.evaluation, class_order(record),
+                                    _split_counts(record, "eval"),
+                                    lambda m: reorder_matrix(m, class_order(record))),
+            split_sites.sites_html(report),
             _blessing_html(record.evaluation),
             _test_split_html(record), _push_html(report),
+            history.history_html(report.history, run.run_id),
             "<h2>Where things are</h2><ul>" + "".join(f"<li>{f}</li>" for f in footer)
             + "</ul>"]
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"

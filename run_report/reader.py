@@ -207,7 +207,7 @@ def read_training(store, nodes: Dict[str, Any]) -> Optional[TrainingSection]:
         report=report, base_weights=str(report.get(trainer.BASE_WEIGHTS, "unknown")),
         base_weights_random=trainer.base_weights_random(report),
         class_names=list(report.get("class_names") or []), strategy=report.get("strategy"),
-        config=report.get("config") or {}, phases=tuple(phases))
+        config=report.get("config") or {}, phases=tuple(phases), model_run_uri=model_run.uri)
 
 
 def read_push(store, nodes: Dict[str, Any]) -> Optional[PushSection]:

@@ -133,6 +133,7 @@ class TrainingSection:
     strategy: Optional[str]
     config: Dict[str, Any]
     phases: Tuple[Phase, ...]                   # those the report has, in PHASES order
+    model_run_uri: Optional[str] = None         # the Trainer's model_run (TensorBoard logs/)
 
     def to_dict(self) -> Dict[str, Any]:
         return self.report
@@ -151,6 +152,8 @@ class EvaluationSection:
     class_names: List[str] = dataclasses.field(default_factory=list)
     checks: List[Dict[str, Any]] = dataclasses.field(default_factory=list)  # every threshold
     confusion_matrix: Optional[Dict[str, Any]] = None
+    baseline_confusion_matrix: Optional[Dict[str, Any]] = None  # the baseline's, same eval split
+    top_k: Optional[int] = None                 # the k of the top-k accuracy (EvalConfig)
     model_uri: Optional[str] = None             # the Evaluator's inputs, for the report's
     examples_uri: Optional[str] = None          # misclassified examples
 
@@ -253,3 +256,5 @@ class RunReport:
     status: str = ""            # good, warn, bad
     verdict: str = ""           # one sentence
     model_card: Optional[str] = None
+    history: Optional[Any] = None   # run_report.history.History: the work dir's runs, versions
+    extras: Dict[str, Any] = dataclasses.field(default_factory=dict)  # report-only additions

@@ -16,7 +16,7 @@ import re
 from typing import Any, Dict, Optional, Tuple
 
 from inception_retrain.pipeline import config as config_lib
-from inception_retrain.run_report import model_card, page, reader
+from inception_retrain.run_report import compare, model_card, page, reader
 from inception_retrain.run_report.misclassified import (  # noqa: F401 (the report's limits)
     MAX_EXAMPLES, MAX_THUMBNAILS, THUMBNAIL_PX, misclassified)
 from inception_retrain.run_report.page import REPORT_HTML, REPORT_JSON
@@ -119,7 +119,11 @@ def to_json(report: RunReport) -> Dict[str, Any]:
         "misclassified": wrong, "failure": report.failure, "log_path": report.log_path,
         "report_html": report.report_html,
         "verdict": {"status": report.status, "text": report.verdict},
-        "model_card": report.model_card})
+        "model_card": report.model_card,
+        "history": report.history.to_dict() if report.history is not None else None,
+        "comparison": compare.to_json(evaluation, page.class_order(record)),
+        "image_sizes": {k: v for k, v in (report.extras.get("samples") or {}).items()
+                        if k != "samples"} or None})
 
 
 def build(config: config_lib.PipelineConfig, record: Optional[RunRecord] = None,
@@ -150,13 +154,48 @@ def build(config: config_lib.PipelineConfig, record: Optional[RunRecord] = None,
                        if record.evaluation else None),
         failure=failure, log_path=log_path, report_html=html_path, status=status,
         verdict=sentence)
-    report = dataclasses.replace(report, model_card=model_card.write(record, html_path))
+    report = dataclasses.replace(report, history=_history(config, record),
+                                 extras={"samples": _samples(record, max_examples)})
+    report = dataclasses.replace(report, model_card=model_card.write(
+        record, html_path, settings=config.model_card, history=report.history))
     with open(html_path, "w", encoding="utf-8") as f:
         f.write(page.render_html(report))
     with open(json_path, "w", encoding="utf-8") as f:
         json.dump(to_json(report), f, indent=2, sort_keys=True, allow_nan=False)
         f.write("\n")
     return ReportFiles(html_path, json_path, report.model_card)
+
+
+def _samples(record: RunRecord, max_examples: int):
+    """Sample images per class and image sizes (None when turned off with the misclassified
+    images, --report-examples 0, or when the examples cannot be read)."""
+    from inception_retrain.run_report import samples
+
+    uri = record.evaluation.examples_uri if record.evaluation else None
+    if max_examples <= 0 or not uri:
+        return None
+    try:
+        return samples.read(uri)
+    except Exception:  # noqa: BLE001 (pictures must not cost the report)
+        import logging
+
+        logging.getLogger(__name__).warning("sample images not read", exc_info=True)
+        return None
+
+
+def _history(config: config_lib.PipelineConfig, record: RunRecord):
+    """The work dir's history for the report (None, logged, when it cannot be read: the
+    run's own report comes first)."""
+    from inception_retrain.run_report import history
+
+    try:
+        return history.read(config.metadata_path, config.pipeline_name, config.push_base,
+                            config.work_dir)
+    except Exception:  # noqa: BLE001 (a broken history must not hide the run's report)
+        import logging
+
+        logging.getLogger(__name__).warning("history not read", exc_info=True)
+        return None
 
 
 def _finite(value):

@@ -13,7 +13,8 @@ from absl import logging as absl_logging
 
 from inception_retrain.cli import progress
 
-SUBCOMMANDS = ("run", "report", "config", "schema", "compile", "schedule", "predict", "rollback")
+SUBCOMMANDS = ("run", "report", "config", "history", "schema", "compile", "schedule", "predict",
+               "rollback")
 HEAVY = ("tensorflow", "tfx", "apache_beam", "tensorflow_model_analysis", "tensorflow_transform",
          "kfp", "ml_metadata")
 
