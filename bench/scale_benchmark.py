@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from trainer_benchmark import BARE_SCRIPT  # noqa: E402  the same bare forward measurement
+from trainer_benchmark import BARE_SCRIPT, DECODE_SCRIPT  # noqa: E402  the same measurements
 
 FLOWERS = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "flowers"
 
@@ -130,12 +130,16 @@ def main() -> None:
               flush=True)
         result = run(TRAINER_SCRIPT, {"train": examples["train"], "eval": examples["eval"],
                                       "transform": transform_dir, "config": config})
+        decode = run(DECODE_SCRIPT, {"files": [examples["train"], examples["eval"]],
+                                     "transform": transform_dir,
+                                     "batch_size": args.batch_size, "limit": 2000})
         bare = run(BARE_SCRIPT, {"precision": args.precision, "image_size": args.image_size,
                                  "batch_size": args.batch_size, "seconds": 20})
         cache = result["cache"] or {}
         rows.append(dict(result, size=size, bare=bare["images_per_second"],
                          cache_rate=cache.get("steady_images_per_second", 0.0),
-                         bytes_per_image=cache.get("bytes_per_image", 0)))
+                         bytes_per_image=cache.get("bytes_per_image", 0),
+                         decode=decode["images_per_second"]))
         print(f"[scale] {size}: {json.dumps(rows[-1])}", flush=True)
     report(rows)
 
@@ -144,13 +148,14 @@ def report(rows) -> None:
     print("\n" + "=" * 100)
     print("cache img/s: the steady rate (after each split's first batch), as the bare rate is "
           "measured after its warm-up; cache s: the whole build, tracing included")
+    print("decode img/s: the input pipeline alone (read, parse, Transform graph: decode, resize)")
     print(f"{'images':>8}{'cache s':>9}{'cache img/s':>12}{'bare img/s':>11}{'ratio':>7}"
           f"{'phase1 s':>10}{'phase2 s':>10}{'total s':>9}{'peak RSS MB':>13}{'disk/img':>10}")
     for r in rows:
         print(f"{r['size']:>8}{r['cache_seconds']:>9.1f}{r['cache_rate']:>12.1f}{r['bare']:>11.1f}"
               f"{r['cache_rate'] / r['bare']:>7.2f}{r['phase1_seconds']:>10.1f}"
               f"{r['phase2_seconds']:>10.1f}{r['total_seconds']:>9.1f}{r['peak_rss_mb']:>13.0f}"
-              f"{r['bytes_per_image'] / 1024:>8.1f}KB")
+              f"{r['bytes_per_image'] / 1024:>8.1f}KB  decode {r['decode']:.0f} img/s")
     if len(rows) >= 2:
         a, b = rows[-2], rows[-1]
         n = 100_000

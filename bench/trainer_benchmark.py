@@ -89,6 +89,26 @@ print(json.dumps({"cache_seconds": report["phase1"]["cache_seconds"],
                   "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 """
 
+# The input pipeline alone: read, parse and the Transform graph (decode, resize, scale), as the
+# trainer's cache build reads the images, without the network: it shares the CPU with the
+# forward pass, so 1 / (1 / bare + 1 / decode) bounds the cache-build rate on a CPU.
+DECODE_SCRIPT = r"""
+import json, sys, time
+import tensorflow_transform as tft
+from inception_retrain.components.trainer import train
+args = json.loads(sys.argv[1])
+output = tft.TFTransformOutput(args["transform"])
+data = train.transformed_dataset(args["files"], output, args["batch_size"])
+for _ in data.take(1):
+    pass
+start, seen = time.time(), 0
+for _, labels in data.skip(1):
+    seen += len(labels)
+    if seen >= args.get("limit", 10 ** 9):
+        break
+print(json.dumps({"images_per_second": seen / (time.time() - start)}))
+"""
+
 # The bare forward pass at a precision: InceptionV3 on random images in a tf.function with a
 # batch dimension of None (as the trainer's), nothing else: the rate the cache build is held to.
 BARE_SCRIPT = r"""
@@ -229,6 +249,9 @@ def main() -> None:
                                              "seconds": args.bare_seconds},
                                f"bare InceptionV3 forward ({precision})")
             results[f"trainer:{precision}"] = run
+        results["decode"] = _run(DECODE_SCRIPT, {
+            "files": [examples["train"], examples["eval"]], "transform": transform_dir,
+            "batch_size": args.batch_size}, "input pipeline alone (decode and transform)")
     if "pipeline" not in skip:
         phase1, phase2 = (int(e) for e in args.pipeline_epochs.split(","))
         results["pipeline"] = _run(PIPELINE_SCRIPT, {"overrides": {
@@ -246,7 +269,10 @@ def _print_table(results, counts, args) -> None:
     train_images = counts["train"]
     print("\n" + "=" * 78)
     print(f"{'':<28}{'phase 1 s':>12}{'phase 2 s':>12}{'total s':>10}{'eval acc':>10}")
+    decode = results.get("decode", {}).get("images_per_second")
     for name, r in results.items():
+        if name == "decode":
+            continue
         if name == "pipeline":
             print(f"{'(c) local pipeline':<28}{'':>12}{'':>12}{r['total_seconds']:>10.1f}"
                   f"{(r['eval_accuracy'] or 0):>10.3f}")
@@ -270,6 +296,11 @@ def _print_table(results, counts, args) -> None:
                   f"({r['bare']['precision']}) (bar: >= 0.9); "
                   f"{cache.get('bytes_per_image', 0) / 1024:.0f} KB/image on disk; "
                   f"peak RSS {r['peak_rss_mb']:.0f} MB")
+            if decode:
+                bound = 1 / (1 / bare + 1 / decode)
+                print(f"{'':<28}input pipeline alone {decode:.1f} images/s: sharing the CPU, "
+                      f"forward + decode can reach {bound:.1f} images/s = {bound / bare:.2f}x "
+                      "the bare rate")
             serving = r["precision"].get("serving", {})
             if "top1_agreement" in serving:
                 print(f"{'':<28}float32 export vs {r['precision']['precision']} on "

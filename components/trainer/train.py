@@ -363,7 +363,9 @@ def _train(train_files, eval_files, tf_transform_output, config, class_weights, 
         head = model_lib.build_head_from_stats(len(class_names), mean, variance, count,
                                                config.dropout)
         classifier = model_lib.build_classifier(base, head)
-        augmented = model_lib.build_classifier(base, head, model_lib.augmentation(config))
+        augment = model_lib.augmentation(config)  # None unless augment_* (then no cache)
+        augmented = (classifier if augment is None
+                     else model_lib.build_classifier(base, head, augment))
 
     if config.feature_cache:
         cache_name = (f"activations at {model_lib.boundary_layer_name(config.unfreeze_blocks)}"
@@ -380,7 +382,8 @@ def _train(train_files, eval_files, tf_transform_output, config, class_weights, 
         if not report["cache"]["reused"]:
             report["cache"]["images_per_second"] = round(
                 images_cached / max(report["cache"]["build_seconds"], 1e-9), 2)
-            steady = [m["steady"] for n, m in manifests.items() if n.endswith("_pooled")]
+            steady = [m["steady"] for n, m in manifests.items()
+                      if n.endswith("_pooled") and "steady" in m]
             # Without each split's first batch (tracing, warm-up): the rate to compare with a
             # bare forward pass measured after its warm-up.
             report["cache"]["steady_images_per_second"] = round(
@@ -453,11 +456,13 @@ def serving_agreement(trained: tf_keras.Model, served: tf_keras.Model, trained_b
     first eval images: relative error of the pooled features, largest score difference, top-1
     agreement. Recorded in the report: the training/serving skew, measured on every run."""
     images, _ = next(iter(dataset))
-    served_base = served.layers[1]
-    low = tf.cast(trained_base(images, training=False), tf.float32).numpy()
-    high = served_base(images, training=False).numpy()
-    low_scores = tf.nn.softmax(tf.cast(trained(images, training=False), tf.float32)).numpy()
-    high_scores = tf.nn.softmax(served(images, training=False)).numpy()
+    served_base, served_head = served.layers[1], served.get_layer("head")
+    # Each network once: the base's features, then the (float32) head on them.
+    low = tf.cast(trained_base(images, training=False), tf.float32)
+    high = served_base(images, training=False)
+    low_scores = tf.nn.softmax(trained.get_layer("head")(low, training=False)).numpy()
+    high_scores = tf.nn.softmax(served_head(high, training=False)).numpy()
+    low, high = low.numpy(), high.numpy()
     return {"precision": "float32", "images": int(len(images)),
             "feature_relative_error": float(np.linalg.norm(low - high)
                                             / max(np.linalg.norm(high), 1e-30)),
