@@ -250,6 +250,7 @@ def _cmd_history(args) -> int:
     from inception_retrain.run_report import history
 
     config = _load_config(args)
+    logging.getLogger().setLevel(logging.WARNING)  # TFMA's INFO lines are no history
     if not os.path.exists(config.metadata_path):
         print(f"history error: no metadata store at {config.metadata_path}; run the pipeline "
               "first or pass the --work-dir of a run", file=sys.stderr)

@@ -95,7 +95,8 @@ class DataConfig:
         for key, allowed in choices.items():
             if getattr(self, key) not in allowed:
                 raise ConfigError(f"data.{key} must be one of {', '.join(allowed)}, "
-                                  f"got {getattr(self, key)!r}")
+                                  f"got {getattr(self, key)!r}"
+                                  f"{nearest_choice(getattr(self, key), allowed)}")
         for key in ("max_image_bytes", "max_image_pixels"):
             if getattr(self, key) < 1:
                 raise ConfigError(f"data.{key} must be at least 1, got {getattr(self, key)}")
@@ -165,7 +166,7 @@ class EvaluationConfig:
     def __post_init__(self):
         if self.baseline not in BASELINES:
             raise ConfigError(f"evaluation.baseline must be one of {', '.join(BASELINES)}, "
-                              f"got {self.baseline!r}")
+                              f"got {self.baseline!r}{nearest_choice(self.baseline, BASELINES)}")
         for name in ("accuracy_floor", "max_accuracy_drop", "per_class_recall_floor",
                      "min_site_accuracy", "max_class_recall_drop"):
             if not 0 <= getattr(self, name) <= 1:
@@ -261,6 +262,12 @@ def nearest_key(key: str) -> Optional[str]:
     by_name = {k.rsplit(".", 1)[-1]: k for k in keys}
     close = difflib.get_close_matches(name, list(by_name), n=1, cutoff=0.75)
     return by_name[close[0]] if close else None
+
+
+def nearest_choice(value: Any, allowed: Sequence[str]) -> str:
+    """" (did you mean warn?)" for a mistyped choice, "" when nothing is close."""
+    close = difflib.get_close_matches(str(value), list(allowed), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]}?)" if close else ""
 
 
 def did_you_mean(key: str) -> str:

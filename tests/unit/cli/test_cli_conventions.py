@@ -57,6 +57,13 @@ def test_a_mistyped_key_names_the_nearest_one(typo, nearest, capsys):
     assert err.startswith(f"config error: unknown key(s): {typo} (did you mean {nearest}?)")
 
 
+def test_a_mistyped_choice_names_the_nearest_one(capsys):
+    assert cli.main(["config", "--set", "evaluation.baseline=serverd"]) == cli.EXIT_CONFIG
+    assert "got 'serverd' (did you mean served?)" in capsys.readouterr().err
+    assert cli.main(["config", "--set", "data.on_drift=wran"]) == cli.EXIT_CONFIG
+    assert "(did you mean warn?)" in capsys.readouterr().err
+
+
 def test_a_key_nothing_is_close_to_gets_no_guess():
     assert config_lib.nearest_key("zzzz") is None
     assert config_lib.did_you_mean("zzzz") == ""
