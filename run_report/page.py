@@ -174,7 +174,7 @@ def _samples_html(report: RunReport) -> str:
             if not items:
                 continue
             figures = "".join(
-                "<figure>" + (f'<img src="{i["thumbnail"]}" alt="{_e(i["path"])}">'
+                '<figure class="sample">' + (f'<img src="{i["thumbnail"]}" alt="{_e(i["path"])}">'
                               if i.get("thumbnail") else "<p>(unreadable)</p>")
                 + f'<figcaption><span class="nowrap">{i["width"]}×{i["height"]} px</span>'
                 f"</figcaption></figure>" for i in items)
