@@ -157,9 +157,11 @@ def test_vertex_runs_spans_through_the_example_gen_driver(tmp_path, backend_env)
         resolved = json.loads(example_gen.driver_output["parameterValues"]["input_config"])
         assert [split["pattern"] for split in resolved["splits"]] == [f"span-{span}/*/*"] * len(
             resolved["splits"]), resolved
-        assert metadata(example_gen.outputs["examples"])["span"] == float(span)
+        # The driver's span comes back from TFX's entrypoint as the custom property "span",
+        # written "custom:span" in the metadata (it collides with the Examples property).
+        assert metadata(example_gen.outputs["examples"])["custom:span"] == float(span)
         trained_on = runs["Trainer"].executor_input["inputs"]["artifacts"]["examples"]
-        assert trained_on["artifacts"][0]["metadata"]["span"] == float(span)
+        assert trained_on["artifacts"][0]["metadata"]["custom:span"] == float(span)
 
 
 def test_non_default_data_keys_reach_the_tasks_on_kfp(tmp_path, backend_env):
