@@ -45,7 +45,8 @@ def preflight(config: config_lib.PipelineConfig) -> str:
         raise config_lib.ConfigError(f"training.base_weights: file {weights!r} does not exist")
     data_root = resolve_data_root(config)
     options = config.data.ingest_options()
-    for _, pattern in ingest.split_patterns(config.data.input_pattern, config.data.split_folders):
+    for _, pattern in ingest.split_patterns(config.data.input_pattern, config.data.split_folders,
+                                          group_folders=options.group_folders):
         ingest.validate_layout(data_root, ingest.any_span(pattern), options)
     return data_root
 

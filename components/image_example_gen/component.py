@@ -53,11 +53,12 @@ class ImageExampleGen(FileBasedExampleGen):
     def __init__(self, input_base: str, splits: Sequence = DEFAULT_SPLITS,
                  input_pattern: str = "*/*", split_folders: Sequence[str] = (),
                  options: ingest.IngestOptions = ingest.IngestOptions()):
-        ingest.class_level_pattern(input_pattern)  # fails early on a pattern without classes
+        ingest.class_level_pattern(input_pattern, options.group_folders)  # fails early on a pattern without classes
         input_config = example_gen_pb2.Input(splits=[
             example_gen_pb2.Input.Split(name=name, pattern=pattern)
             for name, pattern in ingest.split_patterns(input_pattern, split_folders,
-                                                       options.manifest)])
+                                                       options.manifest,
+                                                       options.group_folders)])
         super().__init__(
             input_base=input_base,
             input_config=input_config,

@@ -243,7 +243,8 @@ class Executor(base_example_gen_executor.BaseExampleGenExecutor):
             logging.warning("ImageExampleGen quarantined %d file(s); list in %s", len(bad),
                             quarantine_dir)
         span = exec_properties.get(example_gen_utils.SPAN_PROPERTY_NAME)
-        previous = previous_span_class_counts(root, unresolved_pattern, span)
+        previous = previous_span_class_counts(root, unresolved_pattern, span,
+                                              options.group_folders)
         if previous is not None:
             examples.set_int_custom_property(PREVIOUS_SPAN_PROPERTY, previous[0])
             examples.set_string_custom_property(PREVIOUS_SPAN_COUNTS_PROPERTY,
@@ -275,13 +276,14 @@ class Executor(base_example_gen_executor.BaseExampleGenExecutor):
         examples_utils.set_file_format(examples, file_format)
 
 
-def previous_span_class_counts(root: str, pattern: str,
-                               span: Optional[int]) -> Optional[Tuple[int, Dict[str, int]]]:
+def previous_span_class_counts(root: str, pattern: str, span: Optional[int],
+                               group_folders: bool = False
+                               ) -> Optional[Tuple[int, Dict[str, int]]]:
     """(previous span, files per class) for a `{SPAN}` pattern; None without an earlier span.
 
     Counts files by listing (nothing is decoded), so it is cheap even for a large span.
     """
-    prefix = ingest.class_level_pattern(pattern) if pattern else ""
+    prefix = ingest.class_level_pattern(pattern, group_folders) if pattern else ""
     if span is None or not _SPAN_SPEC.search(prefix):
         return None
     regex = re.compile("^" + "".join(
@@ -300,5 +302,5 @@ def previous_span_class_counts(root: str, pattern: str,
     previous_pattern = example_gen_utils.get_pattern_for_span_version(
         pattern, is_match_span=True, is_match_date=False, is_match_version=False,
         span=previous, version=None)
-    return previous, ingest.count_files_by_class(root, previous_pattern)
+    return previous, ingest.count_files_by_class(root, previous_pattern, group_folders)
 

@@ -46,6 +46,10 @@ SITE_NAME = "site"
 # Manifest columns: path and label are required, group and site optional.
 MANIFEST_COLUMNS = ("path", "label", "group", "site")
 MANIFEST_REQUIRED = ("path", "label")
+# A `<class>/<slide>/<tile>` path: a group_pattern capturing its "slide" names group folders.
+GROUP_FOLDERS_PROBE = "class/slide/tile.png"
+GROUP_FOLDERS_EXAMPLE = ("data.input_pattern '*/*/*' and data.group_pattern "
+                         "'^[^/]+/(?P<group>[^/]+)/' for <class>/<slide>/<tile>")
 
 
 class LayoutError(ValueError):
@@ -79,6 +83,15 @@ class IngestOptions:
                              f"got {self.hidden_files!r}")
         for key, name in (("group_pattern", GROUP_NAME), ("site_pattern", SITE_NAME)):
             pattern_problem(key, getattr(self, key), name, raise_it=True)
+
+    @property
+    def group_folders(self) -> bool:
+        """Whether group_pattern names a folder between the class folder and the file
+        (`<class>/<slide>/<tile>`): it captures the middle folder of such a path, not the file
+        name, e.g. '^[^/]+/(?P<group>[^/]+)/'. The class is then the file's grandparent folder
+        and the input pattern ends with <class>/<group>/<file> ('*/*/*')."""
+        return bool(self.group_pattern and not self.manifest and search_named(
+            self.group_pattern, GROUP_NAME, GROUP_FOLDERS_PROBE) == "slide")
 
     @property
     def grouped(self) -> bool:
@@ -161,19 +174,26 @@ def relative_to_root(path: str, root: str) -> str:
     return os.path.relpath(path, root).replace(os.sep, "/")
 
 
-def label_of(relative_path: str) -> str:
-    """The class of a file: the name of the folder it sits in ("" at the top level)."""
+def label_of(relative_path: str, group_folders: bool = False) -> str:
+    """The class of a file: the name of the folder it sits in ("" at the top level); with
+    group_folders (`<class>/<slide>/<tile>`) the folder above its slide folder."""
     parts = relative_path.split("/")
-    return parts[-2] if len(parts) > 1 else ""
+    level = 3 if group_folders else 2
+    return parts[-level] if len(parts) >= level else ""
 
 
-def class_level_pattern(pattern: str) -> str:
-    """The part of an input pattern above `<class>/<file>` ('' for the plain `*/*`)."""
+def class_level_pattern(pattern: str, group_folders: bool = False) -> str:
+    """The part of an input pattern above `<class>/<file>` ('' for the plain `*/*`), or above
+    `<class>/<group folder>/<file>` with group_folders ('' for `*/*/*`)."""
     parts = pattern.strip("/").split("/")
+    if group_folders and len(parts) < 3:
+        raise LayoutError(f"input pattern {pattern!r} must end with <class folder>/<slide "
+                          "folder>/<file>, e.g. '*/*/*': data.group_pattern names slide folders "
+                          f"({GROUP_FOLDERS_EXAMPLE})")
     if len(parts) < 2:
         raise LayoutError(f"input pattern {pattern!r} must end with <class folder>/<file>, "
                           "e.g. '*/*' or 'span-{SPAN}/*/*'")
-    return "/".join(parts[:-2])
+    return "/".join(parts[:-3 if group_folders else -2])
 
 
 # A class name becomes a line of tf.Transform's vocabulary file and of the model's labels.txt
@@ -310,7 +330,7 @@ def validate_layouts(root: str, patterns: Sequence[str],
     problems: List[str] = []
     classes, quarantined = set(), []
     for pattern in patterns:
-        prefix = class_level_pattern(pattern)
+        prefix = class_level_pattern(pattern, options.group_folders)
         parents = (sorted(files.glob(posixpath.join(escape_root(root), prefix))) if prefix
                    else [root])
         parents = [p for p in parents if files.isdir(p)]
@@ -489,11 +509,13 @@ def _validate_class_parent(parent: str, root: str, options: IngestOptions,
                 f"({', '.join(undecodable[:10])}); rename them")
         folders = [c for c in children
                    if fs.isdir(posixpath.join(class_dir, c)) and not c.startswith(".")]
-        if folders:
+        if options.group_folders:
+            _validate_group_folders(fs, class_dir, children, folders, root, options, problems)
+        elif folders:
             problems.append(
                 f"class folder {class_dir!r} holds folders ({', '.join(sorted(folders)[:10])}); "
                 "images must sit directly in <root>/<class_name>/ (a manifest, data.manifest, "
-                "takes any layout)")
+                f"takes any layout; for one folder per slide set {GROUP_FOLDERS_EXAMPLE})")
         hidden = sorted(c for c in children if c.startswith("."))
         if hidden and options.hidden_files == "error":
             problems.append(
@@ -505,6 +527,43 @@ def _validate_class_parent(parent: str, root: str, options: IngestOptions,
         if len(children) == len(hidden):
             problems.append(f"class folder {class_dir!r} holds no image files")
     return visible, quarantined
+
+
+def _validate_group_folders(fs, class_dir: str, children: List[str], folders: List[str],
+                            root: str, options: IngestOptions, problems: List[str]) -> None:
+    """`<class>/<slide>/<tile>`: the class folder holds slide folders only, each holding image
+    files (no folders), each file's group (data.group_pattern) its slide folder's name."""
+    loose = sorted(c for c in children if not c.startswith(".") and c not in folders)
+    if loose:
+        problems.append(
+            f"class folder {class_dir!r} holds files ({', '.join(loose[:10])}) beside its slide "
+            "folders; data.group_pattern names slide folders, so images must sit in "
+            "<class>/<slide>/<file>")
+    for folder in sorted(folders):
+        slide_dir = posixpath.join(class_dir, folder)
+        try:
+            entries = _listdir(fs, slide_dir)
+        except LayoutError as err:
+            problems.append(str(err))
+            continue
+        visible = sorted(e for e in entries if not e.startswith("."))
+        nested = [e for e in visible if fs.isdir(posixpath.join(slide_dir, e))]
+        if nested:
+            problems.append(
+                f"slide folder {slide_dir!r} holds folders ({', '.join(nested[:10])}); images "
+                "must sit directly in <root>/<class>/<slide>/ (one level of slide folders)")
+        images = [e for e in visible if e not in nested]
+        if not images:
+            problems.append(f"slide folder {slide_dir!r} holds no image files")
+            continue
+        rel = relative_to_root(posixpath.join(slide_dir, images[0]), root)
+        group = search_named(options.group_pattern, GROUP_NAME, rel)
+        if group != folder:
+            problems.append(
+                f"data.group_pattern {options.group_pattern!r} gives {rel!r} the group "
+                f"{group!r}, not its slide folder {folder!r}; the pattern is searched in the "
+                "path below the data root (with a span or split folder above the classes, "
+                "anchor it at the end: '(?P<group>[^/]+)/[^/]+$')")
 
 
 def _check_local_class_dir(class_dir: str, real_root: str, problems: List[str]) -> None:
@@ -587,7 +646,8 @@ def _image_example(data: bytes, relative_path: str,
                            f"data.max_image_pixels={options.max_pixels}): {err}", TOO_LARGE)
     except (OSError, ValueError, SyntaxError, EOFError) as err:
         return Quarantined(relative_path, f"truncated or corrupt image: {err}", UNREADABLE)
-    return _example(encoded, relative_path, width, height, source_format)
+    return _example(encoded, relative_path, width, height, source_format,
+                    options.group_folders)
 
 
 def _too_many_pixels(relative_path: str, width: int, height: int,
@@ -675,7 +735,7 @@ def _to_rgb8(img):
 
 
 def _example(encoded: bytes, relative_path: str, width: int, height: int,
-             source_format: str) -> "tf.train.Example":
+             source_format: str, group_folders: bool = False) -> "tf.train.Example":
     import tensorflow as tf
 
     # Filled in place: building each Feature first and passing it in copies it (the image
@@ -683,7 +743,8 @@ def _example(encoded: bytes, relative_path: str, width: int, height: int,
     example = tf.train.Example()
     feature = example.features.feature
     feature[features.IMAGE_KEY].bytes_list.value.append(encoded)
-    feature[features.LABEL_KEY].bytes_list.value.append(label_of(relative_path).encode())
+    feature[features.LABEL_KEY].bytes_list.value.append(
+        label_of(relative_path, group_folders).encode())
     feature[features.PATH_KEY].bytes_list.value.append(relative_path.encode())
     feature[features.HEIGHT_KEY].int64_list.value.append(height)
     feature[features.WIDTH_KEY].int64_list.value.append(width)
@@ -720,7 +781,8 @@ def example_or_quarantine(path: str, root: str, options: IngestOptions,
                             site=row.site)
 
 
-def count_files_by_class(root: str, pattern: str) -> Dict[str, int]:
+def count_files_by_class(root: str, pattern: str,
+                         group_folders: bool = False) -> Dict[str, int]:
     """Visible files per class folder matched by pattern: a listing, nothing is read."""
     import tensorflow as tf
 
@@ -728,7 +790,8 @@ def count_files_by_class(root: str, pattern: str) -> Dict[str, int]:
     for path in tf.io.gfile.glob(posixpath.join(escape_root(root), pattern)):
         rel = relative_to_root(path, root)
         if not is_hidden(rel) and not tf.io.gfile.isdir(path):
-            counts[label_of(rel)] = counts.get(label_of(rel), 0) + 1
+            label = label_of(rel, group_folders)
+            counts[label] = counts.get(label, 0) + 1
     return dict(sorted(counts.items()))
 
 
@@ -760,7 +823,7 @@ def rows_in_folder(rows: Sequence[ManifestRow], folder: str) -> List[ManifestRow
 
 
 def split_patterns(input_pattern: str, split_folders: Sequence[str],
-                   manifest: str = "") -> List[Tuple[str, str]]:
+                   manifest: str = "", group_folders: bool = False) -> List[Tuple[str, str]]:
     """(split name, pattern) per input split: one "images" split, or the user's own folders
     (train, eval[, test], in that order) placed just above the class level. With a manifest,
     its file is the one input (TFX fingerprints it; the images are the rows)."""
@@ -772,6 +835,6 @@ def split_patterns(input_pattern: str, split_folders: Sequence[str],
         return [("images", manifest)]
     if not split_folders:
         return [("images", input_pattern)]
-    prefix = class_level_pattern(input_pattern)
-    return [(name, posixpath.join(prefix, folder, "*/*"))
+    prefix = class_level_pattern(input_pattern, group_folders)
+    return [(name, posixpath.join(prefix, folder, "*/*/*" if group_folders else "*/*"))
             for name, folder in zip(("train", "eval", "test"), split_folders)]
