@@ -97,8 +97,12 @@ def _finish_spec(spec: Dict[str, Any], config: config_lib.PipelineConfig,
                                   description=parameters.RUNTIME_PARAMETERS[name][1])
     _use_project_entrypoint(spec)
     executors = spec["deploymentSpec"]["executors"]
+    # The served-model gate reads the push destination by path: a cached blessing would have
+    # been made against what was served then (the Pusher's compare and swap would refuse it).
+    uncached = set(target.uncached_tasks) | (
+        {"Evaluator"} if config.evaluation.baseline == "served" else set())
     for task_name, task in spec["root"]["dag"]["tasks"].items():
-        if task_name in target.uncached_tasks:
+        if task_name in uncached:
             task["cachingOptions"] = {"enableCache": False}
         label = spec["components"][task["componentRef"]["name"]]["executorLabel"]
         container = executors[label].get("container")

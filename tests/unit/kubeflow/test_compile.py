@@ -231,6 +231,10 @@ def test_kfp_tasks_reading_outside_state_are_never_cached(kfp_spec, vertex_job):
     assert vertex["root"]["dag"]["tasks"]["ImageExampleGen"]["cachingOptions"] == {
         "enableCache": True}
     assert "preCacheCheck" in executor_of(vertex, "ImageExampleGen")["container"]["lifecycle"]
+    # The gate against the served model reads the push destination: never from cache.
+    for spec in (kfp_spec[0], vertex):
+        assert spec["root"]["dag"]["tasks"]["Evaluator"]["cachingOptions"] == {
+            "enableCache": False}
 
 
 def test_resolver_makes_the_kfp_compile_refuse(compile_lib, tmp_path):
