@@ -32,6 +32,43 @@ def _overall_values(evaluation_uri: str) -> List[Tuple[Any, float]]:
     return values
 
 
+def _sliced_values(evaluation_uri: str) -> List[Tuple[Tuple, Any, float]]:
+    """(slice key, MetricKey proto, value) of every double-valued metric of every slice other
+    than the overall one (the site slices), for the thresholds set per slice."""
+    import tensorflow_model_analysis as tfma
+    from tensorflow_model_analysis.slicer import slicer_lib
+
+    if not _has_tfma_output(evaluation_uri, "metrics"):
+        return []
+    values = []
+    for slice_metrics in tfma.load_metrics(evaluation_uri):
+        if not slice_metrics.slice_key.single_slice_keys:
+            continue
+        slice_key = slicer_lib.deserialize_slice_key(slice_metrics.slice_key)
+        values += [(slice_key, kv.key, kv.value.double_value.value)
+                   for kv in slice_metrics.metric_keys_and_values
+                   if kv.value.HasField("double_value")]
+    return values
+
+
+def _slice_name(slice_key: Tuple) -> str:
+    """`site lab-c` for the slice ((site, b'lab-c'),)."""
+    return ", ".join(f"{column} {value.decode() if isinstance(value, bytes) else value}"
+                     for column, value in slice_key)
+
+
+def _worst(threshold, candidates: List[Tuple[Tuple, float]]) -> Optional[Tuple[Tuple, float]]:
+    """The (slice, value) farthest on the failing side of a value threshold: the lowest value
+    under a lower bound, the highest under an upper bound only."""
+    if not candidates:
+        return None
+    from tensorflow_model_analysis.proto import config_pb2
+
+    upper_only = (isinstance(threshold, config_pb2.GenericValueThreshold)
+                  and threshold.HasField("upper_bound") and not threshold.HasField("lower_bound"))
+    return (max if upper_only else min)(candidates, key=lambda c: c[1])
+
+
 def _class_name(class_id: int, class_names: Sequence[str], unknown: str = "{}") -> str:
     return class_names[class_id] if 0 <= class_id < len(class_names) else unknown.format(class_id)
 
@@ -114,16 +151,30 @@ def gate_checks(evaluation_uri: str, values, validation,
     thresholds the GatedEvaluator adds) and TFMA's validation result; a change threshold has
     no value when there was no baseline, and then did not apply.
     """
-    from tensorflow_model_analysis.metrics import metric_specs, metric_types
     from tensorflow_model_analysis.writers import eval_config_writer
 
     eval_config = eval_config_writer.load_eval_run(evaluation_uri)[0]
     if eval_config is None:
         return []
+    return checks_of(eval_config, values, validation, class_names,
+                     _sliced_values(evaluation_uri))
+
+
+def checks_of(eval_config, values, validation, class_names: Sequence[str],
+              sliced_values: Sequence[Tuple[Tuple, Any, float]] = ()) -> List[Dict[str, Any]]:
+    """gate_checks from the EvalConfig, the overall values, the per-slice values and TFMA's
+    validation result. A threshold set on slices (evaluation.min_site_accuracy: every site)
+    shows the worst of those slices' values, and names that slice, not the overall value."""
+    from tensorflow_model_analysis.metrics import metric_specs, metric_types
+    from tensorflow_model_analysis.slicer import slicer_lib
+
     by_key = {metric_types.MetricKey.from_proto(key): value for key, value in values}
     failed = {metric_types.MetricKey.from_proto(failure.metric_key)
               for per_slice in validation.metric_validations_per_slice
               for failure in per_slice.failures}
+    by_slice: Dict[Any, List[Tuple[Tuple, float]]] = {}
+    for slice_key, key, value in sliced_values:
+        by_slice.setdefault(metric_types.MetricKey.from_proto(key), []).append((slice_key, value))
     checks = []
     thresholds = metric_specs.metric_thresholds_from_metrics_specs(
         eval_config.metrics_specs, eval_config)
@@ -133,11 +184,23 @@ def gate_checks(evaluation_uri: str, values, validation,
         value = by_key.get(key)
         label = (None if key.sub_key is None or key.sub_key.class_id is None else
                  _class_name(key.sub_key.class_id, class_names, "class id {}"))
-        for _, threshold in slices_and_thresholds:
-            checks.append({"metric": key.name, "class": label,
-                           "kind": "change" if key.is_diff else "value",
-                           "condition": condition(threshold), "value": value,
-                           "passed": None if value is None else key not in failed})
+        for spec, threshold in slices_and_thresholds:
+            check = {"metric": key.name, "class": label,
+                     "kind": "change" if key.is_diff else "value",
+                     "condition": condition(threshold), "value": value,
+                     "passed": None if value is None else key not in failed}
+            if spec is not None and not isinstance(spec, slicer_lib.SingleSliceSpec):
+                spec = slicer_lib.SingleSliceSpec(spec=spec)  # a SlicingSpec proto
+            if spec is not None and not spec.is_overall():
+                worst = _worst(threshold, [(s, v) for s, v in by_slice.get(key, [])
+                                           if spec.is_slice_applicable(s)])
+                check["value"] = worst[1] if worst else None
+                check["slice"] = _slice_name(worst[0]) if worst else None
+                sliced = spec.to_proto()
+                check["condition"] += " on every " + " and ".join(
+                    sorted(set(sliced.feature_keys) | set(sliced.feature_values)))
+                check["passed"] = None if worst is None else key not in failed
+            checks.append(check)
     return sorted(checks, key=lambda c: (c["class"] is not None, c["metric"], c["class"] or "",
                                          c["kind"]))
 

@@ -355,7 +355,11 @@ def _blessing_html(evaluation: Optional[EvaluationSection]) -> str:
                   '<td class="fail">FAILED</td>' if check["passed"] is False else
                   '<td class="na">not applied (no baseline value)</td>')
         rows.append([f"<td>{_e(check['metric'])}</td>", f"<td>{_e(check['class'] or 'all')}</td>",
-                     f"<td>{_e(check['condition'])}</td>", _num(check["value"]), status])
+                     f"<td>{_e(check['condition'])}</td>",
+                     _num(check["value"]) if not check.get("slice") else
+                     f'<td class="num">{check["value"]:.4f} '
+                     f'(worst: {_e(check["slice"])})</td>',
+                     status])
     if rows:
         out.append(_table(["metric", "class", "threshold", "value", "result"], rows))
     if evaluation.failures:
