@@ -140,18 +140,21 @@ def confusion_svg(matrix: Dict[str, Any]) -> str:
     return "".join(out)
 
 
-def version_accuracy_svg(points, served: Optional[int] = None, width: int = 440,
+def version_accuracy_svg(points, served: Optional[int] = None, width: int = 520,
                          height: int = 230) -> str:
     """Eval accuracy per pushed version: (version, accuracy, low, high) points, each with its
     95% interval as a whisker, joined in version order; the served version ringed."""
     left, right, top, bottom = 52, 16, 28, 44
-    title = "eval accuracy per version (95% interval)"
+    title = "eval accuracy per version (95% interval; ringed: served)"
     points = sorted(points)
     plot_w, plot_h = width - left - right, height - top - bottom
     n = len(points)
 
+    pad = 24  # the first and last points, their whiskers and labels stay inside
+
     def x_of(index: int) -> float:
-        return left + (plot_w * index / (n - 1) if n > 1 else plot_w / 2)
+        return left + pad + ((plot_w - 2 * pad) * index / (n - 1) if n > 1
+                             else (plot_w - 2 * pad) / 2)
 
     def y_of(value: float) -> float:
         return top + plot_h * (1 - value)
@@ -183,7 +186,6 @@ def version_accuracy_svg(points, served: Optional[int] = None, width: int = 440,
             out.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="8" fill="none" '
                        f'stroke="{_COLORS[2]}" stroke-width="2"/>')
         out.append(f'<text x="{x:.1f}" y="{top + plot_h + 16}" class="tick" '
-                   f'text-anchor="middle">{version}{" (served)" if version == served else ""}'
-                   f'</text>')
+                   f'text-anchor="middle">{version}</text>')
     out.append("</svg>")
     return "".join(out)
