@@ -94,6 +94,9 @@ def verdict(record: RunRecord, failure: str = "") -> Tuple[str, str]:
     if not evaluation.blessed:
         first = evaluation.failures[0] if evaluation.failures else "a threshold failed"
         return "warn", f"Not blessed ({first}); the served model is unchanged"
+    if push and push.pushed and push.already_served:
+        return "good", (f"Already served: version {push.version} holds this model, nothing "
+                        "was pushed again")
     if push and push.pushed and not push.by_this_run:
         return "good", (f"Reused from cache: nothing changed since the run that pushed version "
                         f"{push.version}")

@@ -53,10 +53,10 @@ def write_class_images(root: Path, counts: Dict[str, int]) -> Path:
     """<root>/<class>/<class>_<i>.jpg: small JPEGs, each of its own size and colour."""
     from PIL import Image
 
-    for name, count in counts.items():
+    for k, (name, count) in enumerate(counts.items()):
         (root / name).mkdir(parents=True, exist_ok=True)
-        for i in range(count):
-            Image.new("RGB", (40 + i, 32), (i * 15 % 255, 90, 160)).save(
+        for i in range(count):  # no two files alike, within or across classes
+            Image.new("RGB", (40 + i, 32), (i * 15 % 255, (90 + 40 * k) % 255, 160)).save(
                 root / name / f"{name}_{i}.jpg", quality=90)
     return root
 

@@ -238,7 +238,7 @@ def test_worse_candidate_is_not_blessed_and_not_pushed(gate):
     assert evaluation["failures"] == [
         "sparse_categorical_accuracy change = -1.0000 fails change >= -0.0000"]
     assert worse["push"] == {"pushed": False, "destination": None, "version": None,
-                             "pruned_versions": ""}
+                             "pruned_versions": "", "already_served": False}
     assert gate["served_after_worse"] == gate["served_after_first"]
     assert "Pushed: no (the served model is unchanged)" in summary.render(gate["worse_record"])
 

@@ -99,9 +99,15 @@ def test_report_is_for_the_newest_run_with_its_component_states(rebuilt):
     states = {c["component"]: c["state"] for c in data["summary"]["components"]}
     assert states == {node: STATES[e.last_known_state]
                       for node, e in facts["executions"].items()}
-    assert set(states.values()) == {"CACHED"}, "the rerun must be served from cache"
+    # The data and training steps are reused. The gate runs again on the first rerun after a
+    # push, because what is served changed (version 1, pushed by the first run), and then finds
+    # its model already served; a later rerun (another module may have made one) reuses that.
+    gate_steps = {"Evaluator", "Pusher", "TestSplitEvaluator"}
+    assert {s for c, s in states.items() if c not in gate_steps} == {"CACHED"}, states
+    assert len({states[c] for c in gate_steps}) == 1, states
+    assert data["summary"]["push"]["already_served"] is True
     assert data["verdict"]["status"] == "good"
-    assert data["verdict"]["text"].startswith("Reused from cache")
+    assert data["verdict"]["text"].startswith("Already served: version 1")
 
 
 def test_class_counts_are_those_of_the_examples(rebuilt):
