@@ -61,6 +61,43 @@ def write_class_images(root: Path, counts: Dict[str, int]) -> Path:
     return root
 
 
+def read_examples(examples_uri: str):
+    """{split: [tf.Example]} from an Examples artifact's gzipped TFRecords."""
+    import tensorflow as tf
+
+    out = {}
+    for split_dir in sorted(tf.io.gfile.glob(f"{examples_uri}/Split-*")):
+        files = tf.io.gfile.glob(f"{split_dir}/*.gz")
+        out[split_dir.rsplit("Split-", 1)[1]] = [
+            tf.train.Example.FromString(r.numpy())
+            for r in tf.data.TFRecordDataset(files, compression_type="GZIP")]
+    return out
+
+
+def run_data_gate_pipeline(example_gen, root: Path, pipeline_name: str, **gate) -> str:
+    """ImageExampleGen -> statistics, curated schema, validation -> DataGate (with `gate` as its
+    parameters) under LocalDagRunner; returns the metadata store's path."""
+    from tfx import v1 as tfx
+
+    from inception_retrain.components.data_gate.component import DataGate
+    from inception_retrain.pipeline.pipeline import default_schema_path
+
+    statistics = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
+    schema = tfx.components.ImportSchemaGen(schema_file=default_schema_path())
+    validator = tfx.components.ExampleValidator(statistics=statistics.outputs["statistics"],
+                                                schema=schema.outputs["schema"])
+    data_gate = DataGate(examples=example_gen.outputs["examples"],
+                         statistics=statistics.outputs["statistics"],
+                         anomalies=validator.outputs["anomalies"], **gate)
+    metadata_path = str(root / "metadata.sqlite")
+    tfx.orchestration.LocalDagRunner().run(tfx.dsl.Pipeline(
+        pipeline_name=pipeline_name, pipeline_root=str(root / "pipeline_root"),
+        components=[example_gen, statistics, schema, validator, data_gate],
+        metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(
+            metadata_path)))
+    return metadata_path
+
+
 def quick_config(work_dir: Path, data_root: Path, **evaluation) -> config_lib.PipelineConfig:
     """A real pipeline configuration scaled down to seconds: few epochs, small batches."""
     return config_lib.load(overrides={

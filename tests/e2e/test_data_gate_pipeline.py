@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from conftest import quick_config, write_class_images
+from conftest import quick_config, run_data_gate_pipeline, write_class_images
 
 
 def imbalanced_folder(root):
@@ -41,30 +41,13 @@ def test_imbalanced_data_stops_the_pipeline_before_the_trainer(tmp_path):
 
 
 def test_warn_setting_lets_imbalanced_data_pass_and_records_the_warning(tmp_path):
-    from tfx import v1 as tfx
-
-    from inception_retrain.components.data_gate.component import DataGate
     from inception_retrain.components.data_gate.contract import REPORT_FILE
     from inception_retrain.components.image_example_gen.component import ImageExampleGen
-    from inception_retrain.pipeline.pipeline import default_schema_path
     from inception_retrain.run_report import mlmd
 
     data = imbalanced_folder(tmp_path / "data")
-    example_gen = ImageExampleGen(str(data))
-    statistics = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
-    schema = tfx.components.ImportSchemaGen(schema_file=default_schema_path())
-    validator = tfx.components.ExampleValidator(statistics=statistics.outputs["statistics"],
-                                                schema=schema.outputs["schema"])
-    gate = DataGate(examples=example_gen.outputs["examples"],
-                    statistics=statistics.outputs["statistics"],
-                    anomalies=validator.outputs["anomalies"], on_imbalance="warn",
-                    max_class_ratio=5.0)
-    metadata_path = str(tmp_path / "metadata.sqlite")
-    tfx.orchestration.LocalDagRunner().run(tfx.dsl.Pipeline(
-        pipeline_name="gate-warn", pipeline_root=str(tmp_path / "root"),
-        components=[example_gen, statistics, schema, validator, gate],
-        metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(
-            metadata_path)))
+    metadata_path = run_data_gate_pipeline(ImageExampleGen(str(data)), tmp_path, "gate-warn",
+                                           on_imbalance="warn", max_class_ratio=5.0)
 
     store = mlmd.open_store(metadata_path)
     nodes = mlmd.latest_run_executions(store, "gate-warn")

@@ -10,7 +10,6 @@ pipeline root to local folders, the way a run's parameters and pipeline root ove
 compiled defaults (the emulator lets local paths stand for the bucket).
 """
 import json
-import os
 from pathlib import Path
 from typing import Dict
 

@@ -11,7 +11,7 @@ import subprocess
 
 import pytest
 
-from conftest import quick_config
+from conftest import quick_config, read_examples, run_data_gate_pipeline
 
 GROUP = r"^(?:lab\d-)?(?P<group>S\d+)_"
 SITE = r"^(?P<site>lab\d)-"
@@ -37,30 +37,14 @@ def split_folder_data(root):
 
 
 def gate_pipeline(tmp_path, data, on_group_leakage):
-    from tfx import v1 as tfx
-
-    from inception_retrain.components.data_gate.component import DataGate
     from inception_retrain.components.image_example_gen.component import ImageExampleGen
     from inception_retrain.components.image_example_gen.ingest import IngestOptions
-    from inception_retrain.pipeline.pipeline import default_schema_path
 
     example_gen = ImageExampleGen(str(data), split_folders=("train", "val", "test"),
                                   options=IngestOptions(group_pattern=GROUP))
-    statistics = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
-    schema = tfx.components.ImportSchemaGen(schema_file=default_schema_path())
-    validator = tfx.components.ExampleValidator(statistics=statistics.outputs["statistics"],
-                                                schema=schema.outputs["schema"])
-    gate = DataGate(examples=example_gen.outputs["examples"],
-                    statistics=statistics.outputs["statistics"],
-                    anomalies=validator.outputs["anomalies"], min_examples_per_class=1,
-                    on_group_leakage=on_group_leakage)
-    metadata_path = str(tmp_path / f"{on_group_leakage}.sqlite")
-    tfx.orchestration.LocalDagRunner().run(tfx.dsl.Pipeline(
-        pipeline_name=f"leak-{on_group_leakage}", pipeline_root=str(tmp_path / on_group_leakage),
-        components=[example_gen, statistics, schema, validator, gate],
-        metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(
-            metadata_path)))
-    return metadata_path
+    return run_data_gate_pipeline(example_gen, tmp_path / on_group_leakage,
+                                  f"leak-{on_group_leakage}", min_examples_per_class=1,
+                                  on_group_leakage=on_group_leakage)
 
 
 def test_a_slide_in_train_and_test_fails_the_gate_by_name_and_warn_records_it(tmp_path):
@@ -115,19 +99,6 @@ def site_tiles(root):
                 png(root / label / f"{site}-S{site[-1]}{n}_{i}_0.png",
                     n * 10 + i + (100 if site == "lab2" else 0))
     return root
-
-
-def read_examples(examples_uri):
-    """{split: [tf.Example]} from an Examples artifact's gzipped TFRecords."""
-    import tensorflow as tf
-
-    out = {}
-    for split_dir in sorted(tf.io.gfile.glob(f"{examples_uri}/Split-*")):
-        files = tf.io.gfile.glob(f"{split_dir}/*.gz")
-        out[split_dir.rsplit("Split-", 1)[1]] = [
-            tf.train.Example.FromString(r.numpy())
-            for r in tf.data.TFRecordDataset(files, compression_type="GZIP")]
-    return out
 
 
 def chromium_dom(html_path):

@@ -7,22 +7,10 @@ import os
 
 import pytest
 
+from conftest import read_examples
 from inception_retrain.components import features
 from inception_retrain.components.image_example_gen import executor, ingest
 from test_image_ingest import MESSY_OPTIONS, messy_folder
-
-
-def read_examples(examples_uri: str):
-    """{split: [tf.Example]} from an Examples artifact's gzipped TFRecords."""
-    import tensorflow as tf
-
-    out = {}
-    for split_dir in sorted(tf.io.gfile.glob(f"{examples_uri}/Split-*")):
-        files = tf.io.gfile.glob(f"{split_dir}/*.gz")
-        out[split_dir.rsplit("Split-", 1)[1]] = [
-            tf.train.Example.FromString(r.numpy())
-            for r in tf.data.TFRecordDataset(files, compression_type="GZIP")]
-    return out
 
 
 def paths_of(examples):

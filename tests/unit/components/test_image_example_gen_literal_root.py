@@ -3,8 +3,9 @@ literally by TFX's driver (span, fingerprint), the executor's Beam match, the la
 the previous span's counts; the input pattern below it stays a pattern."""
 import pytest
 
+from conftest import read_examples
 from inception_retrain.components.image_example_gen import executor, ingest
-from test_image_example_gen_executor import paths_of, read_examples
+from test_image_example_gen_executor import paths_of
 
 
 def _images(folder, classes=("a", "b"), per_class=3):

@@ -1,8 +1,9 @@
 """Splits and spans through the real driver and executor: hash splits are stable and sized by
 the configured ratios, the user's own split folders are honoured, a new folder is a new span."""
+from conftest import read_examples
 from inception_retrain.components.image_example_gen import executor
 from test_image_ingest import encode, two_tone
-from test_image_example_gen_executor import paths_of, read_examples
+from test_image_example_gen_executor import paths_of
 
 
 def write_images(root, counts):

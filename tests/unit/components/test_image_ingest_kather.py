@@ -3,9 +3,8 @@ serving graph decodes to exactly the tile's pixels."""
 import numpy as np
 from PIL import Image
 
-from conftest import KATHER, copy_smallest_images, require_dataset
+from conftest import KATHER, copy_smallest_images, read_examples, require_dataset
 from test_image_ingest import decoded, feature
-from test_image_example_gen_executor import read_examples
 
 
 def test_tiff_tiles_ingest_losslessly(tmp_path):

@@ -4,9 +4,9 @@ and the group the slide folder; the layout check accepts that one level of slide
 still refuses deeper or unexpected nesting), and no slide lands in two splits."""
 import pytest
 
+from conftest import read_examples
 from inception_retrain.components import features
 from inception_retrain.components.image_example_gen import ingest
-from test_image_example_gen_executor import read_examples
 from test_image_ingest import encode, two_tone
 
 SLIDE_FOLDERS = r"^[^/]+/(?P<group>[^/]+)/"
@@ -67,7 +67,7 @@ def test_unexpected_nesting_is_still_refused(tmp_path, make, message):
 
 
 def test_a_pattern_that_misses_the_slide_folder_is_named(tmp_path):
-    root = slide_folders(tmp_path / "span-1")
+    slide_folders(tmp_path / "span-1")
     with pytest.raises(ingest.LayoutError, match=r"gives 'span-1/a/s00/t0.png' the group 'a'"):
         ingest.validate_layout(str(tmp_path), "span-1/*/*/*", OPTIONS)
     ends = ingest.IngestOptions(group_pattern=r"(?P<group>[^/]+)/[^/]+$")

@@ -4,9 +4,9 @@ tile, and a manifest gives the same tf.Examples as class folders while every bad
 quarantined with its row and reason."""
 import pytest
 
+from conftest import read_examples
 from inception_retrain.components import features
 from inception_retrain.components.image_example_gen import executor, ingest
-from test_image_example_gen_executor import read_examples
 from test_image_ingest import encode, two_tone
 
 GROUP = r"^(?P<group>S\d+)_"
