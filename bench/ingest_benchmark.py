@@ -67,9 +67,9 @@ def pipeline_ingest(root: str, workers: int) -> float:
 
 def files_by_class(root: str) -> List[str]:
     """Every file of every class folder under root, sorted: what the pipeline ingests."""
-    from inception_retrain.components.image_example_gen import ingest
+    from inception_retrain.components.image_example_gen import layout
 
-    classes = ingest.validate_layout(root).classes
+    classes = layout.validate_layout(root).classes
     return sorted(str(p) for c in classes for p in Path(root, c).iterdir())
 
 

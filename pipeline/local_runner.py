@@ -5,7 +5,7 @@ import os
 import time
 from typing import Optional
 
-from inception_retrain.components.image_example_gen import ingest
+from inception_retrain.components.image_example_gen import layout
 from inception_retrain.pipeline import config as config_lib
 from inception_retrain.pipeline import default_dataset, run_lock
 
@@ -45,9 +45,9 @@ def preflight(config: config_lib.PipelineConfig) -> str:
         raise config_lib.ConfigError(f"training.base_weights: file {weights!r} does not exist")
     data_root = resolve_data_root(config)
     options = config.data.ingest_options()
-    for _, pattern in ingest.split_patterns(config.data.input_pattern, config.data.split_folders,
+    for _, pattern in layout.split_patterns(config.data.input_pattern, config.data.split_folders,
                                           group_folders=options.group_folders):
-        ingest.validate_layout(data_root, ingest.any_span(pattern), options)
+        layout.validate_layout(data_root, layout.any_span(pattern), options)
     return data_root
 
 

@@ -12,7 +12,7 @@ from tfx.dsl.components.base import executor_spec
 from tfx.proto import example_gen_pb2
 
 from inception_retrain.components import features
-from inception_retrain.components.image_example_gen import executor, ingest
+from inception_retrain.components.image_example_gen import executor, ingest, layout
 
 DEFAULT_SPLITS = (("train", 70), ("eval", 20), ("test", 10))
 
@@ -34,7 +34,7 @@ class LiteralRootDriver(driver.FileBasedDriver):
 
     def get_input_processor(self, splits, range_config=None, input_base_uri=None):
         return super().get_input_processor(splits, range_config,
-                                           ingest.escape_root(input_base_uri or ""))
+                                           layout.escape_root(input_base_uri or ""))
 
 
 class ImageExampleGen(FileBasedExampleGen):
@@ -53,10 +53,10 @@ class ImageExampleGen(FileBasedExampleGen):
     def __init__(self, input_base: str, splits: Sequence = DEFAULT_SPLITS,
                  input_pattern: str = "*/*", split_folders: Sequence[str] = (),
                  options: ingest.IngestOptions = ingest.IngestOptions()):
-        ingest.class_level_pattern(input_pattern, options.group_folders)  # fails early on a pattern without classes
+        layout.class_level_pattern(input_pattern, options.group_folders)  # fails early on a pattern without classes
         input_config = example_gen_pb2.Input(splits=[
             example_gen_pb2.Input.Split(name=name, pattern=pattern)
-            for name, pattern in ingest.split_patterns(input_pattern, split_folders,
+            for name, pattern in layout.split_patterns(input_pattern, split_folders,
                                                        options.manifest,
                                                        options.group_folders)])
         super().__init__(

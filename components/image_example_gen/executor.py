@@ -26,7 +26,7 @@ from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import proto_utils
 
 from inception_retrain.components import features
-from inception_retrain.components.image_example_gen import ingest
+from inception_retrain.components.image_example_gen import conversion, ingest, layout, manifest
 from inception_retrain.components.image_example_gen.contract import (  # noqa: F401 (re-exported)
     GROUPED_PROPERTY, INDEX_DIR, INDEX_FILE, PREVIOUS_SPAN_COUNTS_PROPERTY,
     PREVIOUS_SPAN_PROPERTY, QUARANTINE_DIR, QUARANTINE_FILE, QUARANTINED_PROPERTY,
@@ -93,12 +93,12 @@ class ConvertImage(beam.DoFn):
         self._quarantined = beam.metrics.Metrics.counter("ImageExampleGen", "quarantined")
 
     def process(self, path):
-        """path: a file path, or an ingest.ManifestRow (path below the root, label, group)."""
-        if isinstance(path, ingest.ManifestRow):
-            result = ingest.example_or_quarantine(posixpath.join(self._root, path.path),
-                                                  self._root, self._options, path)
+        """path: a file path, or a manifest.ManifestRow (path below the root, label, group)."""
+        if isinstance(path, manifest.ManifestRow):
+            result = conversion.example_or_quarantine(posixpath.join(self._root, path.path),
+                                                      self._root, self._options, path)
         else:
-            result = ingest.example_or_quarantine(path, self._root, self._options)
+            result = conversion.example_or_quarantine(path, self._root, self._options)
         if result is None:
             return
         if isinstance(result, ingest.Quarantined):
@@ -138,8 +138,8 @@ def images_to_examples(pipeline: beam.Pipeline, root: str, split_pattern: str,
                        options: ingest.IngestOptions, quarantine_path: str):
     """The ingest of one input pattern: examples out, quarantine lines written to a file."""
     if options.manifest:  # its bad rows are in the layout records (validate_layout)
-        manifest, folder = ingest.manifest_of_pattern(split_pattern)
-        rows = ingest.rows_in_folder(ingest.read_manifest(root, manifest)[0], folder)
+        manifest_path, folder = manifest.manifest_of_pattern(split_pattern)
+        rows = manifest.rows_in_folder(manifest.read_manifest(root, manifest_path)[0], folder)
         paths = pipeline | "ManifestRows" >> beam.Create(rows)
         examples, quarantine = convert_paths(paths, root, options)
         _ = (quarantine
@@ -149,7 +149,7 @@ def images_to_examples(pipeline: beam.Pipeline, root: str, split_pattern: str,
     paths = (
         pipeline
         | "MatchFiles" >> fileio.MatchFiles(  # the root literally, the pattern as a pattern
-            posixpath.join(ingest.escape_root(root), split_pattern),
+            posixpath.join(layout.escape_root(root), split_pattern),
             empty_match_treatment=fileio.EmptyMatchTreatment.ALLOW)
         | "Paths" >> beam.Map(lambda metadata: metadata.path))
     examples, quarantine = convert_paths(paths, root, options)
@@ -223,7 +223,7 @@ class Executor(base_example_gen_executor.BaseExampleGenExecutor):
         options, unresolved_pattern = read_custom_config(exec_properties)
         input_config = proto_utils.json_to_proto(
             exec_properties[standard_component_specs.INPUT_CONFIG_KEY], example_gen_pb2.Input())
-        layout_records = ingest.validate_layouts(
+        layout_records = layout.validate_layouts(
             root, [split.pattern for split in input_config.splits], options).quarantined
         layout_records = list({(r.relative_path, r.reason): r for r in layout_records}.values())
         examples = output_dict[standard_component_specs.EXAMPLES_KEY][0]
@@ -283,7 +283,7 @@ def previous_span_class_counts(root: str, pattern: str, span: Optional[int],
 
     Counts files by listing (nothing is decoded), so it is cheap even for a large span.
     """
-    prefix = ingest.class_level_pattern(pattern, group_folders) if pattern else ""
+    prefix = layout.class_level_pattern(pattern, group_folders) if pattern else ""
     if span is None or not _SPAN_SPEC.search(prefix):
         return None
     regex = re.compile("^" + "".join(
@@ -291,7 +291,7 @@ def previous_span_class_counts(root: str, pattern: str, span: Optional[int],
         "[^/]*" if token == "*" else "[^/]" if token == "?" else re.escape(token)
         for token in re.split(r"(\{SPAN(?::\d+)?\}|\*|\?)", prefix) if token) + "$")
     earlier = []
-    for folder in tf.io.gfile.glob(posixpath.join(ingest.escape_root(root),
+    for folder in tf.io.gfile.glob(posixpath.join(layout.escape_root(root),
                                                   _SPAN_SPEC.sub("*", prefix))):
         match = regex.match(ingest.relative_to_root(folder, root))
         if match and int(match.group(1)) < span:
@@ -302,5 +302,5 @@ def previous_span_class_counts(root: str, pattern: str, span: Optional[int],
     previous_pattern = example_gen_utils.get_pattern_for_span_version(
         pattern, is_match_span=True, is_match_date=False, is_match_version=False,
         span=previous, version=None)
-    return previous, ingest.count_files_by_class(root, previous_pattern, group_folders)
+    return previous, layout.count_files_by_class(root, previous_pattern, group_folders)
 

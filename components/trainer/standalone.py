@@ -13,7 +13,7 @@ import tensorflow_transform.beam as tft_beam
 from tensorflow_transform.tf_metadata import dataset_metadata, metadata_io, schema_utils
 
 from inception_retrain.components import features
-from inception_retrain.components.image_example_gen import ingest
+from inception_retrain.components.image_example_gen import conversion, ingest
 from inception_retrain.components.transform import preprocessing
 
 RAW_FEATURE_SPEC = {features.IMAGE_KEY: tf.io.FixedLenFeature([1], tf.string),
@@ -30,7 +30,7 @@ def write_examples(files_by_split: Dict[str, Sequence[str]], root: str,
         paths[split] = os.path.join(out_dir, f"{split}.tfrecord.gz")
         with tf.io.TFRecordWriter(paths[split], options="GZIP") as writer:
             for path in files:
-                example = ingest.example_or_quarantine(path, root, ingest.IngestOptions())
+                example = conversion.example_or_quarantine(path, root, ingest.IngestOptions())
                 if isinstance(example, tf.train.Example):
                     writer.write(example.SerializeToString())
     return paths

@@ -91,7 +91,7 @@ def test_progress_shows_components_and_project_lines_and_files_the_noise(tmp_pat
 
     import tensorflow as tf
 
-    from inception_retrain.components.image_example_gen import ingest
+    from inception_retrain.components.image_example_gen import layout
 
     console, log_path = io.StringIO(), tmp_path / "logs" / "run.log"
     handlers_before, verbosity_before = logging.getLogger().handlers[:], \
@@ -103,7 +103,7 @@ def test_progress_shows_components_and_project_lines_and_files_the_noise(tmp_pat
         absl_logging.info(progress.FINISHED_TEMPLATE, "ImageExampleGen")
         absl_logging.info(progress.RUNNING_TEMPLATE, "Trainer")
         tf.saved_model.save(tf.Module(), str(tmp_path / "saved"))
-        ingest.validate_layout(str(_layout_with_a_note(tmp_path / "data")))
+        layout.validate_layout(str(_layout_with_a_note(tmp_path / "data")))
         logging.getLogger("apache_beam.runners.direct").info("BatchElements statistics: noise")
         absl_logging.info("Using deployment config: noise")
         with warnings.catch_warnings():  # pytest.ini ignores some categories; not this one

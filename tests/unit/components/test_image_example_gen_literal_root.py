@@ -4,7 +4,7 @@ the previous span's counts; the input pattern below it stays a pattern."""
 import pytest
 
 from conftest import read_examples
-from inception_retrain.components.image_example_gen import executor, ingest
+from inception_retrain.components.image_example_gen import executor, layout
 from test_image_example_gen_executor import paths_of
 
 
@@ -47,12 +47,12 @@ def test_spans_below_a_literal_root_are_resolved_and_counted(tmp_path):
     assert artifact.span == 2
     assert sum(len(s) for s in read_examples(artifact.uri).values()) == 6
     assert artifact.get_int_custom_property(executor.PREVIOUS_SPAN_PROPERTY) == 1
-    assert ingest.validate_layout(str(root), "span-*/*/*").classes == ["a", "b"]
-    assert ingest.count_files_by_class(str(root), "span-1/*/*") == {"a": 2, "b": 2}
+    assert layout.validate_layout(str(root), "span-*/*/*").classes == ["a", "b"]
+    assert layout.count_files_by_class(str(root), "span-1/*/*") == {"a": 2, "b": 2}
 
 
 @pytest.mark.parametrize("root, escaped", [
     ("/data/run[1]", "/data/run[[]1]"), ("/data/plain", "/data/plain"),
     ("gs://bucket/a*b", "gs://bucket/a[*]b")])
 def test_escape_root(root, escaped):
-    assert ingest.escape_root(root) == escaped
+    assert layout.escape_root(root) == escaped

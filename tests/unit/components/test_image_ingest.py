@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from inception_retrain.components import features
-from inception_retrain.components.image_example_gen import ingest
+from inception_retrain.components.image_example_gen import conversion, ingest, layout
 
 RED, BLUE = (220, 30, 40), (20, 40, 200)
 
@@ -96,7 +96,7 @@ GOOD_FORMATS = {
 def test_every_format_becomes_decodable_8bit_rgb(name):
     make, stored, source, tolerance = GOOD_FORMATS[name]
     data = make()
-    example = ingest.image_to_example(data, f"red_blue/{name}")
+    example = conversion.image_to_example(data, f"red_blue/{name}")
     assert not isinstance(example, ingest.Quarantined), example
     stored_bytes = example.features.feature[features.IMAGE_KEY].bytes_list.value[0]
     assert Image.open(io.BytesIO(stored_bytes)).format == stored.upper()
@@ -116,14 +116,14 @@ def test_every_format_becomes_decodable_8bit_rgb(name):
 def test_upright_8bit_jpeg_and_png_are_stored_byte_for_byte():
     for data in (encode(two_tone(), "JPEG"), encode(two_tone(), "PNG"),
                  encode(two_tone(mode="L"), "PNG")):
-        example = ingest.image_to_example(data, "c/x")
+        example = conversion.image_to_example(data, "c/x")
         assert example.features.feature[features.IMAGE_KEY].bytes_list.value[0] == data
 
 
 def test_16bit_grayscale_png_is_scaled_to_8bit_not_clipped():
     ramp = np.tile(np.linspace(0, 65535, 32).astype(np.uint16), (8, 1))
     data = encode(Image.fromarray(ramp, mode="I;16"), "PNG")
-    pixels = decoded(ingest.image_to_example(data, "c/ramp16.png"))
+    pixels = decoded(conversion.image_to_example(data, "c/ramp16.png"))
     assert pixels[0, 0, 0] == 0 and pixels[0, -1, 0] == 255
     assert 120 <= pixels[0, 16, 0] <= 135  # mid-ramp is mid-grey, not saturated
 
@@ -133,7 +133,7 @@ def test_exif_orientation_is_applied():
     exif[0x0112] = 6  # stored sideways: the viewer rotates 90 degrees clockwise
     stored = two_tone().transpose(Image.Transpose.ROTATE_90)   # 16 x 24, red at the bottom
     data = encode(stored, "JPEG", quality=95, exif=exif.tobytes())
-    example = ingest.image_to_example(data, "c/rotated.jpg")
+    example = conversion.image_to_example(data, "c/rotated.jpg")
     assert (feature(example, features.WIDTH_KEY), feature(example, features.HEIGHT_KEY)) == (24, 16)
     assert_two_tone(decoded(example), tolerance=16)
 
@@ -141,25 +141,25 @@ def test_exif_orientation_is_applied():
 def test_oversized_image_is_downscaled_to_max_side():
     options = ingest.IngestOptions(max_side=12)
     for fmt in ("JPEG", "PNG"):
-        example = ingest.image_to_example(encode(two_tone((48, 32)), fmt), "c/big", options)
+        example = conversion.image_to_example(encode(two_tone((48, 32)), fmt), "c/big", options)
         assert (feature(example, features.WIDTH_KEY), feature(example, features.HEIGHT_KEY)) \
             == (12, 8)
         assert decoded(example).shape == (8, 12, 3)
 
 
 def test_decompression_bomb_is_refused_from_its_header():
-    result = ingest.image_to_example(png_header_only(40_000, 40_000), "c/bomb.png")
+    result = conversion.image_to_example(png_header_only(40_000, 40_000), "c/bomb.png")
     assert isinstance(result, ingest.Quarantined) and result.category == ingest.TOO_LARGE
     assert "1600000000 pixels" in result.reason and "data.max_image_pixels" in result.reason
 
 
 def test_limits_are_configurable():
     data = encode(two_tone((100, 100)), "PNG")
-    assert not isinstance(ingest.image_to_example(data, "c/x", ingest.IngestOptions()),
+    assert not isinstance(conversion.image_to_example(data, "c/x", ingest.IngestOptions()),
                           ingest.Quarantined)
-    by_pixels = ingest.image_to_example(data, "c/x", ingest.IngestOptions(max_pixels=9_999))
+    by_pixels = conversion.image_to_example(data, "c/x", ingest.IngestOptions(max_pixels=9_999))
     assert by_pixels.category == ingest.TOO_LARGE and "100x100" in by_pixels.reason
-    by_bytes = ingest.image_to_example(data, "c/x", ingest.IngestOptions(max_file_bytes=10))
+    by_bytes = conversion.image_to_example(data, "c/x", ingest.IngestOptions(max_file_bytes=10))
     assert by_bytes.category == ingest.TOO_LARGE and "data.max_image_bytes" in by_bytes.reason
 
 
@@ -170,7 +170,7 @@ def test_limits_are_configurable():
     (encode(two_tone((64, 64)), "PNG")[:-40], ingest.UNREADABLE, "truncated"),
 ])
 def test_bad_bytes_are_quarantined_with_reason(data, category, words):
-    result = ingest.image_to_example(data, "c/bad")
+    result = conversion.image_to_example(data, "c/bad")
     assert isinstance(result, ingest.Quarantined)
     assert (result.relative_path, result.category) == ("c/bad", category)
     assert words in result.reason
@@ -206,7 +206,7 @@ def make_classes(root: Path, files_per_class=2, classes=("a", "b")) -> Path:
 def test_layout_errors_name_the_problem(tmp_path, breakage, words):
     root = breakage(make_classes(tmp_path / "data"))
     with pytest.raises(ingest.LayoutError, match=".*") as err:
-        ingest.validate_layout(str(root))
+        layout.validate_layout(str(root))
     assert words in str(err.value)
 
 
@@ -216,19 +216,19 @@ def test_layout_lists_skipped_hidden_files(tmp_path):
     (root / "LICENSE.txt").write_text("CC BY 4.0")  # documentation beside the classes: ignored
     (root / "a" / ".DS_Store").write_bytes(b"x")
     (root / "b" / "inside.png").symlink_to(root / "a" / "0.png")  # a link within the root is fine
-    layout = ingest.validate_layout(str(root), options=ingest.IngestOptions(hidden_files="skip"))
-    assert layout.classes == ["a", "b"]
-    assert [(q.relative_path, q.category) for q in layout.quarantined] == [
+    found = layout.validate_layout(str(root), options=ingest.IngestOptions(hidden_files="skip"))
+    assert found.classes == ["a", "b"]
+    assert [(q.relative_path, q.category) for q in found.quarantined] == [
         ("a/.DS_Store", ingest.HIDDEN)]
 
 
 def test_input_pattern_reaches_class_folders_below_span_folders(tmp_path):
     make_classes(tmp_path / "span-1", classes=("a", "b"))
     make_classes(tmp_path / "span-2", classes=("a", "b", "c"))
-    assert ingest.validate_layout(str(tmp_path), "span-2/*/*").classes == ["a", "b", "c"]
-    assert ingest.count_files_by_class(str(tmp_path), "span-1/*/*") == {"a": 2, "b": 2}
+    assert layout.validate_layout(str(tmp_path), "span-2/*/*").classes == ["a", "b", "c"]
+    assert layout.count_files_by_class(str(tmp_path), "span-1/*/*") == {"a": 2, "b": 2}
     with pytest.raises(ingest.LayoutError, match="holds folders"):
-        ingest.validate_layout(str(tmp_path))  # span folders are not classes
+        layout.validate_layout(str(tmp_path))  # span folders are not classes
 
 
 # ---------------------------------------------------------------- the messy folder, through Beam
@@ -273,7 +273,7 @@ def test_beam_conversion_splits_examples_from_quarantine(tmp_path):
     from inception_retrain.components.image_example_gen import executor
 
     good, expected = messy_folder(tmp_path)
-    layout = ingest.validate_layout(str(tmp_path), options=MESSY_OPTIONS)
+    found = layout.validate_layout(str(tmp_path), options=MESSY_OPTIONS)
     listed = [str(p) for p in sorted(tmp_path.glob("*/*"))]
     with beam.Pipeline() as pipeline:
         examples, quarantine = executor.convert_paths(
@@ -281,6 +281,6 @@ def test_beam_conversion_splits_examples_from_quarantine(tmp_path):
         paths = examples | "Path" >> beam.Map(lambda e: feature(e, features.PATH_KEY))
         assert_that(paths, equal_to(good), label="good")
         reasons = quarantine | beam.Map(lambda record: (record.relative_path, record.category))
-        from_layout = [(q.relative_path, q.category) for q in layout.quarantined]
+        from_layout = [(q.relative_path, q.category) for q in found.quarantined]
         assert_that(reasons, equal_to(sorted(set(expected.items()) - set(from_layout))),
                     label="quarantine")

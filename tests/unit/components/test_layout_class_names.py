@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from inception_retrain.components.image_example_gen import ingest
+from inception_retrain.components.image_example_gen import class_names, ingest
 from inception_retrain.pipeline import config as config_lib
 from inception_retrain.pipeline import local_runner
 
@@ -72,7 +72,7 @@ def test_one_name_in_two_unicode_forms_is_refused(tmp_path):
 
 @pytest.mark.parametrize("good", ["dense_nuclei", "Stroma (H&E)", "café", "组织", "a b", "x" * 128])
 def test_ordinary_names_pass(tmp_path, good):
-    assert ingest.class_name_problem(good) is None
+    assert class_names.class_name_problem(good) is None
     root = tmp_path / "data"
     _layout(root, ["other", good])
     assert _preflight(tmp_path, root) == str(root)

@@ -6,7 +6,7 @@ import pytest
 
 from conftest import read_examples
 from inception_retrain.components import features
-from inception_retrain.components.image_example_gen import ingest
+from inception_retrain.components.image_example_gen import conversion, ingest, layout
 from test_image_ingest import encode, two_tone
 
 SLIDE_FOLDERS = r"^[^/]+/(?P<group>[^/]+)/"
@@ -29,19 +29,19 @@ def test_group_pattern_on_the_slide_folder_means_slide_folders():
     assert not ingest.IngestOptions(group_pattern=r"^(?P<group>[^_]+)_").group_folders
     assert not ingest.IngestOptions().group_folders
     assert ingest.label_of("a/s01/t0.png", group_folders=True) == "a"
-    assert ingest.class_level_pattern("*/*/*", group_folders=True) == ""
-    assert ingest.class_level_pattern("span-{SPAN}/*/*/*", True) == "span-{SPAN}"
+    assert layout.class_level_pattern("*/*/*", group_folders=True) == ""
+    assert layout.class_level_pattern("span-{SPAN}/*/*/*", True) == "span-{SPAN}"
     with pytest.raises(ingest.LayoutError, match=r"'\*/\*/\*'"):
-        ingest.class_level_pattern("*/*", group_folders=True)
-    assert ingest.split_patterns("*/*/*", ["train", "val"], group_folders=True) == [
+        layout.class_level_pattern("*/*", group_folders=True)
+    assert layout.split_patterns("*/*/*", ["train", "val"], group_folders=True) == [
         ("train", "train/*/*/*"), ("eval", "val/*/*/*")]
 
 
 def test_layout_accepts_one_level_of_slide_folders(tmp_path):
     root = slide_folders(tmp_path)
-    assert ingest.validate_layout(str(root), "*/*/*", OPTIONS).classes == ["a", "b"]
-    example = ingest.image_to_example((root / "a/s00/t1.png").read_bytes(), "a/s00/t1.png",
-                                      OPTIONS)
+    assert layout.validate_layout(str(root), "*/*/*", OPTIONS).classes == ["a", "b"]
+    example = conversion.image_to_example((root / "a/s00/t1.png").read_bytes(), "a/s00/t1.png",
+                                          OPTIONS)
     feature = example.features.feature
     assert feature[features.LABEL_KEY].bytes_list.value[0] == b"a"
     assert feature[features.GROUP_KEY].bytes_list.value[0] == b"s00"
@@ -50,7 +50,7 @@ def test_layout_accepts_one_level_of_slide_folders(tmp_path):
 def test_slide_folders_without_the_pattern_are_refused_with_the_fix(tmp_path):
     root = slide_folders(tmp_path)
     with pytest.raises(ingest.LayoutError, match=r"holds folders.*group_pattern"):
-        ingest.validate_layout(str(root), "*/*")
+        layout.validate_layout(str(root), "*/*")
 
 
 @pytest.mark.parametrize("make, message", [
@@ -63,15 +63,15 @@ def test_unexpected_nesting_is_still_refused(tmp_path, make, message):
     root = slide_folders(tmp_path)
     make(root)
     with pytest.raises(ingest.LayoutError, match=message):
-        ingest.validate_layout(str(root), "*/*/*", OPTIONS)
+        layout.validate_layout(str(root), "*/*/*", OPTIONS)
 
 
 def test_a_pattern_that_misses_the_slide_folder_is_named(tmp_path):
     slide_folders(tmp_path / "span-1")
     with pytest.raises(ingest.LayoutError, match=r"gives 'span-1/a/s00/t0.png' the group 'a'"):
-        ingest.validate_layout(str(tmp_path), "span-1/*/*/*", OPTIONS)
+        layout.validate_layout(str(tmp_path), "span-1/*/*/*", OPTIONS)
     ends = ingest.IngestOptions(group_pattern=r"(?P<group>[^/]+)/[^/]+$")
-    assert ingest.validate_layout(str(tmp_path), "span-1/*/*/*", ends).classes == ["a", "b"]
+    assert layout.validate_layout(str(tmp_path), "span-1/*/*/*", ends).classes == ["a", "b"]
 
 
 def test_executor_puts_each_slide_in_one_split(tmp_path):

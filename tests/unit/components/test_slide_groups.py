@@ -6,7 +6,7 @@ import pytest
 
 from conftest import read_examples
 from inception_retrain.components import features
-from inception_retrain.components.image_example_gen import executor, ingest
+from inception_retrain.components.image_example_gen import executor, ingest, layout
 from test_image_ingest import encode, two_tone
 
 GROUP = r"^(?P<group>S\d+)_"
@@ -132,7 +132,7 @@ def test_manifest_with_unknown_columns_is_refused_naming_them(tmp_path):
     data = tiles(tmp_path / "data", range(2))
     (data / "tiles.csv").write_text("path,label,slide_id\na/S00_0_0.png,a,S00\n")
     with pytest.raises(ingest.LayoutError, match="unknown column.*'slide_id'"):
-        ingest.validate_layout(str(data), "*/*", ingest.IngestOptions(manifest="tiles.csv"))
+        layout.validate_layout(str(data), "*/*", ingest.IngestOptions(manifest="tiles.csv"))
 
 
 def test_folders_and_manifest_give_the_same_examples(tmp_path):
@@ -158,7 +158,7 @@ def test_layout_problems_are_listed_all_at_once(tmp_path):
     (data / "c" / ".DS_Store").write_bytes(b"")
     (data / "stray.jpg").write_bytes(b"x")
     with pytest.raises(ingest.LayoutError) as err:
-        ingest.validate_layout(str(data))
+        layout.validate_layout(str(data))
     message = str(err.value)
     assert "layout problems" in message
     for part in ("in no class: stray.jpg", "holds folders (sub)", "data/b' holds no image",

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from inception_retrain.components import features
-from inception_retrain.components.image_example_gen import ingest
+from inception_retrain.components.image_example_gen import conversion, ingest
 from conftest import FLOWERS, require_dataset
 
 CLASSES = ("daisy", "roses", "tulips")
@@ -23,8 +23,8 @@ def _examples(data_root):
     found = []
     for name in CLASSES:
         for path in sorted((data_root / name).iterdir(), key=lambda p: p.stat().st_size)[:2]:
-            example = ingest.example_or_quarantine(str(path), str(data_root),
-                                                   ingest.IngestOptions())
+            example = conversion.example_or_quarantine(str(path), str(data_root),
+                                                       ingest.IngestOptions())
             assert not isinstance(example, ingest.Quarantined), example
             found.append((f"{name}/{path.name}", example))
     return found

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from inception_retrain.components.image_example_gen import ingest
+from inception_retrain.components.image_example_gen import ingest, layout
 from inception_retrain.pipeline import config as config_lib
 from inception_retrain.pipeline import local_runner
 
@@ -69,4 +69,4 @@ def test_hidden_files_follow_the_configured_policy(tmp_path):
     ("{YYYY}-{MM}-{DD}/v{VERSION:3}/*/*", "*-*-*/v*/*/*"),
 ])
 def test_any_span_widens_every_spec(pattern, expected):
-    assert ingest.any_span(pattern) == expected
+    assert layout.any_span(pattern) == expected
