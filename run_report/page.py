@@ -1,11 +1,12 @@
 """The run report page: one self-contained HTML file (inline CSS and SVG, thumbnails as data:
-URIs, no script and no external reference) rendered from a RunReport."""
-import html
-import math
+URIs, no script and no external reference) rendered from a RunReport, section by section."""
 import os
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Dict, Optional
 
 from inception_retrain.run_report import charts, compare, history, split_sites
+from inception_retrain.run_report.page_blocks import (
+    class_order, counts_html, escape, markdown_html, metrics_html, misclassified_html,
+    number_cell, quarantine_html, reorder_matrix, samples_html, table)
 from inception_retrain.run_report.record import (
     DataSection, EvaluationSection, RunRecord, RunReport, TrainingSection)
 from inception_retrain.run_report.summary import baseline_text
@@ -42,159 +43,41 @@ pre{background:#f6f8fa;padding:8px;overflow:auto;max-height:420px}ul{margin:4px 
 """
 
 
-
-def _e(value: Any) -> str:
-    return html.escape(str(value))
-
-
-def _num(value: Optional[float], digits: int = 4) -> str:
-    if value is None or (isinstance(value, float) and not math.isfinite(value)):
-        return '<td class="num na">–</td>'
-    return f'<td class="num">{value:.{digits}f}</td>'
-
-
-def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    """rows hold ready-made cells (<td>...</td>)."""
-    head = "".join(f"<th>{_e(h)}</th>" for h in header)
-    body = "".join(f"<tr>{''.join(row)}</tr>" for row in rows)
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-
-
 def _components_html(record: RunRecord) -> str:
     rows = []
     for c in record.components:
         bad = c.state == "FAILED" or c.interrupted
         note = (c.error or "no error recorded (see the run log)") if c.state == "FAILED" else (
             "no process holds the run lock: interrupted" if c.interrupted else "")
-        rows.append([f"<td>{_e(c.component)}</td>",
+        rows.append([f"<td>{escape(c.component)}</td>",
                      f'<td class="{"fail" if bad else ""}">'
-                     f'{_e("INTERRUPTED" if c.interrupted else c.state)}</td>',
-                     _num(c.seconds, 1), f"<td>{_e(note)}</td>"])
+                     f'{escape("INTERRUPTED" if c.interrupted else c.state)}</td>',
+                     number_cell(c.seconds, 1), f"<td>{escape(note)}</td>"])
     notes = [a for a in record.active if a.run_id != record.run.run_id]
-    return ("<h2>Components</h2>" + _table(["component", "state", "seconds", "error"], rows)
-            + ("<ul>" + "".join(f"<li>{_e(a.sentence)}</li>" for a in notes) + "</ul>"
+    return ("<h2>Components</h2>" + table(["component", "state", "seconds", "error"], rows)
+            + ("<ul>" + "".join(f"<li>{escape(a.sentence)}</li>" for a in notes) + "</ul>"
                if notes else ""))
-
-
-def _counts_html(data: DataSection) -> str:
-    splits, classes = data.splits, data.classes
-    biggest = max([data.class_total(c) for c in classes] or [1]) or 1
-    rows = []
-    for name in classes:
-        total = data.class_total(name)
-        rows.append([f"<td>{_e(name)}</td>"]
-                    + [f'<td class="num">{data.count(s, name)}</td>' for s in splits]
-                    + [f'<td><span class="bar" style="width:{120 * total / biggest:.0f}px">'
-                       f'</span>{total}</td>'])
-    rows.append(["<td><b>total</b></td>"]
-                + [f'<td class="num"><b>{data.split_total(s)}</b></td>' for s in splits]
-                + [f"<td><b>{sum(data.split_total(s) for s in splits)}</b></td>"])
-    return ("<h3>Examples per class and split</h3>"
-            + _table(["class"] + splits + ["all splits"], rows))
-
-
-def _quarantine_html(quarantine: List[Dict[str, str]]) -> str:
-    out = [f"<h3>Quarantined files ({len(quarantine)})</h3>"]
-    if not quarantine:
-        return out[0] + "<p>None: every file was read.</p>"
-    shown = quarantine[:200]
-    out.append(_table(["file", "category", "reason"], [
-        [f"<td><code>{_e(q.get('relative_path'))}</code></td>",
-         f"<td>{_e(q.get('category', ''))}</td>", f"<td>{_e(q.get('reason'))}</td>"]
-        for q in shown]))
-    if len(quarantine) > len(shown):
-        out.append(f"<p>… and {len(quarantine) - len(shown)} more (report.json has all).</p>")
-    return "".join(out)
 
 
 def _data_html(record: RunRecord) -> str:
     data = record.data or DataSection()
     out = ["<h2>Data</h2>"]
     if record.run.data_root:
-        out.append(f"<p>Images from <code>{_e(record.run.data_root)}</code>.</p>")
+        out.append(f"<p>Images from <code>{escape(record.run.data_root)}</code>.</p>")
     if data.class_counts:
-        out.append(_counts_html(data))
+        out.append(counts_html(data))
     for warning in data.warnings or []:
-        out.append(f'<p class="warn verdict">Data warning: {_e(warning)}</p>')
+        out.append(f'<p class="warn verdict">Data warning: {escape(warning)}</p>')
     if data.anomalies is not None:
         out.append(f"<h3>Anomalies ({len(data.anomalies)})</h3>")
         out.append("<p>None: every split matches the curated schema.</p>" if not data.anomalies
-                   else "<ul>" + "".join(f"<li>{_e(a)}</li>" for a in data.anomalies) + "</ul>")
+                   else "<ul>" + "".join(f"<li>{escape(a)}</li>" for a in data.anomalies) + "</ul>")
     if data.quarantine is not None:
-        out.append(_quarantine_html(data.quarantine))
+        out.append(quarantine_html(data.quarantine))
     if data.report_text:
         out.append(f"<details open><summary>The DataGate's data report "
-                   f"(<code>{_e(data.report_path)}</code>)</summary>"
+                   f"(<code>{escape(data.report_path)}</code>)</summary>"
                    f'<div class="md">{markdown_html(data.report_text)}</div></details>')
-    return "".join(out)
-
-
-def markdown_html(text: str) -> str:
-    """The DataGate's Markdown report as HTML. The text is HTML-escaped first, so a class
-    name or path in it can never become a tag; Markdown's own syntax (headings, lists,
-    tables, code) survives escaping."""
-    import markdown
-
-    return markdown.markdown(html.escape(text, quote=False),
-                             extensions=["tables", "fenced_code"], output_format="html")
-
-
-def class_order(record: RunRecord) -> List[str]:
-    """The one class order of the whole page: sorted names (counts, metrics, confusion
-    matrices, the side-by-side comparison and the misclassified images all use it)."""
-    names = set(record.data.classes if record.data else [])
-    if record.evaluation:
-        names |= set(record.evaluation.class_names) | set(record.evaluation.per_class)
-    if record.training:
-        names |= set(record.training.class_names)
-    return sorted(names)
-
-
-def reorder_matrix(matrix: Dict[str, Any], order: Sequence[str]) -> Dict[str, Any]:
-    """A confusion matrix with rows and columns in `order` (classes it lacks are left out;
-    its own classes missing from order come last)."""
-    names = matrix["classes"]
-    index = [names.index(n) for n in order if n in names]
-    index += [i for i in range(len(names)) if i not in index]
-    return {"classes": [names[i] for i in index],
-            "counts": [[matrix["counts"][i][j] for j in index] for i in index],
-            "no_prediction": [matrix["no_prediction"][i] for i in index]}
-
-
-def _samples_html(report: RunReport) -> str:
-    """Sample images per class and the image sizes per split (run_report.samples)."""
-    found = report.extras.get("samples")
-    if not found:
-        return ""
-    out = []
-    if found.get("samples"):
-        out.append("<h3>Sample training images per class</h3>")
-        for name in class_order(report.record) or sorted(found["samples"]):
-            items = found["samples"].get(name)
-            if not items:
-                continue
-            figures = "".join(
-                '<figure class="sample">' + (f'<img src="{i["thumbnail"]}" alt="{_e(i["path"])}">'
-                              if i.get("thumbnail") else "<p>(unreadable)</p>")
-                + f'<figcaption><span class="nowrap">{i["width"]}×{i["height"]} px</span>'
-                f"</figcaption></figure>" for i in items)
-            out.append(f'<p class="pair"><b>{_e(name)}</b></p>'
-                       f'<div class="thumbs samples">{figures}</div>')
-    sizes = found.get("sizes") or {}
-    if sizes:
-        from inception_retrain.run_report.samples import SIZE_BUCKETS
-
-        buckets = [label for _, label in SIZE_BUCKETS
-                   if any(label in per_split for per_split in sizes.values())]
-        biggest = max(n for per_split in sizes.values() for n in per_split.values()) or 1
-        rows = [[f"<td>{_e(label)}</td>"]
-                + [f'<td class="num">{sizes[split].get(label, 0)}</td>' for split in sizes]
-                + [f'<td><span class="bar" style="width:'
-                   f'{120 * sum(sizes[s].get(label, 0) for s in sizes) / biggest / len(sizes):.0f}'
-                   f'px"></span></td>'] for label in buckets]
-        out.append(f"<h3>Image sizes (longest side as ingested: {found.get('min_side')} to "
-                   f"{found.get('max_side')} px)</h3>"
-                   + _table(["longest side"] + list(sizes) + [""], rows))
     return "".join(out)
 
 
@@ -202,10 +85,10 @@ def _tensorboard_html(training: TrainingSection) -> str:
     if not training.model_run_uri:
         return ""
     logs = training.model_run_uri.rstrip("/") + "/logs"
-    link = (f'<a href="{_e(_file_uri(logs))}">{_e(logs)}</a>' if "://" not in logs
-            else f"<code>{_e(logs)}</code>")
+    link = (f'<a href="{escape(_file_uri(logs))}">{escape(logs)}</a>' if "://" not in logs
+            else f"<code>{escape(logs)}</code>")
     return (f"<p>TensorBoard logs of both phases: {link}; open them with "
-            f"<code>tensorboard --logdir {_e(logs)}</code> (then http://localhost:6006).</p>")
+            f"<code>tensorboard --logdir {escape(logs)}</code> (then http://localhost:6006).</p>")
 
 
 def _file_uri(path: str) -> str:
@@ -219,29 +102,29 @@ def _training_html(training: Optional[TrainingSection]) -> str:
     if not training:
         return out[0] + "<p>The Trainer did not run or left no training report.</p>"
     if training.base_weights_random:
-        out.append(f'<p class="banner">Base weights: {_e(training.base_weights)}. A model '
+        out.append(f'<p class="banner">Base weights: {escape(training.base_weights)}. A model '
                    "trained from random initialisation is far below real transfer learning; "
                    "see the README (Base weights, offline).</p>")
     else:
-        out.append(f"<p>Base weights: {_e(training.base_weights)}.</p>")
+        out.append(f"<p>Base weights: {escape(training.base_weights)}.</p>")
     if training.strategy:
-        out.append(f"<p>Hardware: {_e(training.strategy)}.</p>")
+        out.append(f"<p>Hardware: {escape(training.strategy)}.</p>")
     rows, merged, boundary = [], {}, None
     for phase in training.phases:
         if phase.skipped is not None:
             rows.append([f"<td>{phase.name}</td>",
-                         f'<td colspan="4">skipped: {_e(phase.skipped)}</td>'])
+                         f'<td colspan="4">skipped: {escape(phase.skipped)}</td>'])
             continue
-        rows.append([f"<td>{phase.name}</td>", f'<td class="num">{_e(phase.epochs_run)}</td>',
-                     _num(phase.seconds, 1), _num(phase.best_val_loss),
-                     f"<td>{_e(phase.kept_phase1_weights)}</td>"])
+        rows.append([f"<td>{phase.name}</td>", f'<td class="num">{escape(phase.epochs_run)}</td>',
+                     number_cell(phase.seconds, 1), number_cell(phase.best_val_loss),
+                     f"<td>{escape(phase.kept_phase1_weights)}</td>"])
         if phase.name == "phase2" and merged:
             boundary = max(len(v) for v in merged.values())
         offset = max((len(v) for v in merged.values()), default=0)
         for name, values in phase.history.items():
             merged.setdefault(name, [None] * offset)
             merged[name] = merged[name] + [None] * (offset - len(merged[name])) + list(values)
-    out.append(_table(["phase", "epochs", "seconds", "best val_loss", "note"], rows))
+    out.append(table(["phase", "epochs", "seconds", "best val_loss", "note"], rows))
     curves = []
     for metric in ("loss", "accuracy"):
         series = {name: merged[name] for name in (metric, f"val_{metric}") if name in merged}
@@ -256,62 +139,8 @@ def _training_html(training: Optional[TrainingSection]) -> str:
     return "".join(out)
 
 
-_PER_CLASS_COLUMNS = (("precision", "top1_precision"), ("recall", "top1_recall"),
-                      ("calibration", "calibration"))
-
-
-def _metrics_html(metrics: Dict[str, float], per_class: Dict[str, Dict[str, float]],
-                  support: Dict[str, int], top_k: Optional[int] = None,
-                  num_classes: int = 0) -> str:
-    hidden = set()
-    if top_k is not None and num_classes and top_k >= num_classes:  # always 1: says nothing
-        hidden = {k for k in metrics if k.startswith("sparse_top_k_categorical_accuracy")}
-    out = [_table(["metric", "value"], [[f"<td>{_e(k)}</td>", _num(v, 0 if "count" in k else 4)]
-                                        for k, v in sorted(metrics.items())
-                                        if k not in hidden])]
-    if hidden:
-        out.append(f'<p class="meta">Top-{top_k} accuracy is not shown: with '
-                   f"{num_classes} classes it is 1 by definition.</p>")
-    if per_class or support:
-        names = sorted(set(per_class) | set(support))
-        out.append(_table(["class", "examples"] + [c for c, _ in _PER_CLASS_COLUMNS], [
-            [f"<td>{_e(name)}</td>", f'<td class="num">{support.get(name, 0)}</td>']
-            + [_num((per_class.get(name) or {}).get(key)) for _, key in _PER_CLASS_COLUMNS]
-            for name in names]))
-    return "".join(out)
-
-
 def _split_counts(record: RunRecord, split: str) -> Dict[str, int]:
     return ((record.data.class_counts if record.data else None) or {}).get(split, {})
-
-
-def _misclassified_html(wrong: Dict[str, Any], order: Sequence[str] = ()) -> str:
-    out = ["<h3>Misclassified eval images</h3>"]
-    if wrong["skipped"]:
-        return out[0] + f"<p>Not computed: {_e(wrong['skipped'])}.</p>"
-    out.append(f"<p>{wrong['misclassified']} of {wrong['examined']} eval examples "
-               "classified by the candidate's serving signature were wrong"
-               + (f"; {len(wrong['items'])} are shown, taken in turn from each true class, "
-                  "most confident first" if wrong["misclassified"] > len(wrong["items"])
-                  else "") + ". Grouped by true → predicted class, most confident first.</p>")
-    rank = {name: i for i, name in enumerate(order)}
-    groups: Dict[Any, List[Dict[str, Any]]] = {}
-    for item in wrong["items"]:
-        groups.setdefault((item["label"], item["predicted"]), []).append(item)
-    for (label, predicted) in sorted(groups, key=lambda p: (rank.get(p[0], len(rank)), p[0],
-                                                            rank.get(p[1], len(rank)), p[1])):
-        items = sorted(groups[(label, predicted)], key=lambda i: (-i["score"], i["path"]))
-        figures = []
-        for item in items:
-            image = (f'<img src="{item["thumbnail"]}" alt="{_e(item["path"])}">'
-                     if item.get("thumbnail") else "<p>(unreadable)</p>")
-            figures.append(f"<figure>{image}<figcaption>"
-                           f'<span class="nowrap">score {item["score"]:.2f}</span><br>'
-                           f"<code>{_e(item['path'])}</code></figcaption></figure>")
-        out.append(f'<p class="pair"><b>{_e(label)}</b> → <b>{_e(predicted)}</b> '
-                   f"({len(items)})</p>"
-                   f'<div class="thumbs">{"".join(figures)}</div>')
-    return "".join(out)
 
 
 def _evaluation_html(report: RunReport) -> str:
@@ -321,13 +150,13 @@ def _evaluation_html(report: RunReport) -> str:
         return out[0] + "<p>The Evaluator did not run.</p>"
     baseline = evaluation.baseline or {}
     if baseline:
-        out.append(f"<p>Baseline for the no-regression check: {_e(baseline_text(baseline))}"
-                   + (f"; not used: {_e(baseline['dropped'])}" if baseline.get("dropped")
+        out.append(f"<p>Baseline for the no-regression check: {escape(baseline_text(baseline))}"
+                   + (f"; not used: {escape(baseline['dropped'])}" if baseline.get("dropped")
                       else "") + ".</p>")
     order = class_order(report.record)
-    out.append(_metrics_html(evaluation.metrics, evaluation.per_class,
-                             _split_counts(report.record, "eval"), evaluation.top_k,
-                             len(order)))
+    out.append(metrics_html(evaluation.metrics, evaluation.per_class,
+                            _split_counts(report.record, "eval"), evaluation.top_k,
+                            len(order)))
     out.append("<p class=\"meta\">Precision and recall are those of the top-1 class; "
                "calibration is mean predicted probability over actual frequency.</p>")
     matrix = evaluation.confusion_matrix
@@ -338,7 +167,7 @@ def _evaluation_html(report: RunReport) -> str:
             out.append(f"<p>Examples without a predicted class: "
                        f"{sum(matrix['no_prediction'])}.</p>")
     if report.misclassified is not None:
-        out.append(_misclassified_html(report.misclassified, order))
+        out.append(misclassified_html(report.misclassified, order))
     return "".join(out)
 
 
@@ -354,16 +183,17 @@ def _blessing_html(evaluation: Optional[EvaluationSection]) -> str:
         status = ('<td class="pass">passed</td>' if check["passed"] else
                   '<td class="fail">FAILED</td>' if check["passed"] is False else
                   '<td class="na">not applied (no baseline value)</td>')
-        rows.append([f"<td>{_e(check['metric'])}</td>", f"<td>{_e(check['class'] or 'all')}</td>",
-                     f"<td>{_e(check['condition'])}</td>",
-                     _num(check["value"]) if not check.get("slice") else
+        rows.append([f"<td>{escape(check['metric'])}</td>",
+                     f"<td>{escape(check['class'] or 'all')}</td>",
+                     f"<td>{escape(check['condition'])}</td>",
+                     number_cell(check["value"]) if not check.get("slice") else
                      f'<td class="num">{check["value"]:.4f} '
-                     f'(worst: {_e(check["slice"])})</td>',
+                     f'(worst: {escape(check["slice"])})</td>',
                      status])
     if rows:
-        out.append(_table(["metric", "class", "threshold", "value", "result"], rows))
+        out.append(table(["metric", "class", "threshold", "value", "result"], rows))
     if evaluation.failures:
-        out.append("<ul>" + "".join(f"<li>{_e(f)}</li>" for f in evaluation.failures)
+        out.append("<ul>" + "".join(f"<li>{escape(f)}</li>" for f in evaluation.failures)
                    + "</ul>")
     return "".join(out)
 
@@ -374,13 +204,13 @@ def _test_split_html(record: RunRecord) -> str:
         return ""
     out = ["<h2>Test split</h2>"]
     if test_split.skipped:
-        return out[0] + f"<p>Not evaluated: {_e(test_split.skipped)}.</p>"
+        return out[0] + f"<p>Not evaluated: {escape(test_split.skipped)}.</p>"
     out.append("<p>The blessed candidate on the held-out test split; recorded, never used for "
                "the blessing.</p>")
-    out.append(_metrics_html(test_split.metrics, test_split.per_class,
-                             _split_counts(record, "test"),
-                             record.evaluation.top_k if record.evaluation else None,
-                             len(class_order(record))))
+    out.append(metrics_html(test_split.metrics, test_split.per_class,
+                            _split_counts(record, "test"),
+                            record.evaluation.top_k if record.evaluation else None,
+                            len(class_order(record))))
     return "".join(out)
 
 
@@ -392,13 +222,13 @@ def _push_html(report: RunReport) -> str:
     if not push.pushed:
         return out[0] + "<p>Nothing pushed; the served model is unchanged.</p>"
     base = os.path.dirname(str(push.destination).rstrip("/"))
-    out.append(f"<p>Version <b>{_e(push.version)}</b> at <code>{_e(push.destination)}"
-               f"</code>. TF Serving serves the highest version under <code>{_e(base)}</code> "
-               f"(<code>--model_base_path={_e(base)}</code>).</p>")
+    out.append(f"<p>Version <b>{escape(push.version)}</b> at <code>{escape(push.destination)}"
+               f"</code>. TF Serving serves the highest version under <code>{escape(base)}</code> "
+               f"(<code>--model_base_path={escape(base)}</code>).</p>")
     if push.pruned_versions:
-        out.append(f"<p>Removed old versions: {_e(push.pruned_versions)}.</p>")
+        out.append(f"<p>Removed old versions: {escape(push.pruned_versions)}.</p>")
     if report.model_card:
-        out.append(f"<p>Model card: <code>{_e(report.model_card)}</code>.</p>")
+        out.append(f"<p>Model card: <code>{escape(report.model_card)}</code>.</p>")
     return "".join(out)
 
 
@@ -406,16 +236,16 @@ def render_html(report: RunReport) -> str:
     """The whole report page."""
     record, run = report.record, report.record.run
     wall = f", {run.wall_seconds:.0f} s" if run.wall_seconds is not None else ""
-    footer = [f"metadata store <code>{_e(report.metadata_path)}</code>",
-              f"artifacts <code>{_e(report.pipeline_root)}</code>",
+    footer = [f"metadata store <code>{escape(report.metadata_path)}</code>",
+              f"artifacts <code>{escape(report.pipeline_root)}</code>",
               f"machine-readable summary <code>{REPORT_JSON}</code> beside this file"]
     if report.log_path:
-        footer.append(f"run log <code>{_e(report.log_path)}</code>")
-    body = [f"<h1>Run report: {_e(record.pipeline)}</h1>",
-            f'<p class="meta">run {_e(run.run_id)}, started {_e(run.started)}'
-            f"{wall}; report generated {_e(report.generated_at)}</p>",
-            f'<p class="verdict {report.status}">{_e(report.verdict)}</p>',
-            _components_html(record), _data_html(record), _samples_html(report),
+        footer.append(f"run log <code>{escape(report.log_path)}</code>")
+    body = [f"<h1>Run report: {escape(record.pipeline)}</h1>",
+            f'<p class="meta">run {escape(run.run_id)}, started {escape(run.started)}'
+            f"{wall}; report generated {escape(report.generated_at)}</p>",
+            f'<p class="verdict {report.status}">{escape(report.verdict)}</p>',
+            _components_html(record), _data_html(record), samples_html(report),
             split_sites.split_html(report),
             _training_html(record.training),
             _evaluation_html(report),
@@ -429,5 +259,5 @@ def render_html(report: RunReport) -> str:
             "<h2>Where things are</h2><ul>" + "".join(f"<li>{f}</li>" for f in footer)
             + "</ul>"]
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-            f"<title>{_e(record.pipeline)} run {_e(run.run_id)}</title>"
+            f"<title>{escape(record.pipeline)} run {escape(run.run_id)}</title>"
             f"<style>{_CSS}</style></head><body><main>{''.join(body)}</main></body></html>\n")

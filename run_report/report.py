@@ -16,7 +16,7 @@ import re
 from typing import Any, Dict, Optional, Tuple
 
 from inception_retrain.pipeline import config as config_lib
-from inception_retrain.run_report import compare, model_card, page, reader
+from inception_retrain.run_report import compare, model_card, page, page_blocks, reader
 from inception_retrain.run_report.misclassified import (  # noqa: F401 (the report's limits)
     MAX_EXAMPLES, MAX_THUMBNAILS, THUMBNAIL_PX, misclassified)
 from inception_retrain.run_report.page import REPORT_HTML, REPORT_JSON
@@ -124,7 +124,7 @@ def to_json(report: RunReport) -> Dict[str, Any]:
         "verdict": {"status": report.status, "text": report.verdict},
         "model_card": report.model_card,
         "history": report.history.to_dict() if report.history is not None else None,
-        "comparison": compare.to_json(evaluation, page.class_order(record)),
+        "comparison": compare.to_json(evaluation, page_blocks.class_order(record)),
         "image_sizes": {k: v for k, v in (report.extras.get("samples") or {}).items()
                         if k != "samples"} or None})
 

@@ -8,7 +8,8 @@ import markdown
 import pytest
 
 from inception_retrain.pipeline import config as config_lib
-from inception_retrain.run_report import charts, compare, history, misclassified, model_card, page
+from inception_retrain.run_report import (
+    charts, compare, history, misclassified, model_card, page_blocks)
 from inception_retrain.run_report.record import (
     DataSection, EvaluationSection, PushSection, RunInfo, RunRecord, TrainingSection)
 from inception_retrain.serving import versions
@@ -105,7 +106,7 @@ def test_side_by_side_rows_and_section():
     assert rows[0]["recall"] == {"candidate": 1.0, "baseline": 0.25, "change": 0.75}
     assert rows[2]["precision"]["candidate"] is None  # NaN: never predicted
     section = compare.comparison_html(evaluation, sorted(CLASSES), {"daisy": 2},
-                                      lambda m: page.reorder_matrix(m, sorted(CLASSES)))
+                                      lambda m: page_blocks.reorder_matrix(m, sorted(CLASSES)))
     assert section.count('<svg class="confusion"') == 2
     assert "+0.7500" in section and "recall rule" in section
     assert "sparse_top_k" not in section, "k=5 >= 3 classes: top-k hidden"
@@ -115,9 +116,9 @@ def test_side_by_side_rows_and_section():
 
 def test_one_class_order_everywhere():
     record = _record()
-    order = page.class_order(record)
+    order = page_blocks.class_order(record)
     assert order == sorted(CLASSES)
-    matrix = page.reorder_matrix(record.evaluation.confusion_matrix, order)
+    matrix = page_blocks.reorder_matrix(record.evaluation.confusion_matrix, order)
     assert matrix["classes"] == order
     # daisy (vocab id 1) row: [roses 0, daisy 2, dandelion 0] -> sorted [daisy, dandelion, roses]
     assert matrix["counts"][0] == [2, 0, 0]
@@ -140,7 +141,7 @@ def test_misclassified_are_balanced_across_classes_and_grouped_by_pair():
 
 def test_the_data_report_is_html_and_no_tag_of_the_input_survives():
     text = "# Data report\n\n| class | n |\n|---|---|\n| <script>x</script> | 3 |\n\n- ok\n"
-    rendered = page.markdown_html(text)
+    rendered = page_blocks.markdown_html(text)
     assert "<table>" in rendered and "<h1>" in rendered and "<li>ok</li>" in rendered
     assert "<script>" not in rendered and "&lt;script&gt;" in rendered
 
@@ -156,9 +157,9 @@ def test_loss_goes_to_a_log_scale_when_phase_two_spikes():
 
 def test_top_k_is_hidden_when_k_covers_every_class():
     metrics = {"sparse_top_k_categorical_accuracy": 1.0, "sparse_categorical_accuracy": 0.5}
-    shown = page._metrics_html(metrics, {}, {}, top_k=5, num_classes=3)
+    shown = page_blocks.metrics_html(metrics, {}, {}, top_k=5, num_classes=3)
     assert "sparse_top_k" not in shown and "Top-5 accuracy is not shown" in shown
-    assert "sparse_top_k" in page._metrics_html(metrics, {}, {}, top_k=2, num_classes=3)
+    assert "sparse_top_k" in page_blocks.metrics_html(metrics, {}, {}, top_k=2, num_classes=3)
 
 
 def test_model_card_user_fields_changes_and_json(tmp_path):
