@@ -52,9 +52,11 @@ def eval_config_json(config: config_lib.PipelineConfig) -> str:
         preserving_proto_field_name=True, sort_keys=True, indent=None)
 
 
-def build(config: config_lib.PipelineConfig, schema_path: str) -> tfx.dsl.Pipeline:
+def build(config: config_lib.PipelineConfig, schema_path: str, target: targets.Target
+          ) -> tfx.dsl.Pipeline:
     """The DAG of pipeline.dag_arguments (the local runner's mapping) with every
-    runtime-settable value replaced by a RuntimeParameter whose default is the configuration's."""
+    runtime-settable value replaced by a RuntimeParameter whose default is the configuration's,
+    and a DataFingerprint node where the target runs no ExampleGen driver."""
     defaults = parameters.default_values(config, schema_path, eval_config_json(config))
     runtime = {name: tfx.dsl.experimental.RuntimeParameter(
         name=name, ptype=ptype, default=defaults[name], description=description)
@@ -66,7 +68,8 @@ def build(config: config_lib.PipelineConfig, schema_path: str) -> tfx.dsl.Pipeli
                            f"parameter {parameter!r}")
         arguments[argument] = runtime[parameter]
     return create_pipeline(**arguments, trainer_custom_config=runtime["training_config"],
-                           eval_config=runtime["eval_config"])
+                           eval_config=runtime["eval_config"],
+                           fingerprint_data=not target.runs_example_gen_driver)
 
 
 def _resources(target: targets.Target, resources: targets.Resources, gpu_type: str
@@ -96,6 +99,7 @@ def _finish_spec(spec: Dict[str, Any], config: config_lib.PipelineConfig,
             declared[name].update(defaultValue=value, isOptional=True,
                                   description=parameters.RUNTIME_PARAMETERS[name][1])
     _use_project_entrypoint(spec)
+    _name_parameter_producers(spec)
     executors = spec["deploymentSpec"]["executors"]
     # The served-model gate reads the push destination by path: a cached blessing would have
     # been made against what was served then (the Pusher's compare and swap would refuse it).
@@ -109,6 +113,21 @@ def _finish_spec(spec: Dict[str, Any], config: config_lib.PipelineConfig,
         if container is not None:
             container["resources"] = _resources(target, options.resources_for(task_name),
                                                 options.gpu_type)
+
+
+def _name_parameter_producers(spec: Dict[str, Any]) -> None:
+    """TFX 1.16's step builder names the producer of a task output parameter `<node id>_task`
+    (tfx.orchestration.kubeflow.v2.step_builder), but names the task itself `<node id>`, so a
+    backend's driver would find no such task: the producer is named as its task is."""
+    tasks = spec["root"]["dag"]["tasks"]
+    for task in tasks.values():
+        for source in task.get("inputs", {}).get("parameters", {}).values():
+            output = source.get("taskOutputParameter")
+            if output and output["producerTask"] not in tasks:
+                producer = output["producerTask"].removesuffix("_task")
+                if producer not in tasks:
+                    raise RuntimeError(f"no task produces parameter {output}")
+                output["producerTask"] = producer
 
 
 ENTRYPOINT = ["python", "-m", "inception_retrain.kubeflow.entrypoint"]
@@ -195,7 +214,7 @@ def compile_spec(config: config_lib.PipelineConfig, options: targets.CompileOpti
     """Compiles in memory: (PipelineJob dict, its finished PipelineSpec dict, parameter
     defaults). Raises ConfigError for anything the target could not run."""
     targets.check(config, options)
-    dag = build(config, options.schema_path)
+    dag = build(config, options.schema_path, options.target_spec)
     check_nodes(dag)
     images = options.images()
     runner = tfx.orchestration.experimental.KubeflowV2DagRunner(

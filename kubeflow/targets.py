@@ -29,10 +29,11 @@ class Target:
 
 TARGETS = {
     # No driver runs for FileBasedExampleGen on open-source KFP (it ignores the spec's
-    # lifecycle.preCacheCheck hook), so nothing fingerprints the image folder and a cached
-    # ImageExampleGen would reuse old data: it is never cached there.
+    # lifecycle.preCacheCheck hook): DataFingerprint (never cached) lists the image files and
+    # hands their fingerprint to ImageExampleGen as a parameter, which KFP's cache key holds.
+    # Unchanged data: ImageExampleGen and all after it up to the Evaluator come from the cache.
     "kfp": Target("kfp", ".yaml", "nvidia.com/gpu", ("container", "importer"),
-                  ("ImageExampleGen", "ImportSchemaGen"), runs_example_gen_driver=False),
+                  ("DataFingerprint", "ImportSchemaGen"), runs_example_gen_driver=False),
     "vertex": Target("vertex", ".json", "NVIDIA_TESLA_T4",
                      ("container", "importer", "resolver"), ("ImportSchemaGen",),
                      runs_example_gen_driver=True),
@@ -63,6 +64,7 @@ DEFAULT_RESOURCES: Dict[str, Resources] = {
     "Trainer": Resources(8, 32, gpus=1),
     "Evaluator": Resources(4, 16),
     "Pusher": Resources(1, 4),
+    "DataFingerprint": Resources(0.5, 2),
     "TestSplitEvaluator": Resources(4, 16),
 }
 FALLBACK_RESOURCES = Resources(1, 4)  # a component not listed above (e.g. one added later)

@@ -13,8 +13,9 @@ from tfx import v1 as tfx
 
 from inception_retrain.components import features
 from inception_retrain.components.evaluator.evaluator import GatedEvaluator, HeldOutEvaluator
+from inception_retrain.components.data_fingerprint.component import DataFingerprint
 from inception_retrain.components.data_gate.component import DataGate
-from inception_retrain.components.image_example_gen.component import ImageExampleGen
+from inception_retrain.components.image_example_gen import component as image_example_gen
 from inception_retrain.components.image_example_gen.ingest import IngestOptions
 from inception_retrain.components.pusher.component import ServingPusher
 from inception_retrain.components.trainer.config import TrainConfig
@@ -94,6 +95,7 @@ def create_pipeline(
     trainer_custom_config=None,
     eval_config=None,
     served_state: str = "",
+    fingerprint_data: bool = False,
 ) -> tfx.dsl.Pipeline:
     """The whole DAG. Every path, setting and threshold is an argument, none has a default
     here (the defaults live once, in pipeline.config); nothing is global. One function on
@@ -104,6 +106,10 @@ def create_pipeline(
     served_state: what push_base serves as the run starts (a local runner reads it): part of
     the Evaluator's cache key, so a blessing cached against one served version is never reused
     once another is served. The Pusher checks it once more when it pushes (compare and swap).
+
+    fingerprint_data: add DataFingerprint before ImageExampleGen, which hands ImageExampleGen the
+    fingerprint of its input files as a parameter (for Kubeflow backends that run no ExampleGen
+    driver: their cache then follows the data; kubeflow/targets.py).
 
     trainer_custom_config, eval_config: stand-ins for dataclasses.asdict(training) and the
     gating EvalConfig built from the thresholds, e.g. RuntimeParameters holding their JSON so a
@@ -122,9 +128,16 @@ def create_pipeline(
     """
     if baseline not in config_lib.BASELINES:
         raise ValueError(f"baseline must be one of {config_lib.BASELINES}, got {baseline!r}")
-    example_gen = ImageExampleGen(input_base=data_root, splits=splits,
-                                  input_pattern=input_pattern, split_folders=split_folders,
-                                  options=ingest_options)
+    fingerprint_nodes, input_fingerprint = [], None
+    if fingerprint_data:
+        fingerprint_nodes.append(DataFingerprint(
+            input_base=data_root,
+            input_config=image_example_gen.input_config(input_pattern, split_folders,
+                                                        ingest_options)))
+        input_fingerprint = fingerprint_nodes[0].outputs["fingerprint"].future()[0].value
+    example_gen = image_example_gen.ImageExampleGen(
+        input_base=data_root, splits=splits, input_pattern=input_pattern,
+        split_folders=split_folders, options=ingest_options, input_fingerprint=input_fingerprint)
     statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
     schema_gen = tfx.components.ImportSchemaGen(schema_file=schema_path)
     example_validator = tfx.components.ExampleValidator(
@@ -200,9 +213,9 @@ def create_pipeline(
     return tfx.dsl.Pipeline(
         pipeline_name=pipeline_name,
         pipeline_root=pipeline_root,
-        components=[example_gen, statistics_gen, schema_gen, example_validator, data_gate,
-                    transform, trainer, *baseline_nodes, evaluator, pusher,
-                    *held_out_nodes],
+        components=[*fingerprint_nodes, example_gen, statistics_gen, schema_gen,
+                    example_validator, data_gate, transform, trainer, *baseline_nodes, evaluator,
+                    pusher, *held_out_nodes],
         enable_cache=enable_cache,
         metadata_connection_config=metadata_connection_config,
         beam_pipeline_args=list(beam_pipeline_args))

@@ -4,12 +4,16 @@ Keeps FileBasedExampleGen's driver, so spans (`{SPAN}` in input patterns, e.g.
 `span-{SPAN}/*/*`: a new folder is a new span), input fingerprints and caching work as for any
 TFX ExampleGen. Settings travel as the ExampleGen custom_config proto, which Kubeflow compiles.
 """
-from typing import Sequence
+from typing import Optional, Sequence
 
+from tfx import types
 from tfx.components.example_gen import driver
 from tfx.components.example_gen.component import FileBasedExampleGen
-from tfx.dsl.components.base import executor_spec
+from tfx.dsl.components.base import base_beam_component, executor_spec
+from tfx.dsl.placeholder import placeholder
 from tfx.proto import example_gen_pb2
+from tfx.types import standard_artifacts, standard_component_specs
+from tfx.types.component_spec import ExecutionParameter
 
 from inception_retrain.components import features
 from inception_retrain.components.image_example_gen import executor, ingest, layout
@@ -25,6 +29,27 @@ def hash_split_config(splits: Sequence = DEFAULT_SPLITS) -> example_gen_pb2.Outp
         splits=[example_gen_pb2.SplitConfig.Split(name=name, hash_buckets=buckets)
                 for name, buckets in splits],
         partition_feature_name=features.GROUP_KEY))
+
+
+def input_config(input_pattern: str = "*/*", split_folders: Sequence[str] = (),
+                 options: ingest.IngestOptions = ingest.IngestOptions()) -> example_gen_pb2.Input:
+    """One input split per pattern ImageExampleGen reads (DataFingerprint lists the same)."""
+    layout.class_level_pattern(input_pattern, options.group_folders)  # fails early on a pattern without classes
+    return example_gen_pb2.Input(splits=[
+        example_gen_pb2.Input.Split(name=name, pattern=pattern)
+        for name, pattern in layout.split_patterns(input_pattern, split_folders,
+                                                   options.manifest, options.group_folders)])
+
+
+INPUT_FINGERPRINT = "input_fingerprint"
+
+
+class ImageExampleGenSpec(standard_component_specs.FileBasedExampleGenSpec):
+    """FileBasedExampleGen's spec plus the input fingerprint DataFingerprint computed (Kubeflow's
+    kfp target): unused by the executor, it is what makes the task's cache key follow the data."""
+
+    PARAMETERS = {**standard_component_specs.FileBasedExampleGenSpec.PARAMETERS,
+                  INPUT_FINGERPRINT: ExecutionParameter(type=str, optional=True)}
 
 
 class LiteralRootDriver(driver.FileBasedDriver):
@@ -47,21 +72,25 @@ class ImageExampleGen(FileBasedExampleGen):
     folders of the manifest's paths that hold each split (`train/...` rows are train).
     """
 
+    SPEC_CLASS = ImageExampleGenSpec
     EXECUTOR_SPEC = executor_spec.BeamExecutorSpec(executor.Executor)
     DRIVER_CLASS = LiteralRootDriver
 
     def __init__(self, input_base: str, splits: Sequence = DEFAULT_SPLITS,
                  input_pattern: str = "*/*", split_folders: Sequence[str] = (),
-                 options: ingest.IngestOptions = ingest.IngestOptions()):
-        layout.class_level_pattern(input_pattern, options.group_folders)  # fails early on a pattern without classes
-        input_config = example_gen_pb2.Input(splits=[
-            example_gen_pb2.Input.Split(name=name, pattern=pattern)
-            for name, pattern in layout.split_patterns(input_pattern, split_folders,
-                                                       options.manifest,
-                                                       options.group_folders)])
-        super().__init__(
+                 options: ingest.IngestOptions = ingest.IngestOptions(),
+                 input_fingerprint: Optional[placeholder.Placeholder] = None):
+        # FileBasedExampleGen.__init__ builds its own spec class; this is that spec, plus one
+        # parameter, with FileBasedExampleGen's defaults for the formats.
+        spec = ImageExampleGenSpec(
             input_base=input_base,
-            input_config=input_config,
+            input_config=input_config(input_pattern, split_folders, options),
             output_config=(example_gen_pb2.Output() if split_folders
                            else hash_split_config(splits)),
-            custom_config=executor.make_custom_config(options, input_pattern))
+            custom_config=executor.make_custom_config(options, input_pattern),
+            range_config=None,
+            output_data_format=example_gen_pb2.FORMAT_TF_EXAMPLE,
+            output_file_format=example_gen_pb2.FORMAT_TFRECORDS_GZIP,
+            examples=types.Channel(type=standard_artifacts.Examples),
+            **{INPUT_FINGERPRINT: input_fingerprint})
+        base_beam_component.BaseBeamComponent.__init__(self, spec=spec)

@@ -31,6 +31,10 @@ TFX 1.16 as installed):
   StructValueToMLMDValue): every metadata field a custom property, numbers as doubles, booleans
   as ints, lists and structs wrapped as {"list": ...} / {"struct": ...}, plus display_name and
   store_session_info; the type name from the schema title.
+- Cache (open-source profiles; driver/cache.go getFingerPrintsAndID, cacheutils/cache.go): a
+  task with cachingOptions.enableCache whose fingerprint (cache_fingerprint) matches an earlier
+  succeeded execution of this backend is not run; its outputs are that execution's artifacts
+  (the same ML Metadata ids) and output parameters (reuseCachedOutputs).
 - Importer tasks (component/importer_launcher.go): the artifact URI from the constant or the
   runtime parameter, metadata as custom properties, recorded under the output key "artifact".
 - Vertex profile: the ExampleGen driver (the spec's lifecycle.preCacheCheck,
@@ -44,11 +48,12 @@ TFX 1.16 as installed):
 
 Not reproduced: pods, images, object-store copies (the launcher downloads inputs to and uploads
 outputs from /gcs/... local paths, which TFX never uses: it reads and writes the URIs itself;
-here local paths stand for gs:// URIs), caching, retries, Argo, the API server, ML Metadata's
-server (a dict stands in), control flow (conditions, loops) and parallelism limits.
+here local paths stand for gs:// URIs), Vertex's cache, retries, Argo, the API server, ML
+Metadata's server (a dict stands in), control flow (conditions, loops), parallelism limits.
 """
 import concurrent.futures
 import dataclasses
+import hashlib
 import json
 import os
 import subprocess
@@ -69,14 +74,15 @@ class Profile:
     runs_pre_cache_check: bool     # Vertex runs lifecycle.preCacheCheck (ExampleGen's driver)
     typed_inputs: bool             # Vertex sends input artifacts with their type
     vertex_names: bool             # Vertex names artifacts projects/.../artifacts/<id>
+    caches: bool                   # the KFP driver's cache (Vertex's own is not reproduced)
 
 
 KFP_2_4 = Profile("kfp-2.4", executor_logs=False, runs_pre_cache_check=False,
-                  typed_inputs=False, vertex_names=False)
+                  typed_inputs=False, vertex_names=False, caches=True)
 KFP_2_5 = Profile("kfp-2.5", executor_logs=True, runs_pre_cache_check=False,
-                  typed_inputs=False, vertex_names=False)
+                  typed_inputs=False, vertex_names=False, caches=True)
 VERTEX = Profile("vertex", executor_logs=False, runs_pre_cache_check=True,
-                 typed_inputs=True, vertex_names=True)
+                 typed_inputs=True, vertex_names=True, caches=False)
 PROFILES = {p.name: p for p in (KFP_2_4, KFP_2_5, VERTEX)}
 _VERTEX_PREFIX = "projects/123456789/locations/europe-west4/metadataStores/default/artifacts/"
 
@@ -107,6 +113,7 @@ class TaskRun:
     log: str
     seconds: float
     driver_output: Optional[Dict[str, Any]] = None   # Vertex: what preCacheCheck returned
+    cached: bool = False          # the driver reused an earlier execution's outputs
 
 
 class MetadataStore:
@@ -212,6 +219,7 @@ class Backend:
         self.profile, self.scratch, self.python, self.parallel = profile, scratch, python, parallel
         self.env = dict(os.environ if env is None else env)
         self.mlmd = MetadataStore()
+        self.cache: Dict[str, TaskRun] = {}   # fingerprint -> the execution it was made for
         self.runs = 0
 
     # -- the driver ------------------------------------------------------------------------
@@ -352,6 +360,15 @@ class Backend:
                 recorded, declared_inputs[name]["artifactType"])]}
         executor_input = {"inputs": inputs,
                           "outputs": self._outputs(pipeline_root, task_name, component, task_dir)}
+        fingerprint = None
+        if self.profile.caches and task.get("cachingOptions", {}).get("enableCache"):
+            fingerprint = cache_fingerprint(executor_input, component, container)
+            if fingerprint in self.cache:
+                earlier = self.cache[fingerprint]
+                return TaskRun(task_name, executor_input,
+                               {"parameterValues": earlier.executor_output.get(
+                                   "parameterValues", {})},
+                               earlier.outputs, "", time.monotonic() - started, cached=True)
         outputs = executor_input["outputs"]
         _make_output_dirs(outputs)
         logs = outputs["artifacts"].get("executor-logs", {}).get("artifacts", [{}])[0].get("uri")
@@ -376,8 +393,11 @@ class Backend:
                 _merge(returned[0], provisioned)
             recorded[name] = self.mlmd.record(name, _title_schema(provisioned["type"]),
                                               provisioned, json.dumps({"Provider": "gs"}))
-        return TaskRun(task_name, executor_input, executor_output, recorded, log,
-                       time.monotonic() - started, driver_output)
+        run = TaskRun(task_name, executor_input, executor_output, recorded, log,
+                      time.monotonic() - started, driver_output)
+        if fingerprint:  # createCache: only a succeeded execution is recorded
+            self.cache[fingerprint] = run
+        return run
 
     def _run_importer(self, task_name, importer, task, root_values, started):
         uri_spec = importer["artifactUri"]
@@ -439,6 +459,31 @@ class Backend:
                             other.cancel()
                         raise
         return produced
+
+
+def cache_fingerprint(executor_input: Mapping[str, Any], component: Mapping[str, Any],
+                      container: Mapping[str, Any]) -> str:
+    """driver getFingerPrint -> cacheutils GenerateCacheKey and GenerateFingerPrint: a SHA-256
+    of the input artifacts' names (their ML Metadata ids, so a new artifact upstream is a new
+    key), the input parameter values, the outputs' declared types and metadata (URIs wiped),
+    the output parameters' types, and the image with the unresolved command and args."""
+    inputs, outputs = executor_input["inputs"], executor_input["outputs"]
+    key = {
+        "inputArtifactNames": {name: {"artifactNames": [a.get("name", "") for a in
+                                                        artifacts["artifacts"]]}
+                               for name, artifacts in inputs.get("artifacts", {}).items()},
+        "inputParameterValues": inputs.get("parameterValues", {}),
+        "outputArtifactsSpec": {
+            name: {k: artifacts["artifacts"][0][k] for k in ("name", "type", "metadata")
+                   if k in artifacts["artifacts"][0]}
+            for name, artifacts in outputs.get("artifacts", {}).items() if artifacts["artifacts"]},
+        "outputParametersSpec": {
+            name: definition["parameterType"] for name, definition in
+            component.get("outputDefinitions", {}).get("parameters", {}).items()},
+        "containerSpec": {"image": container.get("image", ""),
+                          "cmdArgs": list(container["command"]) + list(container.get("args", []))},
+    }
+    return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()
 
 
 # TFX's value artifacts are files at their URI (tfx.types.value_artifact and standard_artifacts).

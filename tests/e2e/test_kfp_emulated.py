@@ -4,7 +4,8 @@ subprocess with this checkout's Python, with the ExecutorInput each backend's dr
 (tests/e2e/kfp_emulator.py says from which sources, and what it does not reproduce).
 
 Each backend runs the whole DAG twice against one push destination: version 1 (no baseline),
-then version 2 gated against the served version 1. The pipeline is compiled with gs:// URIs,
+then, on grown data, version 2 gated against the served version 1. On open-source KFP a third
+run on unchanged data comes from KFP's cache up to the Evaluator and pushes nothing. The pipeline is compiled with gs:// URIs,
 as the kfp target requires; the runs then set data_root, push_base and schema_path and the
 pipeline root to local folders, the way a run's parameters and pipeline root override the
 compiled defaults (the emulator lets local paths stand for the bucket).
@@ -116,6 +117,17 @@ def run_twice(profile, spec, tmp_path, env, data_root, before_second=None):
     return backend, first, second
 
 
+def grow(data_root: Path):
+    """Two more images per class: new files, so a new fingerprint and a new model."""
+    return lambda: write_class_images(data_root, {name: n + 2 for name, n in CLASSES.items()})
+
+
+# Unchanged data on open-source KFP: these run again (DataFingerprint and ImportSchemaGen are
+# never cached; the Evaluator, gating on the served model, neither; the Pusher gets its new
+# blessing); the rest comes from KFP's cache, the Trainer included.
+RUN_ON_UNCHANGED_DATA = {"DataFingerprint", "ImportSchemaGen", "Evaluator", "Pusher"}
+
+
 @pytest.mark.parametrize("profile, with_test_split", [(kfp_emulator.KFP_2_4, False),
                                                       (kfp_emulator.KFP_2_5, True)],
                          ids=["kfp-2.4", "kfp-2.5"])
@@ -124,7 +136,15 @@ def test_open_source_kfp_runs_the_pipeline_and_gates_on_the_served_model(
     spec = kfp_spec(with_test_split)
     assert ("TestSplitEvaluator" in spec["root"]["dag"]["tasks"]) == with_test_split
     data_root = write_class_images(tmp_path / "images", CLASSES)
-    _, first, second = run_twice(profile, spec, tmp_path, backend_env, data_root)
+    backend, first, second = run_twice(profile, spec, tmp_path, backend_env, data_root,
+                                       before_second=grow(data_root))
+    assert not any(task.cached for task in first.values())
+    # grown data: a new fingerprint, so a new ImageExampleGen and all after it (no cache hit)
+    assert [name for name, task in second.items() if task.cached] == []
+    assert (second["DataFingerprint"].executor_output["parameterValues"]["fingerprint"]
+            != first["DataFingerprint"].executor_output["parameterValues"]["fingerprint"])
+    if profile is kfp_emulator.KFP_2_4:  # one profile is enough for the cached third run
+        assert_unchanged_data_run_is_cheap(backend, spec, tmp_path, data_root, second)
     for runs in (first, second):
         for name, task in runs.items():
             outputs = task.executor_input["outputs"]["artifacts"]
@@ -137,6 +157,22 @@ def test_open_source_kfp_runs_the_pipeline_and_gates_on_the_served_model(
             for artifacts in task.executor_input["inputs"]["artifacts"].values():
                 artifact = artifacts["artifacts"][0]
                 assert artifact["type"] == {"instanceSchema": ""} and artifact["name"].isdigit()
+
+
+def assert_unchanged_data_run_is_cheap(backend, spec, tmp_path, data_root, previous):
+    push_base = tmp_path / "serving" / "inception_v3"
+    third = backend.run(spec, run_parameters(data_root, push_base),
+                        pipeline_root=str(tmp_path / "pipeline_root"))
+    assert sorted(third) == sorted(spec["root"]["dag"]["tasks"])
+    executed = {name for name, task in third.items() if not task.cached}
+    assert executed == RUN_ON_UNCHANGED_DATA | ({"TestSplitEvaluator"} & set(third)), executed
+    assert third["Trainer"].outputs["model"].id == previous["Trainer"].outputs["model"].id
+    assert "Starting executor" in third["Evaluator"].log  # it did run, against version 2
+    blessing = metadata(third["Evaluator"].outputs["blessing"])
+    assert blessing["blessed"] == 1.0 and blessing["baseline_served_version"] == 2.0, blessing
+    pushed = metadata(third["Pusher"].outputs["pushed_model"])
+    assert pushed["already_served"] == 1.0 and pushed["pushed_version"] == 2.0, pushed
+    assert sorted(p.name for p in push_base.iterdir() if p.name.isdigit()) == ["1", "2"]
 
 
 def test_vertex_runs_spans_through_the_example_gen_driver(tmp_path, backend_env):

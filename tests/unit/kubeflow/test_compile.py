@@ -21,8 +21,9 @@ TRAINER_IMAGE = "registry.example.com/ml/inception-retrain-gpu:1.0"
 DATAFLOW_ARGS = ("--runner=DataflowRunner", "--project=my-project", "--region=europe-west4",
                  "--temp_location=gs://bucket/tmp", f"--sdk_container_image={IMAGE}")
 # The DAG's core chain: each task and the tasks it must wait for (its inputs' producers).
-CORE_DEPENDENCIES = {
-    "ImageExampleGen": set(),
+CORE_DEPENDENCIES = {  # the kfp target's (Vertex has no DataFingerprint)
+    "DataFingerprint": set(),
+    "ImageExampleGen": {"DataFingerprint"},
     "ImportSchemaGen": set(),
     "StatisticsGen": {"ImageExampleGen"},
     "ExampleValidator": {"ImportSchemaGen", "StatisticsGen"},
@@ -223,14 +224,25 @@ def test_kfp_output_has_only_container_and_importer_executors(kfp_spec):
 
 def test_kfp_tasks_reading_outside_state_are_never_cached(kfp_spec, vertex_job):
     tasks = kfp_spec[0]["root"]["dag"]["tasks"]
-    assert tasks["ImageExampleGen"]["cachingOptions"] == {"enableCache": False}
+    assert tasks["DataFingerprint"]["cachingOptions"] == {"enableCache": False}
     assert tasks["ImportSchemaGen"]["cachingOptions"] == {"enableCache": False}
     assert tasks["Trainer"]["cachingOptions"] == {"enableCache": True}
+    # ImageExampleGen may cache: its cache key holds the files' fingerprint, a parameter from
+    # DataFingerprint's task (named as the task is, not as TFX's step builder names it).
+    assert tasks["ImageExampleGen"]["cachingOptions"] == {"enableCache": True}
+    assert tasks["ImageExampleGen"]["inputs"]["parameters"]["input_fingerprint"] == {
+        "taskOutputParameter": {"producerTask": "DataFingerprint",
+                                "outputParameterKey": "fingerprint"}}
+    fingerprint = tasks["DataFingerprint"]["inputs"]["parameters"]
+    assert fingerprint["input_base"] == {"componentInputParameter": "data_root"}
+    assert (fingerprint["input_config"]
+            == tasks["ImageExampleGen"]["inputs"]["parameters"]["input_config"])
     # On Vertex the ExampleGen driver (preCacheCheck) fingerprints the input, so it may cache.
     vertex = vertex_job["pipelineSpec"]
     assert vertex["root"]["dag"]["tasks"]["ImageExampleGen"]["cachingOptions"] == {
         "enableCache": True}
     assert "preCacheCheck" in executor_of(vertex, "ImageExampleGen")["container"]["lifecycle"]
+    assert "DataFingerprint" not in vertex["root"]["dag"]["tasks"]
     # The gate against the served model reads the push destination: never from cache.
     for spec in (kfp_spec[0], vertex):
         assert spec["root"]["dag"]["tasks"]["Evaluator"]["cachingOptions"] == {

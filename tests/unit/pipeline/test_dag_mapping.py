@@ -152,10 +152,24 @@ def local_dag(config: config_lib.PipelineConfig):
     return create_pipeline_from_config(config, SCHEMA, config.data.root)
 
 
-def kubeflow_dag(config: config_lib.PipelineConfig):
+def kubeflow_dag(config: config_lib.PipelineConfig, target: str = "vertex"):
     from inception_retrain.kubeflow import compile as compile_lib
+    from inception_retrain.kubeflow import targets
 
-    return compile_lib.build(config, SCHEMA)
+    return compile_lib.build(config, SCHEMA, targets.TARGETS[target])
+
+
+def kfp_dag(config: config_lib.PipelineConfig):
+    """The kfp target's DAG without what it adds for its cache (DataFingerprint, and the
+    fingerprint it hands ImageExampleGen), after checking those are its only additions."""
+    dag = kubeflow_dag(config, "kfp")
+    found = settings(dag)
+    fingerprint = found.pop("DataFingerprint")
+    assert fingerprint == {"input_base": found["ImageExampleGen"]["input_base"],
+                           "input_config": found["ImageExampleGen"]["input_config"]}
+    assert found["ImageExampleGen"]["input_fingerprint"] is not None
+    found["ImageExampleGen"]["input_fingerprint"] = None  # as the other builds have it
+    return found
 
 
 def changed_alone(key: str) -> Dict[str, Any]:
@@ -172,10 +186,11 @@ def test_every_key_has_a_non_default_value_here():
 
 def test_local_and_kubeflow_builds_carry_the_same_settings_in_every_component():
     config = load(NON_DEFAULT)
-    local, kubeflow = settings(local_dag(config)), settings(kubeflow_dag(config))
-    assert list(local) == list(kubeflow)
-    for component in local:
-        assert local[component] == kubeflow[component], component
+    local = settings(local_dag(config))
+    for kubeflow in (settings(kubeflow_dag(config)), kfp_dag(config)):
+        assert sorted(local) == sorted(kubeflow)  # (DataFingerprint moves roots' order on kfp)
+        for component in local:
+            assert local[component] == kubeflow[component], component
 
 
 @pytest.mark.parametrize("key", sorted(REPORT_ONLY))

@@ -1,0 +1,1 @@
+"""DataFingerprint: what ImageExampleGen would read, fingerprinted before it runs (Kubeflow)."""
