@@ -5,7 +5,7 @@ import os
 
 import tensorflow_transform as tft
 
-from inception_retrain.components.trainer import contract, export, train
+from inception_retrain.components.trainer import contract, distribute, export, train
 
 
 def resume_dir(model_run_dir: str, train_files, transform_output: str, custom_config) -> str:
@@ -26,7 +26,7 @@ def run_fn(fn_args) -> None:
     the chief alone exports and writes the training report; the others write theirs under
     <model_run_dir>/workers/<index>/ as a record that they took part."""
     # First: MultiWorkerMirroredStrategy must exist before any other TensorFlow work.
-    _, _, worker = train.select_strategy()
+    _, _, worker = distribute.select_strategy()
     custom_config = dict(fn_args.custom_config or {})
     config = train.TrainConfig.from_dict(custom_config)
     tf_transform_output = tft.TFTransformOutput(fn_args.transform_output)

@@ -11,7 +11,6 @@ not grow with the number of images. Several workers (TF_CONFIG) each cache and t
 share of the data under MultiWorkerMirroredStrategy.
 """
 import dataclasses
-import json
 import logging
 import os
 import tempfile
@@ -25,7 +24,7 @@ import tf_keras
 
 from inception_retrain.components import features
 from inception_retrain.components.trainer import cache as cache_lib, contract, model as model_lib
-from inception_retrain.components.trainer import precision as precision_lib
+from inception_retrain.components.trainer import distribute, precision as precision_lib
 from inception_retrain.components.trainer.config import TrainConfig
 
 
@@ -170,60 +169,6 @@ def _optimizer(learning_rate: float, epochs: int, examples: int, config: TrainCo
     return tf_keras.optimizers.Adam(learning_rate=learning_rate)
 
 
-def cluster_info(tf_config: Optional[str] = None) -> Dict:
-    """This process's place in the cluster TF_CONFIG describes (what Kubeflow's training
-    operator and Vertex AI inject): workers (chief included), index (the chief is 0), chief."""
-    if tf_config is None:
-        tf_config = os.environ.get("TF_CONFIG", "")
-    config = json.loads(tf_config or "{}")
-    cluster, task = config.get("cluster") or {}, config.get("task") or {}
-    chiefs, workers = len(cluster.get("chief", [])), len(cluster.get("worker", []))
-    kind, index = task.get("type"), int(task.get("index", 0))
-    if kind == "chief":
-        position = 0
-    elif kind == "worker":
-        position = index + chiefs
-    else:
-        position = 0
-    return {"workers": max(1, chiefs + workers), "index": position, "task": kind or "single",
-            "chief": position == 0}
-
-
-_STRATEGIES: Dict = {}
-
-
-def select_strategy():
-    """(strategy, description, cluster info). MultiWorkerMirroredStrategy when TF_CONFIG names
-    more than one worker (create it before any other TensorFlow work: run_fn does), else
-    MirroredStrategy across several GPUs, else the default strategy. One per TF_CONFIG."""
-    info = cluster_info()
-    key = os.environ.get("TF_CONFIG") or ""
-    if key not in _STRATEGIES:
-        gpus = tf.config.list_physical_devices("GPU")
-        if info["workers"] > 1:
-            strategy = tf.distribute.MultiWorkerMirroredStrategy()
-            description = (f"MultiWorkerMirroredStrategy over {info['workers']} workers "
-                           f"(TF_CONFIG), this is {info['task']} {info['index']}")
-        elif len(gpus) > 1:
-            strategy = tf.distribute.MirroredStrategy()
-            description = f"MirroredStrategy over {len(gpus)} GPUs"
-        else:
-            strategy = tf.distribute.get_strategy()
-            description = "one GPU" if gpus else "CPU"
-        _STRATEGIES[key] = (strategy, description)
-    return _STRATEGIES[key] + (info,)
-
-
-def _for_fit(dataset: tf.data.Dataset, multi_worker: bool) -> tf.data.Dataset:
-    """Across workers each reads its own share (sharded explicitly), repeated: fit() then runs
-    a fixed number of steps, so workers with one image more or less never wait for each other."""
-    if not multi_worker:
-        return dataset
-    options = tf.data.Options()
-    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.OFF
-    return dataset.repeat().with_options(options)
-
-
 def _cache_dir(backup_dir: Optional[str]) -> Tuple[str, bool]:
     """(directory, reusable): beside the checkpoints on a local backup_dir, so a killed and
     resumed run reuses a complete cache; a fresh temporary directory otherwise."""
@@ -249,7 +194,7 @@ def train(train_files: Sequence[str], eval_files: Sequence[str],
     logs.
     """
     tf_keras.utils.set_random_seed(config.seed)
-    strategy, strategy_description, worker = select_strategy()
+    strategy, strategy_description, worker = distribute.select_strategy()
     choice = precision_lib.choose(config.precision, len(tf.config.list_physical_devices("GPU")),
                                   precision_lib.cpu_flags())
     previous_policy = tf_keras.mixed_precision.global_policy()
@@ -293,8 +238,8 @@ def _train(train_files, eval_files, tf_transform_output, config, class_weights, 
                   "validation_steps": cache_lib.batches(eval_total, config.batch_size)}
                  if multi else {})
         start = time.time()
-        history = model.fit(_for_fit(train_data, multi),
-                            validation_data=_for_fit(validation_data, multi), epochs=epochs,
+        history = model.fit(distribute.for_fit(train_data, multi), epochs=epochs,
+                            validation_data=distribute.for_fit(validation_data, multi),
                             class_weight=keras_weights, verbose=0,
                             callbacks=_callbacks(phase, epochs, config, backup_dir, log_dir,
                                                  callbacks), **steps)

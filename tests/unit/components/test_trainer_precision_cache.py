@@ -111,6 +111,6 @@ def test_feature_stats_merge_across_workers_as_one_pass():
      {"workers": 2, "index": 0, "task": "chief", "chief": True}),
 ])
 def test_cluster_position_from_tf_config(tf_config, expected):
-    from inception_retrain.components.trainer import train
+    from inception_retrain.components.trainer import distribute
 
-    assert train.cluster_info(tf_config) == expected
+    assert distribute.cluster_info(tf_config) == expected
