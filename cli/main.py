@@ -7,33 +7,9 @@ import os
 import sys
 from typing import List, Optional
 
+from inception_retrain.cli import arguments
 from inception_retrain.components.image_example_gen.ingest import LayoutError
 from inception_retrain.pipeline import config as config_lib
-
-
-def _add_config_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", metavar="FILE", help="YAML config file (see README)")
-    parser.add_argument("--data-root", metavar="DIR",
-                        help="<DIR>/<class_name>/<images>; default: the embedded dataset")
-    parser.add_argument("--work-dir", metavar="DIR",
-                        help="pipeline outputs and metadata (default runs/local)")
-    parser.add_argument("--serving-dir", metavar="DIR",
-                        help="TF Serving base path (default <work-dir>/serving)")
-    parser.add_argument("--base-weights", metavar="imagenet|none|FILE",
-                        help="InceptionV3 base weights (default imagenet, falls back to none "
-                             "offline with a warning in the summary)")
-    parser.add_argument("--set", dest="overrides", action="append", default=[],
-                        metavar="KEY=VALUE",
-                        help="any config key, e.g. --set training.phase1_epochs=3 (repeatable)")
-
-
-def _add_report_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--report-examples", type=int, default=200, metavar="N",
-                        help="eval images the report classifies to show misclassified ones "
-                             "(default 200; 0 = none)")
-    parser.add_argument("--verbose", action="store_true",
-                        help="show every TFX, Beam and TensorFlow log line on the console "
-                             "(they always go to <work-dir>/logs/)")
 
 
 def _load_config(args) -> config_lib.PipelineConfig:
@@ -324,105 +300,18 @@ def _cmd_schema(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="inception-retrain",
-        description="Retrain InceptionV3 on folders of labeled images with TFX; push blessed "
-                    "models to TF Serving.")
-    parser.add_argument("--version", action="version",
-                        version=f"%(prog)s {package_version()}")
-    sub = parser.add_subparsers(dest="command", required=True)
-    run = sub.add_parser(
-        "run", help="run the whole pipeline locally (LocalDagRunner)",
-        description="Runs the pipeline locally, printing each component's start and end, the "
-                    "ingest counts and the training epochs; ends with a summary and writes an "
-                    "HTML run report under <work-dir>/reports/.")
-    _add_config_args(run)
-    _add_report_args(run)
-    run.set_defaults(func=_cmd_run)
-    report = sub.add_parser(
-        "report", help="write the HTML run report (and JSON summary) for the newest run",
-        description="Rebuilds <work-dir>/reports/<run id>/report.html and report.json for the "
-                    "newest run recorded in <work-dir>/metadata.sqlite (or the one --run "
-                    "names), and the model card of the version it pushed.")
-    _add_config_args(report)
-    _add_report_args(report)
-    report.add_argument("--run", metavar="RUN_ID", dest="run_id",
-                        help="the run to report on (a pipeline_run id, as the report names it); "
-                             "default: the newest")
-    report.add_argument("--list", dest="list_runs", action="store_true",
-                        help="list the runs in the store (id, start, components not complete) "
-                             "instead")
-    report.set_defaults(func=_cmd_report)
-    show = sub.add_parser(
-        "config", help="validate the configuration, check the data, print it resolved (YAML)",
-        description="Validates the configuration, runs the data layout and base weights checks "
-                    "`run` makes, and prints the resolved configuration as YAML (the format "
-                    "--config reads).")
-    _add_config_args(show)
-    show.add_argument("--example", action="store_true",
-                      help="print a complete, commented YAML file of every key with its "
-                           "default instead")
-    show.set_defaults(func=_cmd_config)
-    schema = sub.add_parser(
-        "schema", help="infer a schema draft from the data, for review against schema/",
-        description="Ingests the data root as the pipeline does, infers a schema with TFDV, "
-                    "applies the curation rules and prints the diff to the curated schema.")
-    _add_config_args(schema)
-    schema.add_argument("--output", metavar="FILE", default="schema.draft.pbtxt",
-                        help="where the draft is written (default ./schema.draft.pbtxt)")
-    schema.set_defaults(func=_cmd_schema)
+    """The command line: each subcommand's arguments (arguments.py) and the handler it runs."""
+    parser, sub = arguments.top_level_parser(package_version())
+    arguments.add_run_command(sub).set_defaults(func=_cmd_run)
+    arguments.add_report_command(sub).set_defaults(func=_cmd_report)
+    arguments.add_config_command(sub).set_defaults(func=_cmd_config)
+    arguments.add_schema_command(sub).set_defaults(func=_cmd_schema)
     from inception_retrain.cli import kubeflow_commands  # compile, schedule (light imports only)
 
-    kubeflow_commands.register(sub, _add_config_args, _load_config)
-
-    predict = sub.add_parser(
-        "predict", help="classify image files or folders with TF Serving or a local model",
-        description="Sends images to TF Serving (REST :predict with b64 JSON, or gRPC "
-                    "PredictionService), or with --model runs a local SavedModel's "
-                    "serving_default signature, and prints file, class, score and the top-k "
-                    "classes.")
-    predict.add_argument("paths", nargs="+", metavar="FILE_OR_FOLDER")
-    predict.add_argument("--model", metavar="DIR",
-                         help="a local SavedModel, or a TF Serving base path (its highest "
-                              "version, or --version): loaded here, no server needed")
-    predict.add_argument("--protocol", choices=("rest", "grpc"), default="rest")
-    predict.add_argument("--server", metavar="ADDRESS",
-                         help="REST: http://host:8501 (default localhost:8501); "
-                              "gRPC: host:8500 (default localhost:8500)")
-    predict.add_argument("--model-name", metavar="NAME",
-                         help="TF Serving model name (default: the config's model_name)")
-    predict.add_argument("--version", type=int, metavar="N",
-                         help="a specific version (default: the one TF Serving serves)")
-    predict.add_argument("--batch-size", type=int, default=8, metavar="N",
-                         help="images per request (default 8)")
-    predict.add_argument("--top-k", type=int, default=3, metavar="K",
-                         help="classes listed per image (default 3)")
-    predict.set_defaults(func=_cmd_predict)
-
-    shown = sub.add_parser(
-        "history", help="the runs and pushed versions recorded in the work dir",
-        description="Lists every run in <work-dir>/metadata.sqlite (date, data, examples, base "
-                    "weights, eval accuracy with its 95% interval, blessed or why not, the "
-                    "version it pushed) and every version under the push destination (with "
-                    "its run's accuracy; * marks the one TF Serving serves).")
-    _add_config_args(shown)
-    shown.add_argument("--json", action="store_true", help="print JSON instead")
-    shown.set_defaults(func=_cmd_history)
-
-    rollback = sub.add_parser(
-        "rollback", help="serve an earlier version again, or list the pushed versions",
-        description="Without --to: lists the versions under the push destination. With --to N: "
-                    "publishes a copy of version N as the new highest version, which TF "
-                    "Serving's default (latest) policy then serves; nothing is deleted beyond "
-                    "the configured retention.")
-    _add_config_args(rollback)
-    rollback.add_argument("--push-base", metavar="DIR",
-                          help="<serving_dir>/<model_name> (default: from the config)")
-    rollback.add_argument("--to", type=int, metavar="VERSION",
-                          help="the version to serve again")
-    rollback.add_argument("--keep-versions", type=int, metavar="N",
-                          help="versions kept afterwards (default: the config's keep_versions)")
-    rollback.set_defaults(func=_cmd_rollback)
+    kubeflow_commands.register(sub, arguments.add_config_args, _load_config)
+    arguments.add_predict_command(sub).set_defaults(func=_cmd_predict)
+    arguments.add_history_command(sub).set_defaults(func=_cmd_history)
+    arguments.add_rollback_command(sub).set_defaults(func=_cmd_rollback)
     return parser
 
 
