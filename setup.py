@@ -8,8 +8,8 @@ NAMESPACE = "inception_retrain"
 # Folder -> subpackages (each with an __init__.py) below it.
 FOLDERS = {
     "pipeline": [""],
-    "components": ["", "data_gate", "evaluator", "image_example_gen", "pusher", "trainer",
-                   "transform"],
+    "components": ["", "data_fingerprint", "data_gate", "evaluator", "image_example_gen",
+                   "pusher", "trainer", "transform"],
     "kubeflow": [""],
     "run_report": [""],
     "cli": [""],
