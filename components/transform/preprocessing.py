@@ -34,6 +34,9 @@ def preprocessing_fn(inputs, custom_config=None):
     outputs = {features.TRANSFORMED_IMAGE_KEY: decode_and_resize(
         tf.reshape(inputs[features.IMAGE_KEY], [-1]), image_size)}
     labels = tf.reshape(inputs[features.LABEL_KEY], [-1])
+    # Class ids in the order of the names' fingerprints, not of their frequency: the default
+    # order (most frequent first) changes with the train split's class balance, and then the
+    # served model's scores mean other classes, so the gate could not compare with it.
     outputs[features.TRANSFORMED_LABEL_KEY] = tft.compute_and_apply_vocabulary(
-        labels, vocab_filename=features.LABEL_VOCABULARY)
+        labels, vocab_filename=features.LABEL_VOCABULARY, fingerprint_shuffle=True)
     return outputs

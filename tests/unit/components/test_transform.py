@@ -49,7 +49,7 @@ def test_images_of_any_size_become_float_squares_and_labels_ids():
          features.LABEL_KEY: [b"tumor"]},
     ]
     transformed, vocabulary = _analyze_and_transform(rows, image_size=75)
-    assert vocabulary == ["tumor", "stroma"]  # most frequent first
+    assert sorted(vocabulary) == ["stroma", "tumor"]
     assert len(transformed) == 3
     for row, out in zip(rows, transformed):
         image = np.asarray(out[features.TRANSFORMED_IMAGE_KEY])
@@ -62,6 +62,20 @@ def test_images_of_any_size_become_float_squares_and_labels_ids():
     assert red[..., 0].mean() > 0.9 and red[..., 2].mean() < -0.9  # channels kept in RGB order
     white = np.asarray(transformed[2][features.TRANSFORMED_IMAGE_KEY])
     np.testing.assert_allclose(white, 1.0, atol=1e-5)
+
+
+def test_class_ids_do_not_follow_the_class_balance():
+    """The same classes in another balance keep their ids: a model trained on last week's split
+    and one trained on this week's score the same classes in the same columns, so the gate can
+    compare the candidate with the served model (TFT's default order is most frequent first)."""
+    def rows(counts):
+        return [{features.IMAGE_KEY: [_encoded((20 + i, 20), (i * 40, 0, 0), "PNG")],
+                 features.LABEL_KEY: [label.encode()]}
+                for label, n in counts.items() for i in range(n)]
+
+    _, one_way = _analyze_and_transform(rows({"tumor": 3, "stroma": 1, "mucosa": 2}), 16)
+    _, other_way = _analyze_and_transform(rows({"tumor": 1, "stroma": 3, "mucosa": 2}), 16)
+    assert one_way == other_way and sorted(one_way) == ["mucosa", "stroma", "tumor"]
 
 
 def test_decode_and_resize_matches_the_configured_size():
