@@ -36,7 +36,8 @@ def _cmd_compile(args, load_config: Callable) -> int:
             f"{target.extension}"),
         image=args.image, trainer_image=args.trainer_image or "", gpu_type=args.gpu_type or "",
         resources=targets.parse_resources(args.resources),
-        schema_path=args.schema_path or targets.IMAGE_SCHEMA_PATH)
+        schema_path=args.schema_path or targets.IMAGE_SCHEMA_PATH,
+        volumes=targets.parse_volumes(args.volumes))
     targets.check(config, options)  # before TFX is imported: a bad request costs nothing
     print(f"[compile] {args.target}: importing TFX (about a minute on a cold start)", flush=True)
     from inception_retrain.kubeflow import compile as compile_lib
@@ -176,6 +177,11 @@ def _register_compile(subparsers, add_config_args: Callable, load_config: Callab
                                 metavar="COMPONENT.cpu|memory|gpu=N",
                                 help="override a task's CPU cores, memory (GB) or GPUs, e.g. "
                                      "Trainer.gpu=2 (repeatable)")
+    compile_parser.add_argument("--volume", dest="volumes", action="append", default=[],
+                                metavar="CLAIM:/MOUNT/PATH",
+                                help="mount this PersistentVolumeClaim into every task (kfp; "
+                                     "repeatable): data.root and serving_dir may then be paths "
+                                     "on it, e.g. lab-data:/mnt/lab (see kubeflow/README.md)")
     compile_parser.add_argument("--beam-arg", dest="beam_args", action="append", default=[],
                                 metavar="--FLAG=VALUE",
                                 help="Beam pipeline argument for every Beam task, e.g. "

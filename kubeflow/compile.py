@@ -10,7 +10,7 @@ refuses executors the target backend cannot run (open-source KFP: resolver nodes
 import dataclasses
 import json
 import os
-from typing import Any, Dict, Tuple
+from typing import Any, Dict, Optional, Sequence, Tuple
 
 import yaml
 from google.protobuf import json_format
@@ -159,6 +159,22 @@ def _use_project_entrypoint(spec: Dict[str, Any]) -> None:
             json.dumps(component.get("outputDefinitions", {}), indent=2, sort_keys=True)]
 
 
+def platform_spec(spec: Dict[str, Any], volumes: Sequence[targets.Volume]
+                  ) -> Optional[Dict[str, Any]]:
+    """The Kubernetes PlatformSpec mounting each volume into every task (None without volumes):
+    the second YAML document of a KFP package, as kfp-kubernetes' mount_pvc writes it. The
+    claim is given as `constant`: deprecated since kfp-kubernetes 1.4 for pvcNameParameter, but
+    the one field every backend from 2.4 to master reads (2.4.1's driver refuses the newer field
+    as unknown; driver makeVolumeMountPatch)."""
+    if not volumes:
+        return None
+    mounts = [{"mountPath": v.mount_path, "constant": v.claim} for v in volumes]
+    executors = {label: {"pvcMount": [dict(m) for m in mounts]}
+                 for label, executor in sorted(spec["deploymentSpec"]["executors"].items())
+                 if "container" in executor}
+    return {"platforms": {"kubernetes": {"deploymentSpec": {"executors": executors}}}}
+
+
 def check_executors(spec: Dict[str, Any], target: targets.Target) -> None:
     """Refuses executor kinds the target's backend does not implement, naming the tasks."""
     executors = spec["deploymentSpec"]["executors"]
@@ -183,6 +199,7 @@ def _header(config: config_lib.PipelineConfig, options: targets.CompileOptions) 
         f"# by KubeflowV2DagRunner, tfx {tfx_version.__version__}, schema {SCHEMA_VERSION}",
         f"# images: {images['default']} (Trainer: {images['Trainer']})",
         f"# pipeline root: {config.pipeline_root}",
+        *(f"# volume: {v.claim} at {v.mount_path} in every task" for v in options.volumes),
         "# upload: inception-retrain schedule create --package <this file> ... "
         "(see kubeflow/README.md)",
         ""])
@@ -247,7 +264,9 @@ def compile_pipeline(config: config_lib.PipelineConfig,
     with open(options.output, "w") as f:
         if options.target == "kfp":
             f.write(_header(config, options))
-            yaml.safe_dump(spec_dict, f, sort_keys=True)
+            platform = platform_spec(spec_dict, options.volumes)
+            yaml.safe_dump_all([spec_dict] + ([platform] if platform else []), f,
+                               sort_keys=True)
         else:
             job["pipelineSpec"] = spec_dict
             job["runtimeConfig"] = {"gcsOutputDirectory": config.pipeline_root}

@@ -18,10 +18,19 @@ backend/src/v2/metadata/client.go; TFX 1.16 kubeflow_v2_entrypoint_utils):
   taken from the component's input definitions, which the compile passes in
   --json_serialized_inputs_spec_args (kubeflow/compile.py).
 
+- Artifact URIs in a bucket TFX cannot open itself. With KFP's own object store (minio://, the
+  default of an on-premises install) or s3://, the launcher downloads every input artifact to a
+  local path before the command runs and uploads every output from one after it
+  (component/launcher_v2.go localPathForURI: minio://b/k -> /minio/b/k, s3://b/k -> /s3/b/k);
+  TFX reads and writes URIs directly and has no minio:// filesystem. So TFX is given those
+  local paths, and the ExecutorOutput it writes gets the original URIs back (the launcher
+  records what it returns). gs:// stays as it is: TFX reads and writes it itself.
+
 The declared outputs come in --json_serialized_outputs_spec_args (a ComponentOutputsSpec), a flag
 of this module only: it is removed before TFX parses the rest (TFX passes unknown flags to Beam).
 """
 import json
+import os
 import sys
 from typing import Dict, List, Optional, Sequence, Tuple
 
@@ -31,6 +40,8 @@ OUTPUTS_SPEC_FLAG = "--json_serialized_outputs_spec_args"
 INPUTS_SPEC_FLAG = "--json_serialized_inputs_spec_args"
 INVOCATION_FLAG = "--json_serialized_invocation_args"
 SYSTEM_PREFIX = "system."
+# The launcher's local copies of bucket URIs TFX cannot open (launcher_v2.go localPathForURI).
+LAUNCHER_LOCAL_PATHS = {"minio://": "/minio/", "s3://": "/s3/"}
 
 
 class ExecutorInputError(ValueError):
@@ -102,8 +113,48 @@ def repair(executor_input: Dict, inputs_spec: Dict, outputs_spec: Optional[Dict]
     return changes
 
 
-def repaired_argv(argv: Sequence[str]) -> Tuple[List[str], List[str]]:
-    """TFX's arguments with the ExecutorInput repaired and this module's own flag removed."""
+def use_launcher_local_paths(executor_input: Dict) -> Dict[str, str]:
+    """Replaces, in place, every artifact URI the launcher copies to a local path by that path;
+    returns {local path: URI} to put the URIs back."""
+    originals = {}
+    for side in ("inputs", "outputs"):
+        for artifact_list in executor_input.get(side, {}).get("artifacts", {}).values():
+            for artifact in artifact_list.get("artifacts", []):
+                uri = artifact.get("uri", "")
+                for scheme, local_root in LAUNCHER_LOCAL_PATHS.items():
+                    if uri.startswith(scheme):
+                        artifact["uri"] = local_root + uri[len(scheme):]
+                        originals[artifact["uri"]] = uri
+    return originals
+
+
+# TFX's value artifacts are files at their URI (tfx.types.value_artifact, standard_artifacts)
+VALUE_TITLES = {"tfx.String", "tfx.Integer", "tfx.Float", "tfx.Boolean", "tfx.Bytes",
+                "tfx.JsonValue"}
+
+
+def make_local_output_dirs(executor_input: Dict, originals: Dict[str, str]) -> None:
+    """Each output's folder at its local copy (a value artifact's parent), as TFX's own launcher
+    makes them (outputs_utils.make_output_dirs); KFP's makes only the parents."""
+    for artifact_list in executor_input.get("outputs", {}).get("artifacts", {}).values():
+        for artifact in artifact_list.get("artifacts", []):
+            if artifact["uri"] in originals:
+                is_file = type_title(artifact.get("type", {})) in VALUE_TITLES
+                os.makedirs(os.path.dirname(artifact["uri"]) if is_file else artifact["uri"],
+                            exist_ok=True)
+
+
+def restore_uris(executor_output: Dict, originals: Dict[str, str]) -> None:
+    """Puts the original URIs back into a proto-JSON ExecutorOutput, in place."""
+    for artifact_list in executor_output.get("artifacts", {}).values():
+        for artifact in artifact_list.get("artifacts", []):
+            if artifact.get("uri") in originals:
+                artifact["uri"] = originals[artifact["uri"]]
+
+
+def repaired_argv(argv: Sequence[str]) -> Tuple[List[str], List[str], Dict[str, str]]:
+    """TFX's arguments with the ExecutorInput repaired and this module's own flag removed, what
+    was changed, and the {local path: URI} of the launcher's local copies."""
     rest, outputs_spec_json = _pop_flag(list(argv), OUTPUTS_SPEC_FLAG)
     rest, invocation_json = _pop_flag(rest, INVOCATION_FLAG)
     if not invocation_json:
@@ -112,18 +163,34 @@ def repaired_argv(argv: Sequence[str]) -> Tuple[List[str], List[str]]:
     inputs_spec = json.loads(_flag_value(rest, INPUTS_SPEC_FLAG) or "{}")
     outputs_spec = json.loads(outputs_spec_json) if outputs_spec_json else None
     changes = repair(executor_input, inputs_spec, outputs_spec)
-    return [INVOCATION_FLAG, json.dumps(executor_input)] + rest, changes
+    originals = use_launcher_local_paths(executor_input)
+    if originals:
+        changes.append(f"{len(originals)} artifact URI(s) read and written at the launcher's "
+                       f"local copies ({', '.join(sorted(LAUNCHER_LOCAL_PATHS.values()))}...)")
+    return [INVOCATION_FLAG, json.dumps(executor_input)] + rest, changes, originals
 
 
 def main(argv: Sequence[str] = None) -> None:
     argv = list(sys.argv if argv is None else argv)
-    tfx_args, changes = repaired_argv(argv[1:])
+    tfx_args, changes, originals = repaired_argv(argv[1:])
     for change in changes:
         print(f"inception_retrain.kubeflow.entrypoint: {change}", file=sys.stderr, flush=True)
+    make_local_output_dirs(json.loads(tfx_args[1]), originals)
     from absl import app
     from tfx.orchestration.kubeflow.v2.container import kubeflow_v2_run_executor
 
-    app.run(kubeflow_v2_run_executor.main, argv=[argv[0]] + tfx_args,
+    def run(parsed_argv):
+        kubeflow_v2_run_executor.main(parsed_argv)
+        if originals:
+            output_file = json.loads(parsed_argv[0].json_serialized_invocation_args)[
+                "outputs"]["outputFile"]
+            with open(output_file) as f:
+                executor_output = json.load(f)
+            restore_uris(executor_output, originals)
+            with open(output_file, "w") as f:
+                json.dump(executor_output, f)
+
+    app.run(run, argv=[argv[0]] + tfx_args,
             flags_parser=kubeflow_v2_run_executor._parse_flags)  # pylint: disable=protected-access
 
 

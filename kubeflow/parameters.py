@@ -148,9 +148,10 @@ def _set_accuracy_threshold(eval_config: Dict[str, Any], field: str, value: floa
             change["direction"] = "HIGHER_IS_BETTER"
 
 
-def resolve(assignments: Sequence[str], declared: Mapping[str, Tuple[type, Any]]
-            ) -> Dict[str, Any]:
+def resolve(assignments: Sequence[str], declared: Mapping[str, Tuple[type, Any]],
+            mount_paths: Sequence[str] = ()) -> Dict[str, Any]:
     """`KEY=VALUE` strings -> the runtime parameter values to send (only those set).
+    mount_paths: where the package mounts volumes (data_root and push_base may lie there).
 
     KEY is a parameter name, data.root / data.min_examples_per_class /
     data.max_quarantined_fraction, training.<key>, evaluation.accuracy_floor or
@@ -205,11 +206,11 @@ def resolve(assignments: Sequence[str], declared: Mapping[str, Tuple[type, Any]]
         for field, value in eval_edits.items():
             _set_accuracy_threshold(eval_config, field, value)
         values["eval_config"] = json.dumps(eval_config, sort_keys=True)
-    _check_data_values(values)
+    _check_data_values(values, mount_paths)
     return values
 
 
-def _check_data_values(values: Mapping[str, Any]) -> None:
+def _check_data_values(values: Mapping[str, Any], mount_paths: Sequence[str]) -> None:
     """Thresholds and paths, checked as the config file's keys are."""
     data_fields = {"min_examples_per_class": "min_examples_per_class",
                    "max_quarantined_fraction": "max_quarantined_fraction"}
@@ -220,10 +221,13 @@ def _check_data_values(values: Mapping[str, Any]) -> None:
         if name in values and not values[name]:
             raise config_lib.ConfigError(f"{name} must not be empty")
     for name in ("data_root", "push_base"):
-        if name in values and "://" not in values[name]:
+        value = values.get(name)
+        if value is not None and not value.startswith("gs://") and not any(
+                (value + "/").startswith(mount.rstrip("/") + "/") for mount in mount_paths):
             raise config_lib.ConfigError(
-                f"{name} must be a URI every pod can reach (e.g. gs://bucket/...), "
-                f"got {values[name]!r}")
+                f"{name} must be a URI every pod can reach (gs://bucket/...) or a path on a "
+                f"volume the package mounts ({', '.join(mount_paths) or 'none'}), "
+                f"got {value!r}")
     if "keep_versions" in values and values["keep_versions"] < 1:
         raise config_lib.ConfigError(
             f"keep_versions must be at least 1, got {values['keep_versions']}")

@@ -10,11 +10,11 @@ import dataclasses
 import hashlib
 import json
 import re
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import yaml
 
-from inception_retrain.kubeflow import parameters
+from inception_retrain.kubeflow import parameters, targets
 from inception_retrain.pipeline import config as config_lib
 
 MAX_CONCURRENCY = 1
@@ -86,6 +86,7 @@ class Package:
     sha256: str
     pipeline_name: str
     declared: Dict[str, Any]  # root parameter name -> (type, default)
+    mount_paths: Tuple[str, ...] = ()  # volumes every task mounts (compile --volume)
 
     @classmethod
     def read(cls, path: str) -> "Package":
@@ -103,9 +104,13 @@ class Package:
         except OSError as err:
             raise config_lib.ConfigError(f"--package: cannot read {path!r}: {err}") from None
         try:
-            spec_dict = yaml.safe_load(content)
+            # the PipelineSpec, then optionally a PlatformSpec (compile --volume)
+            spec_dict, *platform = [doc for doc in yaml.safe_load_all(content) if doc]
             spec = json_format.ParseDict(spec_dict, pipeline_spec_pb2.PipelineSpec())
-        except (yaml.YAMLError, json_format.ParseError, AttributeError, TypeError) as err:
+            if platform and (len(platform) > 1 or "platforms" not in platform[0]):
+                raise TypeError("expected at most one more document, a PlatformSpec")
+        except (yaml.YAMLError, json_format.ParseError, AttributeError, TypeError,
+                ValueError) as err:
             raise config_lib.ConfigError(f"--package {path!r} is not a PipelineSpec: {err}") \
                 from None
         if spec.schema_version != "2.1.0":
@@ -116,8 +121,11 @@ class Package:
             if "resolver" in executor:
                 raise config_lib.ConfigError(
                     f"--package {path!r} has a resolver ({name}); open-source KFP cannot run it")
+        mounts = {mount["mountPath"] for doc in platform for executor in
+                  doc["platforms"].get("kubernetes", {}).get("deploymentSpec", {}).get(
+                      "executors", {}).values() for mount in executor.get("pvcMount", [])}
         return cls(path, hashlib.sha256(content).hexdigest(), spec.pipeline_info.name,
-                   parameters.spec_parameters(spec_dict))
+                   parameters.spec_parameters(spec_dict), tuple(sorted(mounts)))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -152,11 +160,13 @@ def make_plan(package_path: str, experiment: str, *, cron: Optional[str] = None,
         raise config_lib.ConfigError(f"--interval must be at least 1 second, got {interval_seconds}")
     if not experiment or not experiment.strip():
         raise config_lib.ConfigError("--experiment must not be empty")
-    if pipeline_root is not None and "://" not in pipeline_root:
+    if pipeline_root is not None and not pipeline_root.startswith(
+            targets.KFP_PIPELINE_ROOT_SCHEMES):
         raise config_lib.ConfigError(
-            f"--pipeline-root must be a URI every pod can reach (gs://...), got {pipeline_root!r}")
+            f"--pipeline-root must start with {' or '.join(targets.KFP_PIPELINE_ROOT_SCHEMES)} "
+            f"(KFP's launcher accepts only object-store roots), got {pipeline_root!r}")
     package = Package.read(package_path)
-    values = parameters.resolve(param_assignments, package.declared)
+    values = parameters.resolve(param_assignments, package.declared, package.mount_paths)
     name = pipeline_name or package.pipeline_name
     trigger = f"cron '{cron}'" if cron else f"every {interval_seconds} s"
     return Plan(

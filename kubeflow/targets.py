@@ -74,6 +74,48 @@ _PIPELINE_NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,127}")  # KubeflowV2DagRunner'
 
 
 @dataclasses.dataclass(frozen=True)
+class Volume:
+    """A PersistentVolumeClaim mounted into every task at mount_path (kfp target: the spec's
+    Kubernetes platform config, as kfp-kubernetes' mount_pvc writes it)."""
+
+    claim: str
+    mount_path: str
+
+    def holds(self, path: str) -> bool:
+        return "://" not in path and (path + "/").startswith(self.mount_path.rstrip("/") + "/")
+
+
+_CLAIM_NAME = re.compile(r"[a-z0-9]([-a-z0-9]{0,251}[a-z0-9])?")  # a Kubernetes object name
+# Pipeline roots the KFP launcher accepts (objectstore.ParseBucketConfig); TFX writes gs://
+# itself, the others at the launcher's local copies (kubeflow/entrypoint.py).
+KFP_PIPELINE_ROOT_SCHEMES = ("gs://", "minio://", "s3://")
+
+
+def parse_volumes(assignments: Sequence[str]) -> Tuple[Volume, ...]:
+    """`CLAIM:/mount/path` strings (--volume), checked."""
+    volumes = []
+    for assignment in assignments:
+        claim, sep, mount_path = assignment.partition(":")
+        if not sep or not _CLAIM_NAME.fullmatch(claim):
+            raise config_lib.ConfigError(
+                "--volume expects CLAIM:/MOUNT/PATH with CLAIM a PersistentVolumeClaim's name "
+                f"(lower-case letters, digits, '-'), e.g. lab-data:/mnt/lab, got {assignment!r}")
+        normal = os.path.normpath(mount_path)
+        if not mount_path.startswith("/") or normal == "/" or normal != mount_path.rstrip("/"):
+            raise config_lib.ConfigError(
+                f"--volume {claim}: the mount path must be an absolute, normalised path other "
+                f"than /, e.g. /mnt/lab, got {mount_path!r}")
+        for other in volumes:
+            if other.claim == claim or other.holds(normal) or Volume(claim, normal).holds(
+                    other.mount_path):
+                raise config_lib.ConfigError(
+                    f"--volume {assignment!r} and {other.claim}:{other.mount_path}: each claim "
+                    "once, at a mount path of its own (not one inside another)")
+        volumes.append(Volume(claim, normal))
+    return tuple(volumes)
+
+
+@dataclasses.dataclass(frozen=True)
 class CompileOptions:
     """Everything a compile needs besides the pipeline configuration."""
 
@@ -85,6 +127,7 @@ class CompileOptions:
     resources: Mapping[str, Resources] = dataclasses.field(
         default_factory=lambda: dict(DEFAULT_RESOURCES))
     schema_path: str = IMAGE_SCHEMA_PATH
+    volumes: Tuple[Volume, ...] = ()  # claims mounted into every task (kfp only)
 
     @property
     def target_spec(self) -> Target:
@@ -126,13 +169,28 @@ def parse_resources(assignments: Sequence[str]) -> Dict[str, Resources]:
     return result
 
 
-def _require_uri(key: str, value: str, target: str) -> None:
-    if "://" not in value:
-        raise config_lib.ConfigError(
-            f"{key} must be a URI every pod can reach (e.g. gs://bucket/...), got {value!r}: "
-            "Kubeflow pods do not see this machine's files")
-    if target == "vertex" and not value.startswith("gs://"):
+def _require_pod_path(key: str, value: str, options: "CompileOptions") -> None:
+    """A path TFX opens by name in every pod: gs:// (TFX's own filesystem), or on kfp a path on
+    a mounted volume."""
+    if value.startswith("gs://") or any(v.holds(value) for v in options.volumes):
+        return
+    if options.target == "vertex":
         raise config_lib.ConfigError(f"{key} must be a gs:// URI for Vertex AI, got {value!r}")
+    volumes = ", ".join(f"{v.claim}:{v.mount_path}" for v in options.volumes) or "none given"
+    raise config_lib.ConfigError(
+        f"{key} must be a gs:// URI or a path on a volume mounted with --volume CLAIM:/MOUNT "
+        f"(volumes: {volumes}), got {value!r}: Kubeflow pods do not see this machine's files, "
+        "and TFX reads this by path (it has no minio:// or s3:// filesystem here)")
+
+
+def _require_pipeline_root(value: str, target: str) -> None:
+    schemes = KFP_PIPELINE_ROOT_SCHEMES if target == "kfp" else ("gs://",)
+    if not value.startswith(schemes):
+        raise config_lib.ConfigError(
+            f"work_dir (the pipeline root is <work_dir>/pipeline_root) must start with "
+            f"{' or '.join(schemes)} for the {target} target, got {value!r}"
+            + (": KFP's launcher accepts only object-store pipeline roots (minio:// is the "
+               "object store of an on-premises install)" if target == "kfp" else ""))
 
 
 def check_beam_args(args: Sequence[str]) -> None:
@@ -187,11 +245,14 @@ def check(config: config_lib.PipelineConfig, options: CompileOptions) -> None:
         raise config_lib.ConfigError(
             "data.root must be set for Kubeflow (the embedded default dataset exists only "
             "locally): --data-root gs://bucket/images")
-    _require_uri("data.root", config.data.root, target.name)
-    _require_uri("work_dir (the pipeline root is <work_dir>/pipeline_root)", config.work_dir,
-                 target.name)
-    _require_uri("serving_dir (the Pusher writes <serving_dir>/<model_name>/<version>)",
-                 os.path.dirname(config.push_base), target.name)
+    if options.volumes and target.name != "kfp":
+        raise config_lib.ConfigError(
+            f"--volume: the {target.name} target mounts no PersistentVolumeClaims; use gs:// "
+            "paths")
+    _require_pod_path("data.root", config.data.root, options)
+    _require_pipeline_root(config.work_dir, target.name)
+    _require_pod_path("serving_dir (the Pusher writes <serving_dir>/<model_name>/<version>)",
+                      os.path.dirname(config.push_base), options)
     weights = config.training.base_weights
     if weights not in ("imagenet", "none") and not weights.startswith("/"):
         raise config_lib.ConfigError(
@@ -212,3 +273,8 @@ def check(config: config_lib.PipelineConfig, options: CompileOptions) -> None:
             "--target vertex, or a plain pattern such as '*/*' with data.root (the data_root "
             "runtime parameter) set to the span's folder for each run")
     check_beam_args(config.beam_args)
+    if options.volumes and "--runner=DataflowRunner" in config.beam_args and any(
+            v.holds(config.data.root) for v in options.volumes):
+        raise config_lib.ConfigError(
+            "beam_args: Dataflow workers do not mount the cluster's volumes, so they cannot read "
+            f"data.root {config.data.root!r}; use a gs:// data root with Dataflow")

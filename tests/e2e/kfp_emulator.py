@@ -35,6 +35,13 @@ TFX 1.16 as installed):
   task with cachingOptions.enableCache whose fingerprint (cache_fingerprint) matches an earlier
   succeeded execution of this backend is not run; its outputs are that execution's artifacts
   (the same ML Metadata ids) and output parameters (reuseCachedOutputs).
+- Storage: a minio:// pipeline root is KFP's own object store (a folder here); the launcher
+  downloads each minio:// input to its local path /minio/<bucket>/<key> (localPathForURI),
+  makes the parents of the outputs' local paths (prepareOutputFolders), and uploads the outputs
+  from there after the command (uploadOutputArtifacts); the pod's local copies go with it.
+  Volumes: the package's Kubernetes platform spec (pvcMount per executor); a path parameter on
+  a volume is there only for a task whose executor mounts it (driver makeVolumeMountPatch).
+  The volume is this machine's folder at the mount path itself.
 - Importer tasks (component/importer_launcher.go): the artifact URI from the constant or the
   runtime parameter, metadata as custom properties, recorded under the output key "artifact".
 - Vertex profile: the ExampleGen driver (the spec's lifecycle.preCacheCheck,
@@ -56,6 +63,7 @@ import dataclasses
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 import threading
@@ -217,6 +225,9 @@ class Backend:
     def __init__(self, profile: Profile, scratch: Path, env: Optional[Mapping[str, str]] = None,
                  python: str = sys.executable, parallel: int = 2):
         self.profile, self.scratch, self.python, self.parallel = profile, scratch, python, parallel
+        self.object_store = scratch / "object-store"   # minio://<bucket>/<key> lives here
+        self.platform: Dict[str, Any] = {}             # executor label -> Kubernetes config
+        self.uses_minio, self.bucket = False, ""       # the run's pipeline root
         self.env = dict(os.environ if env is None else env)
         self.mlmd = MetadataStore()
         self.cache: Dict[str, TaskRun] = {}   # fingerprint -> the execution it was made for
@@ -360,6 +371,7 @@ class Backend:
                 recorded, declared_inputs[name]["artifactType"])]}
         executor_input = {"inputs": inputs,
                           "outputs": self._outputs(pipeline_root, task_name, component, task_dir)}
+        self._check_mounted(task_name, component["executorLabel"], executor_input)
         fingerprint = None
         if self.profile.caches and task.get("cachingOptions", {}).get("enableCache"):
             fingerprint = cache_fingerprint(executor_input, component, container)
@@ -370,8 +382,11 @@ class Backend:
                                    "parameterValues", {})},
                                earlier.outputs, "", time.monotonic() - started, cached=True)
         outputs = executor_input["outputs"]
+        self._download(executor_input)
         _make_output_dirs(outputs)
         logs = outputs["artifacts"].get("executor-logs", {}).get("artifacts", [{}])[0].get("uri")
+        if logs and logs.startswith(MINIO):
+            logs = LOCAL_MINIO + logs[len(MINIO):]
         log, driver_output = "", None
         if self.profile.runs_pre_cache_check and "lifecycle" in container:
             hook = container["lifecycle"]["preCacheCheck"]
@@ -385,6 +400,7 @@ class Backend:
         log += self._execute(
             task_name, self._command(container, _with_defaults(executor_input, component)), logs)
         executor_output = self._read_output(outputs["outputFile"])
+        self._upload(outputs, executor_output)
         recorded = {}
         for name, artifacts in outputs["artifacts"].items():
             provisioned = json.loads(json.dumps(artifacts["artifacts"][0]))
@@ -398,6 +414,67 @@ class Backend:
         if fingerprint:  # createCache: only a succeeded execution is recorded
             self.cache[fingerprint] = run
         return run
+
+    # -- storage: KFP's object store and the pods' volumes ----------------------------------
+    def _check_mounted(self, task_name: str, label: str, executor_input: Mapping[str, Any]
+                       ) -> None:
+        """A path on a volume is there only in pods that mount it (driver makeVolumeMountPatch
+        adds the platform spec's pvcMount of the task's executor). The volume is this machine's
+        folder at the mount path itself."""
+        mounted = [m["mountPath"] for m in self.platform.get(label, {}).get("pvcMount", [])]
+        volumes = {m["mountPath"] for config in self.platform.values()
+                   for m in config.get("pvcMount", [])}
+        values = [v for v in executor_input["inputs"]["parameterValues"].values()
+                  if isinstance(v, str)]
+        for path in values:
+            on = [v for v in volumes if (path + "/").startswith(v.rstrip("/") + "/")]
+            if on and not any(v in mounted for v in on):
+                raise TaskFailed(task_name, 1, f"{path}: No such file or directory (volume "
+                                               f"{on[0]} is not mounted in this pod)")
+
+    def _store_path(self, uri: str) -> Path:
+        return self.object_store / uri[len(MINIO):]
+
+    def _download(self, executor_input: Mapping[str, Any]) -> None:
+        """launcher downloadArtifacts: every minio:// input to its local path (localPathForURI);
+        prepareOutputFolders: the parent of every minio:// output's local path."""
+        for artifacts in executor_input["inputs"].get("artifacts", {}).values():
+            uri = artifacts["artifacts"][0]["uri"]
+            if uri.startswith(MINIO):
+                source, local = self._store_path(uri), Path(LOCAL_MINIO + uri[len(MINIO):])
+                if not source.exists():
+                    raise ValueError(f"{uri}: not in the object store")
+                if source.is_dir():
+                    shutil.copytree(source, local, dirs_exist_ok=True)
+                else:
+                    local.parent.mkdir(parents=True, exist_ok=True)
+                    shutil.copy2(source, local)
+        for artifacts in executor_input["outputs"]["artifacts"].values():
+            uri = artifacts["artifacts"][0]["uri"]
+            if uri.startswith(MINIO):
+                Path(LOCAL_MINIO + uri[len(MINIO):]).parent.mkdir(parents=True, exist_ok=True)
+
+    def _upload(self, outputs: Mapping[str, Any], executor_output: Mapping[str, Any]) -> None:
+        """launcher uploadOutputArtifacts: each minio:// output (its URI after the
+        ExecutorOutput's merge) from its local path to the store; then the pod, and with it
+        every local copy, is gone."""
+        for name, artifacts in outputs["artifacts"].items():
+            uri = artifacts["artifacts"][0]["uri"]
+            returned = executor_output.get("artifacts", {}).get(name, {}).get("artifacts", [])
+            uri = (returned[0].get("uri") if returned else None) or uri
+            if not uri.startswith(MINIO):
+                if LOCAL_MINIO in uri:
+                    raise ValueError(f"output {name}: the ExecutorOutput names the local copy "
+                                     f"{uri}, which no other pod sees")
+                continue
+            local = Path(LOCAL_MINIO + uri[len(MINIO):])
+            if local.is_dir():
+                shutil.copytree(local, self._store_path(uri), dirs_exist_ok=True)
+            elif local.exists():
+                self._store_path(uri).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(local, self._store_path(uri))
+        if self.uses_minio:
+            shutil.rmtree(LOCAL_MINIO + self.bucket, ignore_errors=True)
 
     def _run_importer(self, task_name, importer, task, root_values, started):
         uri_spec = importer["artifactUri"]
@@ -416,10 +493,14 @@ class Backend:
 
     # -- a run -------------------------------------------------------------------------------
     def run(self, spec: Mapping[str, Any], parameter_values: Mapping[str, Any] = (),
-            pipeline_root: Optional[str] = None) -> Dict[str, TaskRun]:
+            pipeline_root: Optional[str] = None, platform_spec: Optional[Mapping[str, Any]] = None
+            ) -> Dict[str, TaskRun]:
         """Runs every task of the spec once, in dependency order (independent tasks up to
-        `parallel` at a time, as the backend would start them together); raises TaskFailed."""
+        `parallel` at a time, as the backend would start them together); raises TaskFailed.
+        platform_spec: the package's Kubernetes PlatformSpec (volumes), if it has one."""
         self.runs += 1
+        self.platform = dict((platform_spec or {}).get("platforms", {}).get("kubernetes", {})
+                             .get("deploymentSpec", {}).get("executors", {}))
         run_dir = self.scratch / f"run-{self.runs}"
         declared = spec["root"].get("inputDefinitions", {}).get("parameters", {})
         values = dict(parameter_values)
@@ -433,6 +514,11 @@ class Backend:
         values = {k: float(v) if isinstance(v, int) and not isinstance(v, bool) else v
                   for k, v in values.items()}
         root = pipeline_root or spec["defaultPipelineRoot"]
+        self.uses_minio = root.startswith(MINIO)
+        self.bucket = root[len(MINIO):].split("/")[0] if self.uses_minio else ""
+        if self.uses_minio and self.parallel > 1:
+            raise ValueError("a minio:// run shares this machine's /minio between its pods: "
+                             "run it with parallel=1")
         root = f"{root.rstrip('/')}/{spec['pipelineInfo']['name']}/run-{self.runs}"
         tasks = spec["root"]["dag"]["tasks"]
         needs = {name: _upstream(task) for name, task in tasks.items()}
@@ -486,6 +572,10 @@ def cache_fingerprint(executor_input: Mapping[str, Any], component: Mapping[str,
     return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()
 
 
+MINIO = "minio://"
+LOCAL_MINIO = "/minio/"  # the launcher's local copies (launcher_v2.go localPathForURI)
+
+
 # TFX's value artifacts are files at their URI (tfx.types.value_artifact and standard_artifacts).
 _FILE_TITLES = {"tfx.String", "tfx.Integer", "tfx.Float", "tfx.Boolean", "tfx.Bytes",
                 "tfx.JsonValue", "system.Artifact"}
@@ -499,6 +589,8 @@ def _make_output_dirs(outputs: Mapping[str, Any]) -> None:
     no folder is needed."""
     for artifacts in outputs["artifacts"].values():
         for artifact in artifacts["artifacts"]:
+            if artifact["uri"].startswith(MINIO):
+                continue  # the launcher's local copy: Backend._download
             title = yaml.safe_load(_title_schema(artifact["type"])).get("title")
             path = Path(artifact["uri"])
             (path.parent if title in _FILE_TITLES else path).mkdir(parents=True, exist_ok=True)

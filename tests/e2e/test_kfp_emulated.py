@@ -221,3 +221,48 @@ def test_non_default_data_keys_reach_the_tasks_on_kfp(tmp_path, backend_env):
     facts = Path(runs["DataGate"].outputs["data_report"].uri)
     report = " ".join(p.read_text(errors="replace") for p in facts.rglob("*") if p.is_file())
     assert "ratio" in report.lower(), report[:2000]
+
+
+def test_on_premises_kfp_runs_without_gcs(tmp_path, backend_env):
+    """An on-premises cluster, no cloud bucket: the pipeline root in KFP's own object store
+    (minio://; the launcher copies artifacts between it and the pod's /minio/...), the images
+    and the push destination on a PersistentVolumeClaim mounted into every task (the package's
+    Kubernetes platform spec; TF Serving mounts the same claim)."""
+    import dataclasses
+    import shutil
+    import uuid
+
+    import yaml
+    from inception_retrain.kubeflow import compile as compile_lib
+
+    lab = tmp_path / "lab"  # the volume: this folder, at its own path in every pod
+    bucket = f"emulated-{uuid.uuid4().hex[:12]}"
+    base = emulated_config(**NO_TEST_SPLIT)
+    config = dataclasses.replace(
+        base, work_dir=f"minio://{bucket}/work", serving_dir=str(lab / "serving"),
+        data=dataclasses.replace(base.data, root=str(lab / "images")))
+    options = targets.CompileOptions(
+        target="kfp", output=str(tmp_path / "pipeline.yaml"),
+        image="registry.example.com/inception-retrain:emulated",
+        volumes=(targets.Volume("lab-data", str(lab)),))
+    compiled = compile_lib.compile_pipeline(config, options)
+    spec, platform = yaml.safe_load_all(Path(compiled.path).read_text())
+    data_root = write_class_images(lab / "images", CLASSES)
+    push_base = lab / "serving" / "inception_v3"
+    (tmp_path / "backend").mkdir()
+    backend = kfp_emulator.Backend(kfp_emulator.KFP_2_5, tmp_path / "backend", env=backend_env,
+                                   parallel=1)
+    try:
+        runs = backend.run(spec, run_parameters(data_root, push_base), platform_spec=platform)
+    finally:
+        shutil.rmtree(f"/minio/{bucket}", ignore_errors=True)
+    assert_run(spec, runs, push_base, version=1)
+    for name, task in runs.items():
+        for output, artifact in task.outputs.items():
+            if name != "ImportSchemaGen":  # the importer's schema file is inside the image
+                assert artifact.uri.startswith(f"minio://{bucket}/work/pipeline_root/"), (
+                    name, output, artifact.uri)
+    model = runs["Trainer"].outputs["model"]
+    stored = backend.object_store / model.uri[len("minio://"):]
+    assert (stored / "Format-Serving" / "saved_model.pb").is_file(), sorted(stored.rglob("*"))
+    assert not Path(f"/minio/{bucket}").exists()  # every pod's local copies went with it

@@ -272,9 +272,17 @@ def test_vertex_pipeline_job(vertex_job):
 
 
 @pytest.mark.parametrize("overrides, option_changes, message", [
-    ({"data": {"root": "/home/me/images"}}, {}, r"data\.root must be a URI"),
-    ({"work_dir": "runs/k"}, {}, r"work_dir .* must be a URI"),
-    ({"serving_dir": "/srv/models"}, {}, r"serving_dir .* must be a URI"),
+    ({"data": {"root": "/home/me/images"}}, {}, r"data\.root must be a gs:// URI or a path on "
+                                                r"a volume .*volumes: none given"),
+    ({"data": {"root": "/home/me/images"}}, {"volumes": (targets.Volume("lab", "/mnt/lab"),)},
+     r"data\.root .*volumes: lab:/mnt/lab\)"),
+    ({"data": {"root": "minio://mlpipeline/images"}}, {}, r"data\.root .*TFX reads this by path"),
+    ({"work_dir": "runs/k"}, {}, r"work_dir .* must start with gs:// or minio:// or s3://"),
+    ({"work_dir": "/mnt/lab/work"}, {"volumes": (targets.Volume("lab", "/mnt/lab"),)},
+     r"work_dir .*launcher accepts only object-store pipeline roots"),
+    ({"serving_dir": "/srv/models"}, {}, r"serving_dir .* must be a gs:// URI or a path on a"),
+    ({}, {"target": "vertex", "output": "p.json", "volumes": (targets.Volume("lab", "/mnt"),)},
+     r"--volume: the vertex target mounts no PersistentVolumeClaims"),
     ({"data": {"root": "s3://bucket/images"}}, {"target": "vertex"}, r"gs:// URI for Vertex"),
     ({"pipeline_name": "Inception_Retrain"}, {}, r"pipeline_name must be lower-case"),
     ({"training": {"base_weights": "gs://b/w.h5"}}, {}, r"training\.base_weights"),
@@ -328,7 +336,7 @@ def test_cli_refuses_a_bad_request_without_importing_tfx(tmp_path):
          "--data-root", str(tmp_path), "--output", str(out)],
         capture_output=True, text=True, cwd=REPO)
     assert result.returncode == 2, result.stderr
-    assert "config error: data.root must be a URI" in result.stderr
+    assert "config error: data.root must be a gs:// URI or a path on a volume" in result.stderr
     assert result.stdout.strip().endswith("tfx not imported")
     assert not out.exists()
 
@@ -399,3 +407,61 @@ def test_cli_compiles_with_config_overrides_resources_and_beam_args(compile_lib,
     declared = spec["root"]["inputDefinitions"]["parameters"]
     assert json.loads(declared["training_config"]["defaultValue"])["phase1_epochs"] == 7
     assert f"wrote {out}" in capsys.readouterr().out
+
+
+def test_on_premises_compile_mounts_the_volume_into_every_task(compile_lib, tmp_path):
+    """No GCS: the pipeline root in KFP's own object store (minio://), the images and the push
+    destination on a PersistentVolumeClaim that TF Serving mounts too. The package then holds
+    the PipelineSpec and a Kubernetes PlatformSpec, and `schedule create` reads it."""
+    from inception_retrain.kubeflow import schedule
+
+    config = kubeflow_config(work_dir="minio://mlpipeline/inception",
+                             data={"root": "/mnt/lab/tiles"}, serving_dir="/mnt/lab/serving")
+    compiled = compile_lib.compile_pipeline(config, options(
+        tmp_path, volumes=targets.parse_volumes(["lab-data:/mnt/lab"])))
+    spec, platform = yaml.safe_load_all(Path(compiled.path).read_text())
+    assert spec["defaultPipelineRoot"] == "minio://mlpipeline/inception/pipeline_root"
+    executors = platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
+    containers = {label for label, e in spec["deploymentSpec"]["executors"].items()
+                  if "container" in e}
+    assert set(executors) == containers and len(containers) >= 10
+    for config_of_task in executors.values():
+        assert config_of_task == {"pvcMount": [{"mountPath": "/mnt/lab", "constant": "lab-data"}]}
+    defaults = {name: d.get("defaultValue") for name, d in
+                spec["root"]["inputDefinitions"]["parameters"].items()}
+    assert defaults["data_root"] == "/mnt/lab/tiles"
+    assert defaults["push_base"] == "/mnt/lab/serving/inception_v3"
+    package = schedule.Package.read(compiled.path)
+    assert package.pipeline_name == config.pipeline_name and package.mount_paths == ("/mnt/lab",)
+    # a scheduled run may point at other folders of the volume, not at a pod's own disk
+    assert parameters.resolve(["data.root=/mnt/lab/tiles-2026"], package.declared,
+                              package.mount_paths) == {"data_root": "/mnt/lab/tiles-2026"}
+    with pytest.raises(config_lib.ConfigError, match=r"data_root .*volume the package mounts "
+                                                     r"\(/mnt/lab\)"):
+        parameters.resolve(["data.root=/srv/tiles"], package.declared, package.mount_paths)
+    # the platform spec parses as KFP's PlatformSpec
+    from google.protobuf import json_format
+    from kfp.pipeline_spec import pipeline_spec_pb2
+
+    json_format.ParseDict(platform, pipeline_spec_pb2.PlatformSpec())
+
+
+@pytest.mark.parametrize("assignment, message", [
+    ("lab-data", r"CLAIM:/MOUNT/PATH"),
+    ("Lab_Data:/mnt/lab", r"PersistentVolumeClaim's name"),
+    ("lab:mnt/lab", r"absolute, normalised path"),
+    ("lab:/", r"other than /"),
+    ("lab:/mnt/../lab", r"normalised"),
+])
+def test_a_bad_volume_is_refused_naming_it(assignment, message):
+    with pytest.raises(config_lib.ConfigError, match=message):
+        targets.parse_volumes([assignment])
+
+
+def test_volumes_may_not_repeat_or_nest():
+    with pytest.raises(config_lib.ConfigError, match="a mount path of its own"):
+        targets.parse_volumes(["a:/mnt/lab", "b:/mnt/lab/serving"])
+    with pytest.raises(config_lib.ConfigError, match="each claim"):
+        targets.parse_volumes(["a:/mnt/one", "a:/mnt/two"])
+    assert targets.parse_volumes(["a:/mnt/lab", "b:/mnt/labels"]) == (
+        targets.Volume("a", "/mnt/lab"), targets.Volume("b", "/mnt/labels"))

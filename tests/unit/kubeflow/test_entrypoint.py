@@ -41,7 +41,7 @@ def argv(invocation, outputs_spec=OUTPUTS_SPEC):
 
 @pytest.mark.parametrize("outputs_spec", [OUTPUTS_SPEC, None])
 def test_backend_log_output_is_removed_and_input_types_restored(outputs_spec):
-    args, changes = entrypoint.repaired_argv(argv(executor_input(**{"executor-logs": LOGS}),
+    args, changes, _ = entrypoint.repaired_argv(argv(executor_input(**{"executor-logs": LOGS}),
                                                   outputs_spec))
     assert "--json_serialized_outputs_spec_args" not in args
     assert args[-1] == "--runner=DirectRunner"  # Beam's flags reach TFX untouched
@@ -55,7 +55,7 @@ def test_backend_log_output_is_removed_and_input_types_restored(outputs_spec):
 def test_a_well_formed_input_is_passed_through():
     invocation = executor_input()
     invocation["inputs"]["artifacts"]["examples"]["artifacts"][0]["type"] = EXAMPLES
-    args, changes = entrypoint.repaired_argv(argv(invocation))
+    args, changes, _ = entrypoint.repaired_argv(argv(invocation))
     assert changes == []
     assert json.loads(args[args.index("--json_serialized_invocation_args") + 1]) == invocation
 
@@ -70,3 +70,32 @@ def test_type_title_reads_both_schema_forms():
     assert entrypoint.type_title({"schemaTitle": "system.Artifact"}) == "system.Artifact"
     assert entrypoint.type_title(EXAMPLES) == "tfx.Examples"
     assert entrypoint.type_title({"instanceSchema": ""}) == ""
+
+
+def test_minio_and_s3_artifacts_are_read_and_written_at_the_launchers_local_copies():
+    """KFP's own object store: TFX gets /minio/<bucket>/<key> (where the launcher downloads
+    inputs and uploads outputs from), and its ExecutorOutput the original URIs back."""
+    invocation = executor_input()
+    invocation["inputs"]["artifacts"]["examples"]["artifacts"][0]["uri"] = (
+        "minio://mlpipeline/v2/artifacts/p/r/ImageExampleGen/u/examples")
+    invocation["outputs"]["artifacts"]["statistics"]["artifacts"][0]["uri"] = (
+        "s3://lab/v2/p/r/StatisticsGen/v/statistics")
+    args, changes, originals = entrypoint.repaired_argv(argv(invocation))
+    sent = json.loads(args[1])
+    assert (sent["inputs"]["artifacts"]["examples"]["artifacts"][0]["uri"]
+            == "/minio/mlpipeline/v2/artifacts/p/r/ImageExampleGen/u/examples")
+    local_output = sent["outputs"]["artifacts"]["statistics"]["artifacts"][0]["uri"]
+    assert local_output == "/s3/lab/v2/p/r/StatisticsGen/v/statistics"
+    assert any("local copies" in change for change in changes)
+    executor_output = {"artifacts": {"statistics": {"artifacts": [
+        {"uri": local_output, "metadata": {"span": 0.0}}]}}}
+    entrypoint.restore_uris(executor_output, originals)
+    assert executor_output["artifacts"]["statistics"]["artifacts"][0] == {
+        "uri": "s3://lab/v2/p/r/StatisticsGen/v/statistics", "metadata": {"span": 0.0}}
+
+
+def test_gs_artifacts_are_left_to_tfx():
+    args, changes, originals = entrypoint.repaired_argv(argv(executor_input()))
+    assert originals == {}
+    assert json.loads(args[1])["outputs"]["artifacts"]["statistics"]["artifacts"][0][
+        "uri"].startswith("gs://")

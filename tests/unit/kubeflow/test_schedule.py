@@ -157,9 +157,11 @@ def check_package(content: bytes) -> dict:
     from kfp.pipeline_spec import pipeline_spec_pb2
 
     docs = [doc for doc in yaml.safe_load_all(content) if doc]
-    if len(docs) != 1:
-        raise BadRequest(400, "expected exactly one pipeline spec document")
-    spec_dict = docs[0]
+    specs = [doc for doc in docs if "pipelineInfo" in doc]  # IsPipelineSpec / IsPlatformSpec...
+    platforms = [doc for doc in docs if "kubernetes" in doc.get("platforms", {})]
+    if len(specs) != 1 or len(platforms) > 1 or len(specs) + len(platforms) != len(docs):
+        raise BadRequest(400, "expected one pipeline spec and at most one platform spec")
+    spec_dict = specs[0]
     try:
         spec = json_format.ParseDict(spec_dict, pipeline_spec_pb2.PipelineSpec())
     except json_format.ParseError as err:
@@ -512,7 +514,7 @@ def test_list_and_disable(fake_kfp, package, capsys):
     ({"param_assignments": ["epochs=3"]}, r"unknown parameter 'epochs'; known: .*data\.root"),
     ({"param_assignments": ["training_config={\"phase1_epochs\": 3}"]},
      r"must set every training key"),
-    ({"pipeline_root": "/tmp/root"}, r"--pipeline-root must be a URI"),
+    ({"pipeline_root": "/tmp/root"}, r"--pipeline-root must start with gs:// or minio://"),
 ])
 def test_bad_input_stops_before_any_request(fake_kfp, package, kwargs, message):
     with pytest.raises(config_lib.ConfigError, match=message):
