@@ -209,12 +209,13 @@ class RunProgress:
 def ingest_counts(metadata_path: str, pipeline_name: str, node: str) -> List[str]:
     """Lines describing what ImageExampleGen read or StatisticsGen counted in the newest run."""
     from inception_retrain.run_report import mlmd, reader
+    from inception_retrain.run_report.artifacts import RunArtifacts
 
     store = mlmd.open_store(metadata_path)
     execution = mlmd.latest_run_executions(store, pipeline_name).get(node)
     if execution is None:
         return []
-    data = reader.read_data(store, {node: execution})
+    data = reader.read_data(RunArtifacts.from_store(store, {node: execution}))
     if node == "ImageExampleGen":
         return [f"quarantined files: {data.quarantined_count or 0}"
                 f", skipped by choice: {data.skipped_count or 0}"]

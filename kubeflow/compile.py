@@ -22,6 +22,7 @@ from tfx.orchestration.kubeflow.v2 import compiler_utils
 from inception_retrain.kubeflow import parameters, targets
 from inception_retrain.pipeline import config as config_lib
 from inception_retrain.pipeline.pipeline import create_eval_config, create_pipeline, dag_arguments
+from inception_retrain.run_report import pipeline_step
 
 SCHEMA_VERSION = "2.1.0"
 _INFRA_VALIDATOR = tfx.components.InfraValidator
@@ -56,7 +57,8 @@ def build(config: config_lib.PipelineConfig, schema_path: str, target: targets.T
           ) -> tfx.dsl.Pipeline:
     """The DAG of pipeline.dag_arguments (the local runner's mapping) with every
     runtime-settable value replaced by a RuntimeParameter whose default is the configuration's,
-    and a DataFingerprint node where the target runs no ExampleGen driver."""
+    a DataFingerprint node where the target runs no ExampleGen driver, and the RunReporter
+    last (a scheduled run leaves the report and model card a local run's command writes)."""
     defaults = parameters.default_values(config, schema_path, eval_config_json(config))
     runtime = {name: tfx.dsl.experimental.RuntimeParameter(
         name=name, ptype=ptype, default=defaults[name], description=description)
@@ -67,9 +69,11 @@ def build(config: config_lib.PipelineConfig, schema_path: str, target: targets.T
             raise KeyError(f"create_pipeline has no argument {argument!r} for runtime "
                            f"parameter {parameter!r}")
         arguments[argument] = runtime[parameter]
-    return create_pipeline(**arguments, trainer_custom_config=runtime["training_config"],
-                           eval_config=runtime["eval_config"],
-                           fingerprint_data=not target.runs_example_gen_driver)
+    return create_pipeline(
+        **arguments, trainer_custom_config=runtime["training_config"],
+        eval_config=runtime["eval_config"], fingerprint_data=not target.runs_example_gen_driver,
+        report_step=pipeline_step.step(config.pipeline_name, arguments["data_root"],
+                                       json.dumps(dataclasses.asdict(config.model_card))))
 
 
 def _resources(target: targets.Target, resources: targets.Resources, gpu_type: str

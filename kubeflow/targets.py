@@ -32,10 +32,13 @@ TARGETS = {
     # lifecycle.preCacheCheck hook): DataFingerprint (never cached) lists the image files and
     # hands their fingerprint to ImageExampleGen as a parameter, which KFP's cache key holds.
     # Unchanged data: ImageExampleGen and all after it up to the Evaluator come from the cache.
+    # ImportSchemaGen may cache on both targets: its key holds schema_path and the image (the
+    # default schema is baked into the image); uncached, its new Schema artifact each run would
+    # give ExampleValidator and Transform, and so the Trainer, a new cache key every run.
     "kfp": Target("kfp", ".yaml", "nvidia.com/gpu", ("container", "importer"),
-                  ("DataFingerprint", "ImportSchemaGen"), runs_example_gen_driver=False),
+                  ("DataFingerprint",), runs_example_gen_driver=False),
     "vertex": Target("vertex", ".json", "NVIDIA_TESLA_T4",
-                     ("container", "importer", "resolver"), ("ImportSchemaGen",),
+                     ("container", "importer", "resolver"), (),
                      runs_example_gen_driver=True),
 }
 # What FileBasedExampleGen's driver resolves in an input pattern (tfx.components.example_gen.utils:
@@ -65,6 +68,7 @@ DEFAULT_RESOURCES: Dict[str, Resources] = {
     "Evaluator": Resources(4, 16),
     "Pusher": Resources(1, 4),
     "DataFingerprint": Resources(0.5, 2),
+    "RunReporter": Resources(2, 8),
     "TestSplitEvaluator": Resources(4, 16),
 }
 FALLBACK_RESOURCES = Resources(1, 4)  # a component not listed above (e.g. one added later)

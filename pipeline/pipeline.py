@@ -6,7 +6,7 @@ versions), and the test split evaluated on a blessed candidate.
 """
 import dataclasses
 import os
-from typing import Any, Dict, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Optional, Sequence, Tuple
 
 import tensorflow_model_analysis as tfma
 from tfx import v1 as tfx
@@ -96,6 +96,7 @@ def create_pipeline(
     eval_config=None,
     served_state: str = "",
     fingerprint_data: bool = False,
+    report_step: Optional[Callable[[Dict[str, Any]], Any]] = None,
 ) -> tfx.dsl.Pipeline:
     """The whole DAG. Every path, setting and threshold is an argument, none has a default
     here (the defaults live once, in pipeline.config); nothing is global. One function on
@@ -110,6 +111,10 @@ def create_pipeline(
     fingerprint_data: add DataFingerprint before ImageExampleGen, which hands ImageExampleGen the
     fingerprint of its input files as a parameter (for Kubeflow backends that run no ExampleGen
     driver: their cache then follows the data; kubeflow/targets.py).
+
+    report_step: makes a last node from the DAG's nodes by id (Kubeflow runs: the
+    run_report.pipeline_step that writes the report and model card a local run's command
+    writes after the run).
 
     trainer_custom_config, eval_config: stand-ins for dataclasses.asdict(training) and the
     gating EvalConfig built from the thresholds, e.g. RuntimeParameters holding their JSON so a
@@ -210,12 +215,14 @@ def create_pipeline(
             eval_config=create_eval_config(None, None, top_k),
             example_splits=[TEST_SPLIT]).with_id("TestSplitEvaluator"))
 
+    nodes = [*fingerprint_nodes, example_gen, statistics_gen, schema_gen, example_validator,
+             data_gate, transform, trainer, *baseline_nodes, evaluator, pusher, *held_out_nodes]
+    if report_step is not None:
+        nodes.append(report_step({node.id: node for node in nodes}))
     return tfx.dsl.Pipeline(
         pipeline_name=pipeline_name,
         pipeline_root=pipeline_root,
-        components=[*fingerprint_nodes, example_gen, statistics_gen, schema_gen,
-                    example_validator, data_gate, transform, trainer, *baseline_nodes, evaluator,
-                    pusher, *held_out_nodes],
+        components=nodes,
         enable_cache=enable_cache,
         metadata_connection_config=metadata_connection_config,
         beam_pipeline_args=list(beam_pipeline_args))

@@ -8,6 +8,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 from inception_retrain.components import artifact_files
 from inception_retrain.components.evaluator import contract as evaluator
 from inception_retrain.run_report import mlmd
+from inception_retrain.run_report.artifacts import RunArtifacts
 from inception_retrain.run_report.record import EvaluationSection, TestSplitSection
 
 
@@ -263,10 +264,9 @@ def _matrix_counts(entries, class_names: Sequence[str]) -> Dict[str, Any]:
     return {"classes": names, "counts": counts, "no_prediction": unpredicted}
 
 
-def read_evaluation(store, nodes: Dict[str, Any]) -> Optional[EvaluationSection]:
+def read_evaluation(run: RunArtifacts) -> Optional[EvaluationSection]:
     """The Evaluator's section; None when it did not run or wrote no evaluation."""
-    artifact = (mlmd.first_output(store, nodes["Evaluator"], "evaluation")
-                if "Evaluator" in nodes else None)
+    artifact = run.output("Evaluator", "evaluation")
     if artifact is None or not _has_tfma_output(artifact.uri, "metrics"):
         return None
     import tensorflow_model_analysis as tfma
@@ -278,8 +278,8 @@ def read_evaluation(store, nodes: Dict[str, Any]) -> Optional[EvaluationSection]
     metrics, per_class = metric_tables(values, class_names)
     validation = (tfma.load_validation_result(uri) if _has_tfma_output(uri, "validations")
                   else None)
-    blessing = mlmd.first_output(store, nodes["Evaluator"], "blessing")
-    inputs = mlmd.input_artifacts(store, nodes["Evaluator"])
+    blessing = run.output("Evaluator", "blessing")
+    model, examples = run.input("Evaluator", "model"), run.input("Evaluator", "examples")
     return EvaluationSection(
         metrics=metrics, per_class=per_class, baseline=gate.get("baseline"),
         blessed=bool(blessing is not None and mlmd.property_value(
@@ -293,15 +293,15 @@ def read_evaluation(store, nodes: Dict[str, Any]) -> Optional[EvaluationSection]
         top_k=top_k(uri),
         baseline_confusion_matrix=(confusion_matrix(uri, class_names, ("baseline",))
                                    if any(" [baseline]" in name for name in metrics) else None),
-        model_uri=inputs["model"][0].uri if inputs.get("model") else None,
-        examples_uri=inputs["examples"][0].uri if inputs.get("examples") else None)
+        model_uri=model.uri if model is not None else None,
+        examples_uri=examples.uri if examples is not None else None, uri=uri)
 
 
-def read_test_split(store, nodes: Dict[str, Any]) -> Optional[TestSplitSection]:
+def read_test_split(run: RunArtifacts) -> Optional[TestSplitSection]:
     """The held-out evaluation's section; None when the TestSplitEvaluator did not run."""
-    if "TestSplitEvaluator" not in nodes:
+    if "TestSplitEvaluator" not in run.ran:
         return None
-    artifact = mlmd.first_output(store, nodes["TestSplitEvaluator"], "evaluation")
+    artifact = run.output("TestSplitEvaluator", "evaluation")
     record = (evaluator.read_gate_record(artifact.uri) if artifact is not None else None) or {}
     if record.get("skipped") or not record:
         return TestSplitSection(skipped=record.get("skipped")

@@ -137,7 +137,6 @@ def read(metadata_path: str, pipeline_name: str, push_base: str,
     """Every run of pipeline_name in the store (oldest first) and every version under
     push_base."""
     from inception_retrain.run_report import reader
-    from inception_retrain.serving import versions
 
     store = mlmd.open_store(metadata_path)
     runs = []

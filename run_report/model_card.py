@@ -5,7 +5,6 @@ directories, never inside one: a published version directory stays exactly what 
 ServingPusher renamed into place (components/pusher/versions.py), and TF Serving only looks at
 children whose names are integers, so `model_cards/` is invisible to it and to retention.
 """
-import datetime
 import json
 import math
 import os

@@ -18,6 +18,7 @@ from inception_retrain.components.trainer import contract as trainer
 from inception_retrain.pipeline import run_lock
 from inception_retrain.run_report import evaluation as evaluation_reader
 from inception_retrain.run_report import mlmd
+from inception_retrain.run_report.artifacts import RunArtifacts
 from inception_retrain.run_report.record import (
     PHASES, ActiveExecution, ComponentRun, DataSection, Phase, PushSection, RunInfo, RunRecord, TrainingSection)
 
@@ -62,15 +63,16 @@ def read_run(store, pipeline_name: str, run_context,
                if e.last_known_state == mlmd.metadata_store_pb2.Execution.FAILED else None),
         interrupted=node in interrupted)
         for node, e in nodes.items())
-    push = read_push(store, nodes)
+    artifacts = RunArtifacts.from_store(store, nodes)
+    push = read_push(artifacts)
     if push is not None:
         states = {c.component: c.state for c in components}
         push = dataclasses.replace(push, by_this_run=states.get("Pusher") == "COMPLETE")
     return RunRecord(pipeline=pipeline_name, run=run_info(run_context, nodes),
-                     components=components, data=read_data(store, nodes),
-                     training=read_training(store, nodes),
-                     evaluation=evaluation_reader.read_evaluation(store, nodes),
-                     test_split=evaluation_reader.read_test_split(store, nodes), push=push,
+                     components=components, data=read_data(artifacts),
+                     training=read_training(artifacts),
+                     evaluation=evaluation_reader.read_evaluation(artifacts),
+                     test_split=evaluation_reader.read_test_split(artifacts), push=push,
                      active=active)
 
 
@@ -153,44 +155,39 @@ def _anomalies(anomalies_artifact) -> List[str]:
     return lines
 
 
-def read_data(store, nodes: Dict[str, Any]) -> Optional[DataSection]:
+def read_data(run: RunArtifacts) -> Optional[DataSection]:
     """The data section; None when none of the data components ran."""
     fields: Dict[str, Any] = {}
-    if "ImageExampleGen" in nodes:
-        examples = mlmd.first_output(store, nodes["ImageExampleGen"], "examples")
-        if examples is not None:
-            fields["quarantine"] = example_gen.read_quarantine(examples.uri)
-            fields["quarantined_count"] = mlmd.property_value(
-                examples.custom_properties, example_gen.QUARANTINED_PROPERTY) or 0
-            fields["skipped_count"] = mlmd.property_value(
-                examples.custom_properties, example_gen.SKIPPED_PROPERTY) or 0
-    statistics = (mlmd.first_output(store, nodes["StatisticsGen"], "statistics")
-                  if "StatisticsGen" in nodes else None)
+    examples = run.output("ImageExampleGen", "examples")
+    if examples is not None:
+        fields["quarantine"] = example_gen.read_quarantine(examples.uri)
+        fields["quarantined_count"] = mlmd.property_value(
+            examples.custom_properties, example_gen.QUARANTINED_PROPERTY) or 0
+        fields["skipped_count"] = mlmd.property_value(
+            examples.custom_properties, example_gen.SKIPPED_PROPERTY) or 0
+    statistics = run.output("StatisticsGen", "statistics")
     if statistics is not None:
         fields["class_counts"] = split_class_counts(statistics)
-    anomalies = (mlmd.first_output(store, nodes["ExampleValidator"], "anomalies")
-                 if "ExampleValidator" in nodes else None)
+    anomalies = run.output("ExampleValidator", "anomalies")
     if anomalies is not None:
         fields["anomalies"] = _anomalies(anomalies)
-    if "DataGate" in nodes:
-        report = mlmd.first_output(store, nodes["DataGate"], "data_report")
-        if report is not None:
-            fields["report_path"] = data_gate.report_path(report.uri)
-            fields["report_text"] = data_gate.read_report(report.uri)
-        facts_artifact = mlmd.first_output(store, nodes["DataGate"], "data_facts")
-        facts = data_gate.read_data_facts(facts_artifact.uri) if facts_artifact else None
-        if facts is not None:
-            fields["warnings"] = facts.get("warnings", [])
-    if not fields and not any(node in nodes for node in (
+    report = run.output("DataGate", "data_report")
+    if report is not None:
+        fields["report_path"] = data_gate.report_path(report.uri)
+        fields["report_text"] = data_gate.read_report(report.uri)
+    facts_artifact = run.output("DataGate", "data_facts")
+    facts = data_gate.read_data_facts(facts_artifact.uri) if facts_artifact else None
+    if facts is not None:
+        fields["warnings"] = facts.get("warnings", [])
+    if not fields and not any(node in run.ran for node in (
             "ImageExampleGen", "StatisticsGen", "ExampleValidator", "DataGate")):
         return None
     return DataSection(**fields)
 
 
-def read_training(store, nodes: Dict[str, Any]) -> Optional[TrainingSection]:
+def read_training(run: RunArtifacts) -> Optional[TrainingSection]:
     """The trainer's report; None when the Trainer did not run or left none."""
-    model_run = (mlmd.first_output(store, nodes["Trainer"], "model_run")
-                 if "Trainer" in nodes else None)
+    model_run = run.output("Trainer", "model_run")
     report = trainer.read_training_report(model_run.uri) if model_run is not None else None
     if report is None:
         return None
@@ -210,14 +207,15 @@ def read_training(store, nodes: Dict[str, Any]) -> Optional[TrainingSection]:
         config=report.get("config") or {}, phases=tuple(phases), model_run_uri=model_run.uri)
 
 
-def read_push(store, nodes: Dict[str, Any]) -> Optional[PushSection]:
-    pushed = (mlmd.first_output(store, nodes["Pusher"], "pushed_model")
-              if "Pusher" in nodes else None)
+def read_push(run: RunArtifacts) -> Optional[PushSection]:
+    pushed = run.output("Pusher", "pushed_model")
     if pushed is None:
         return None
     props = pushed.custom_properties
+    version = mlmd.property_value(props, pusher.PUSHED_VERSION)
     return PushSection(pushed=bool(mlmd.property_value(props, pusher.PUSHED)),
                        destination=mlmd.property_value(props, pusher.PUSHED_DESTINATION),
-                       version=mlmd.property_value(props, pusher.PUSHED_VERSION),
+                       # an int; Kubeflow's metadata store records numbers as doubles
+                       version=int(version) if version is not None else None,
                        pruned_versions=mlmd.property_value(props, pusher.PRUNED_VERSIONS) or "",
                        already_served=bool(mlmd.property_value(props, pusher.ALREADY_SERVED)))

@@ -156,6 +156,7 @@ class EvaluationSection:
     top_k: Optional[int] = None                 # the k of the top-k accuracy (EvalConfig)
     model_uri: Optional[str] = None             # the Evaluator's inputs, for the report's
     examples_uri: Optional[str] = None          # misclassified examples
+    uri: Optional[str] = None                   # the evaluation artifact (per-site slices)
 
     def to_dict(self) -> Dict[str, Any]:
         return {"metrics": self.metrics, "per_class": self.per_class, "baseline": self.baseline,

@@ -140,27 +140,36 @@ def build(config: config_lib.PipelineConfig, record: Optional[RunRecord] = None,
                              work_dir=config.work_dir)
     run_id = record.run.run_id or "unknown-run"
     output_dir = output_dir or os.path.join(config.work_dir, "reports", _safe_name(run_id))
-    os.makedirs(output_dir, exist_ok=True)
-    html_path = os.path.join(output_dir, REPORT_HTML)
-    json_path = os.path.join(output_dir, REPORT_JSON)
-    previous_failure, previous_log = _previous_failure(json_path, run_id)
+    previous_failure, previous_log = _previous_failure(
+        os.path.join(output_dir, REPORT_JSON), run_id)
     if not (failure and log_path):
         found_log, logged_failure = run_log(config.work_dir, run_id)
         log_path = log_path or previous_log or found_log
         failure = failure or previous_failure or (logged_failure if record.failed_components
                                                   else "")
+    return write(record, output_dir, config.model_card, failure=failure, log_path=log_path,
+                 max_examples=max_examples, metadata_path=config.metadata_path,
+                 pipeline_root=config.pipeline_root, history=_history(config, record))
+
+
+def write(record: RunRecord, output_dir: str, card_settings, failure: str = "",
+          log_path: str = "", max_examples: int = MAX_EXAMPLES, metadata_path: str = "",
+          pipeline_root: str = "", history=None) -> ReportFiles:
+    """Renders one record into <output_dir>/report.html and report.json (a local folder), and
+    the model card of a pushed version beside it (run_report.model_card)."""
+    os.makedirs(output_dir, exist_ok=True)
+    html_path = os.path.join(output_dir, REPORT_HTML)
+    json_path = os.path.join(output_dir, REPORT_JSON)
     status, sentence = verdict(record, failure)
     report = RunReport(
         record=record, generated_at=datetime.datetime.now().isoformat(timespec="seconds"),
-        metadata_path=config.metadata_path, pipeline_root=config.pipeline_root,
+        metadata_path=metadata_path, pipeline_root=pipeline_root,
         misclassified=(misclassified(record.evaluation, max_examples)
                        if record.evaluation else None),
         failure=failure, log_path=log_path, report_html=html_path, status=status,
-        verdict=sentence)
-    report = dataclasses.replace(report, history=_history(config, record),
-                                 extras={"samples": _samples(record, max_examples)})
+        verdict=sentence, history=history, extras={"samples": _samples(record, max_examples)})
     report = dataclasses.replace(report, model_card=model_card.write(
-        record, html_path, settings=config.model_card, history=report.history))
+        record, html_path, settings=card_settings, history=report.history))
     with open(html_path, "w", encoding="utf-8") as f:
         f.write(page.render_html(report))
     with open(json_path, "w", encoding="utf-8") as f:

@@ -9,7 +9,6 @@ from typing import Any, Dict, List, Optional
 from inception_retrain.components import features
 from inception_retrain.components.data_gate import contract as data_gate
 from inception_retrain.components.evaluator import contract as evaluator
-from inception_retrain.run_report import mlmd
 
 ACCURACY = "sparse_categorical_accuracy"
 COUNT = "example_count"
@@ -50,18 +49,6 @@ def site_metrics(evaluation_uri: str) -> Dict[str, Dict[str, float]]:
             if key.name in (ACCURACY, COUNT):
                 sites.setdefault(site, {})[key.name] = kv.value.double_value.value
     return dict(sorted(sites.items()))
-
-
-def evaluation_uri(metadata_path: str, pipeline: str, run_id: Optional[str]) -> Optional[str]:
-    """The Evaluator's output of the run, from ML Metadata."""
-    if not metadata_path or not os.path.exists(metadata_path):
-        return None
-    store = mlmd.open_store(metadata_path)
-    run = mlmd.find_run(store, pipeline, run_id)
-    nodes = mlmd.run_executions(store, run) if run is not None else {}
-    artifact = (mlmd.first_output(store, nodes["Evaluator"], "evaluation")
-                if "Evaluator" in nodes else None)
-    return artifact.uri if artifact is not None else None
 
 
 def _num(value: Optional[float], digits: int = 4) -> str:
@@ -127,7 +114,7 @@ def sites_html(report) -> str:
     evaluation = report.record.evaluation
     if evaluation is None:
         return ""
-    uri = evaluation_uri(report.metadata_path, report.record.pipeline, report.record.run.run_id)
+    uri = report.record.evaluation.uri if report.record.evaluation else None
     sites = site_metrics(uri) if uri else {}
     sites = {s: m for s, m in sites.items() if s}
     if not sites:

@@ -95,6 +95,16 @@ def assert_run(spec: Dict, runs: Dict[str, kfp_emulator.TaskRun], push_base: Pat
         assert blessing["baseline_source"] == "served", blessing
         assert blessing["baseline_served_version"] == float(baseline_version), blessing
         assert blessing["baseline_model"] == str(push_base / str(baseline_version))
+    # The report step wrote what a local run's command writes: the report and the model card.
+    report = runs["RunReporter"].outputs["report"]
+    assert metadata(report)["verdict"] == f"Blessed and pushed as version {version}"
+    card = push_base / "model_cards" / f"{version}.md"
+    assert metadata(report)["model_card"] == str(card)
+    assert card.read_text().startswith(f"# Model card: version {version}\n")
+    if not report.uri.startswith("minio://"):
+        summary = json.loads((Path(report.uri) / "report.json").read_text())
+        assert summary["summary"]["push"]["version"] == version, summary["summary"]["push"]
+        assert "Blessed and pushed" in (Path(report.uri) / "report.html").read_text()
     # The Trainer's model reached the Evaluator and Pusher as the same ML Metadata artifact.
     model = runs["Trainer"].outputs["model"]
     for task in ("Evaluator", "Pusher"):
@@ -122,10 +132,9 @@ def grow(data_root: Path):
     return lambda: write_class_images(data_root, {name: n + 2 for name, n in CLASSES.items()})
 
 
-# Unchanged data on open-source KFP: these run again (DataFingerprint and ImportSchemaGen are
-# never cached; the Evaluator, gating on the served model, neither; the Pusher gets its new
+# Unchanged data on open-source KFP: these run again (DataFingerprint is never cached; the Evaluator, gating on the served model, neither; the Pusher gets its new
 # blessing); the rest comes from KFP's cache, the Trainer included.
-RUN_ON_UNCHANGED_DATA = {"DataFingerprint", "ImportSchemaGen", "Evaluator", "Pusher"}
+RUN_ON_UNCHANGED_DATA = {"DataFingerprint", "Evaluator", "Pusher", "RunReporter"}
 
 
 @pytest.mark.parametrize("profile, with_test_split", [(kfp_emulator.KFP_2_4, False),
@@ -173,6 +182,8 @@ def assert_unchanged_data_run_is_cheap(backend, spec, tmp_path, data_root, previ
     pushed = metadata(third["Pusher"].outputs["pushed_model"])
     assert pushed["already_served"] == 1.0 and pushed["pushed_version"] == 2.0, pushed
     assert sorted(p.name for p in push_base.iterdir() if p.name.isdigit()) == ["1", "2"]
+    assert metadata(third["RunReporter"].outputs["report"])["verdict"].startswith(
+        "Already served: version 2")
 
 
 def test_vertex_runs_spans_through_the_example_gen_driver(tmp_path, backend_env):
@@ -259,10 +270,11 @@ def test_on_premises_kfp_runs_without_gcs(tmp_path, backend_env):
     assert_run(spec, runs, push_base, version=1)
     for name, task in runs.items():
         for output, artifact in task.outputs.items():
-            if name != "ImportSchemaGen":  # the importer's schema file is inside the image
-                assert artifact.uri.startswith(f"minio://{bucket}/work/pipeline_root/"), (
-                    name, output, artifact.uri)
+            assert artifact.uri.startswith(f"minio://{bucket}/work/pipeline_root/"), (
+                name, output, artifact.uri)
     model = runs["Trainer"].outputs["model"]
     stored = backend.object_store / model.uri[len("minio://"):]
     assert (stored / "Format-Serving" / "saved_model.pb").is_file(), sorted(stored.rglob("*"))
     assert not Path(f"/minio/{bucket}").exists()  # every pod's local copies went with it
+    report = backend.object_store / runs["RunReporter"].outputs["report"].uri[len("minio://"):]
+    assert "Blessed and pushed as version 1" in (report / "report.html").read_text()
