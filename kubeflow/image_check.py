@@ -100,6 +100,39 @@ def import_problems(paths: Iterable[str]) -> List[str]:
     return problems
 
 
+# Packages whose version the image must share with the tests (requirements.lock); the base
+# image's CUDA-built TensorFlow stack is TFX's own choice for 1.16 and is left as it is.
+LOCKED_IN_IMAGE = ("apache-beam", "pillow", "tfx")
+
+
+def locked_versions(lock_path: str) -> Dict[str, str]:
+    """{distribution (lower case): version} of a `name==version` lock file."""
+    versions = {}
+    with open(lock_path) as f:
+        for line in f:
+            name, sep, version = line.split("#")[0].strip().partition("==")
+            if sep:
+                versions[name.split("[")[0].strip().lower()] = version.strip()
+    return versions
+
+
+def version_problems(lock_path: str, packages: Iterable[str] = LOCKED_IN_IMAGE) -> List[str]:
+    """Installed versions that differ from the lock's (what the tests ran)."""
+    from importlib import metadata
+
+    locked = locked_versions(lock_path)
+    found = []
+    for package in packages:
+        try:
+            installed = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            installed = "not installed"
+        if package in locked and installed != locked[package]:
+            found.append(f"{package} is {installed}, the tests ran {locked[package]} "
+                         f"({os.path.basename(lock_path)})")
+    return found
+
+
 def problems(install_root: str = targets.IMAGE_ROOT) -> List[str]:
     """Everything wrong with this Python environment as a pipeline image; [] when none."""
     found = []
@@ -134,6 +167,8 @@ def problems(install_root: str = targets.IMAGE_ROOT) -> List[str]:
     _, spec, _ = compile_lib.compile_spec(config, options)
     found += import_problems(dotted_paths(spec) + entrypoint_modules(spec))
     found += artifact_type_problems(artifact_types(spec))
+    lock = os.path.join(install_root, "requirements.lock")
+    found += version_problems(lock) if os.path.isfile(lock) else [f"no {lock}"]
     return found
 
 

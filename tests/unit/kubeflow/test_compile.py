@@ -466,3 +466,27 @@ def test_volumes_may_not_repeat_or_nest():
         targets.parse_volumes(["a:/mnt/one", "a:/mnt/two"])
     assert targets.parse_volumes(["a:/mnt/lab", "b:/mnt/labels"]) == (
         targets.Volume("a", "/mnt/lab"), targets.Volume("b", "/mnt/labels"))
+
+
+def test_image_check_compares_installed_versions_with_the_lock(tmp_path):
+    """The image must run the Beam and Pillow the tests ran (the TFX base image has older
+    ones); the check that fails its build compares them with requirements.lock."""
+    from importlib import metadata
+
+    from inception_retrain.kubeflow import image_check
+
+    lock = REPO / "requirements.lock"
+    assert image_check.version_problems(str(lock)) == []  # this environment is the lock
+    stale = tmp_path / "requirements.lock"
+    stale.write_text(lock.read_text().replace(f"pillow=={metadata.version('pillow')}",
+                                              "pillow==10.4.0"))
+    assert image_check.version_problems(str(stale)) == [
+        f"pillow is {metadata.version('pillow')}, the tests ran 10.4.0 (requirements.lock)"]
+
+
+def test_the_image_copies_the_beam_worker_boot_of_the_locked_beam():
+    from inception_retrain.kubeflow import image_check
+
+    beam = image_check.locked_versions(str(REPO / "requirements.lock"))["apache-beam"]
+    dockerfile = (REPO / "kubeflow" / "Dockerfile").read_text()
+    assert f"COPY --from=apache/beam_python3.10_sdk:{beam} /opt/apache/beam" in dockerfile
