@@ -85,7 +85,8 @@ def first_output(store, execution, key: str):
 
 def property_value(properties, name: str):
     """A (custom) property of an MLMD execution or artifact as a Python value, or None; a
-    struct as a dict."""
+    struct as a dict. A plain value TFX wrapped in a struct ({"__value__": v}, as its Kubeflow
+    entrypoint stores every artifact metadata field: tfx.types.artifact) is v."""
     value = properties.get(name)
     if value is None:
         return None
@@ -95,8 +96,12 @@ def property_value(properties, name: str):
     if which == "struct_value":
         from google.protobuf import json_format
 
-        return json_format.MessageToDict(value.struct_value)
+        found = json_format.MessageToDict(value.struct_value)
+        return found[TFX_SINGLE_VALUE] if set(found) == {TFX_SINGLE_VALUE} else found
     return getattr(value, which)
+
+
+TFX_SINGLE_VALUE = "__value__"  # tfx.types.artifact._JSON_SINGLE_VALUE_KEY
 
 
 # The error of a failed execution. TFX records one (its ExecutionResult, JSON) only when an

@@ -161,10 +161,10 @@ def read_data(run: RunArtifacts) -> Optional[DataSection]:
     examples = run.output("ImageExampleGen", "examples")
     if examples is not None:
         fields["quarantine"] = example_gen.read_quarantine(examples.uri)
-        fields["quarantined_count"] = mlmd.property_value(
-            examples.custom_properties, example_gen.QUARANTINED_PROPERTY) or 0
-        fields["skipped_count"] = mlmd.property_value(
-            examples.custom_properties, example_gen.SKIPPED_PROPERTY) or 0
+        fields["quarantined_count"] = int(mlmd.property_value(
+            examples.custom_properties, example_gen.QUARANTINED_PROPERTY) or 0)
+        fields["skipped_count"] = int(mlmd.property_value(
+            examples.custom_properties, example_gen.SKIPPED_PROPERTY) or 0)
     statistics = run.output("StatisticsGen", "statistics")
     if statistics is not None:
         fields["class_counts"] = split_class_counts(statistics)
