@@ -7,6 +7,7 @@ every worker standardises alike.
 import dataclasses
 import logging
 import os
+import shutil
 import tempfile
 import time
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
@@ -33,6 +34,7 @@ class FrozenFeatures:
     variance: np.ndarray
     count: int
     seconds: float
+    temporary: bool = False   # a fresh temporary directory (not beside checkpoints to resume)
 
     def dataset(self, name: str, batch_size: int, shuffle_seed: Optional[int] = None,
                 dtype=None) -> tf.data.Dataset:
@@ -62,6 +64,23 @@ def compute(base: tf_keras.Model, split, config: TrainConfig, *, choice: Dict, w
     # The frozen network, once per image: boundary activations and pooled features, streamed to
     # disk. The pooled training features give the head its standardisation statistics.
     start = time.time()
+    try:
+        manifests, (mean, variance, count) = _frozen_pass(
+            base, split, config, dtype, directory, reusable, choice, worker, strategy,
+            weights_description, images, splits)
+    except BaseException:
+        if directory and not reusable:  # nothing can reuse a half-built temporary cache
+            shutil.rmtree(os.path.dirname(directory) if multi else directory,
+                          ignore_errors=True)
+        raise
+    return FrozenFeatures(split, manifests, directory, dtype, mean, variance, count,
+                          time.time() - start, temporary=bool(directory) and not reusable)
+
+
+def _frozen_pass(base, split, config, dtype, directory, reusable, choice, worker, strategy,
+                 weights_description, images, splits):
+    """compute()'s pass over the images: (the caches' manifests, the head's statistics)."""
+    multi = worker["workers"] > 1
     manifests: Dict[str, Dict] = {}
     if config.feature_cache:
         bottom, top = split if split is not None else (base, None)
@@ -74,14 +93,10 @@ def compute(base: tf_keras.Model, split, config: TrainConfig, *, choice: Dict, w
                                   ["activations", "pooled"] if split is not None else ["pooled"],
                                   splits, images, directory, reusable, key_settings,
                                   worker["workers"])
-        mean, variance, count = _cached_standardisation(manifests["train_pooled"],
-                                                        config.batch_size, strategy, multi)
-    else:
-        train_files = next(files for name, files, _ in splits if name == "train")
-        mean, variance, count = _uncached_standardisation(base, images(train_files), strategy,
-                                                          multi)
-    return FrozenFeatures(split, manifests, directory, dtype, mean, variance, count,
-                          time.time() - start)
+        return manifests, _cached_standardisation(manifests["train_pooled"],
+                                                  config.batch_size, strategy, multi)
+    train_files = next(files for name, files, _ in splits if name == "train")
+    return manifests, _uncached_standardisation(base, images(train_files), strategy, multi)
 
 
 def frozen_forward(bottom: tf_keras.Model, top: Optional[tf_keras.Model], image_size: int):

@@ -244,17 +244,23 @@ def _train(train_files, eval_files, tf_transform_output, config, class_weights, 
         base, split, config, choice=choice, worker=worker, strategy=strategy, backup_dir=backup_dir,
         weights_description=weights_description, images=run.images,
         splits=(("train", train_files, run.train_total), ("eval", eval_files, run.eval_total)))
-    networks = _networks(run, base, frozen, len(class_names))
-    if config.feature_cache:
-        report["cache"] = frozen_features.cache_report(frozen.manifests, frozen.directory,
-                                                       frozen.dtype)
-    phase1_history, report["phase1"] = _phase1(run, networks, frozen)
-    report["phase2"] = (_phase2(run, networks, frozen, phase1_history) if run.runs_phase2
-                        else {"skipped": "phase2_epochs or unfreeze_blocks is 0"})
-    exported, report["precision"]["serving"] = _for_serving(run, networks)
-    # Done: the cache is gigabytes at scale.
-    if frozen.directory and tf.io.gfile.exists(frozen.directory):
-        tf.io.gfile.rmtree(frozen.directory)
+    finished = False
+    try:
+        networks = _networks(run, base, frozen, len(class_names))
+        if config.feature_cache:
+            report["cache"] = frozen_features.cache_report(frozen.manifests, frozen.directory,
+                                                           frozen.dtype)
+        phase1_history, report["phase1"] = _phase1(run, networks, frozen)
+        report["phase2"] = (_phase2(run, networks, frozen, phase1_history) if run.runs_phase2
+                            else {"skipped": "phase2_epochs or unfreeze_blocks is 0"})
+        exported, report["precision"]["serving"] = _for_serving(run, networks)
+        finished = True
+    finally:
+        # The cache is gigabytes at scale: gone when done, and on a failure unless it sits
+        # beside the checkpoints, where a resumed run reuses it.
+        if frozen.directory and (finished or frozen.temporary) and tf.io.gfile.exists(
+                frozen.directory):
+            tf.io.gfile.rmtree(frozen.directory)
     return TrainResult(exported, class_names, report)
 
 

@@ -160,3 +160,21 @@ def tf_keras_policy():
     import tf_keras
 
     return tf_keras.mixed_precision.global_policy().name
+
+
+def test_a_failed_training_leaves_no_temporary_cache(tiny_data, tmp_path, monkeypatch):
+    """The activation cache (gigabytes at scale) in a fresh temporary directory is removed when
+    training fails after it was built, not only when it finishes."""
+    import tempfile
+
+    files, transform_dir = tiny_data
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # where mkdtemp puts the cache
+
+    def disk_full(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(train, "_phase2", disk_full)
+    with pytest.raises(OSError, match="No space left"):
+        train.train([files["train"]], [files["eval"]], tft.TFTransformOutput(transform_dir),
+                    dataclasses.replace(QUICK, phase1_epochs=1))
+    assert list(tmp_path.glob("inception_cache_*")) == []
