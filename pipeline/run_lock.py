@@ -10,10 +10,14 @@ import json
 import os
 import socket
 import sys
+import time
 from typing import Dict, Iterator, Optional
 
 LOCK_FILE = "run.lock"
 _HELD: Dict[str, int] = {}  # lock path -> nesting depth, in this process
+# held_elsewhere's probe holds a shared lock for microseconds; a run starting at that instant
+# retries for this long before it is refused (a real holder holds it for the whole run).
+PROBE_GRACE_SECONDS = 0.5
 
 
 class RunLockedError(RuntimeError):
@@ -53,6 +57,20 @@ def held_elsewhere(work_dir: str) -> Optional[str]:
     return None
 
 
+def _lock_exclusive(fd: int) -> bool:
+    """Takes the exclusive lock without waiting for a holder; False when one holds it. Retries
+    for PROBE_GRACE_SECONDS, so a probe's momentary shared lock does not refuse a run."""
+    deadline = time.monotonic() + PROBE_GRACE_SECONDS
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.02)
+
+
 @contextlib.contextmanager
 def run_lock(work_dir: str) -> Iterator[None]:
     """Holds the work directory's run lock, or raises RunLockedError at once."""
@@ -67,12 +85,10 @@ def run_lock(work_dir: str) -> Iterator[None]:
     os.makedirs(os.path.dirname(path), exist_ok=True)
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
+        if not _lock_exclusive(fd):
             raise RunLockedError(
                 f"another run is using {work_dir}: {_holder(path)} holds {path}. Wait for it "
-                "to finish, or use another --work-dir") from None
+                "to finish, or use another --work-dir")
         os.ftruncate(fd, 0)
         os.write(fd, json.dumps({
             "pid": os.getpid(), "host": socket.gethostname(),

@@ -45,3 +45,20 @@ def test_the_lock_is_reentrant_in_one_process_and_released_after(tmp_path):
     probe = subprocess.run([sys.executable, "-c", HOLD.replace("time.sleep(60)", ""), work],
                            capture_output=True, text=True)
     assert probe.returncode == 0, probe.stderr
+
+
+def test_a_run_starting_while_someone_probes_the_lock_is_not_refused(tmp_path):
+    """`history`, `report` and the summary ask whether a run holds the lock (held_elsewhere),
+    which takes a shared lock for an instant; a run starting at that instant waits it out."""
+    import fcntl
+    import os
+    import threading
+
+    work = tmp_path / "work"
+    with run_lock.run_lock(str(work)):
+        pass  # the lock file exists, as after any run
+    probe = os.open(run_lock.lock_path(str(work)), os.O_RDONLY)
+    fcntl.flock(probe, fcntl.LOCK_SH | fcntl.LOCK_NB)  # a probe caught mid-way
+    threading.Timer(0.1, os.close, [probe]).start()     # ... which lets go
+    with run_lock.run_lock(str(work)):
+        assert run_lock.held_elsewhere(str(work)) is None  # this process holds it
