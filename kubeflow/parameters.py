@@ -13,6 +13,7 @@ import typing
 from typing import Any, Dict, Mapping, Optional, Sequence, Tuple
 
 from inception_retrain.components.trainer.config import TrainConfig
+from inception_retrain.kubeflow import targets
 from inception_retrain.pipeline import config as config_lib
 
 # name -> (Python type, what it feeds; shown as the parameter's description in the KFP UI).
@@ -223,7 +224,7 @@ def _check_data_values(values: Mapping[str, Any], mount_paths: Sequence[str]) ->
     for name in ("data_root", "push_base"):
         value = values.get(name)
         if value is not None and not value.startswith("gs://") and not any(
-                (value + "/").startswith(mount.rstrip("/") + "/") for mount in mount_paths):
+                targets.on_volume(value, mount) for mount in mount_paths):
             raise config_lib.ConfigError(
                 f"{name} must be a URI every pod can reach (gs://bucket/...) or a path on a "
                 f"volume the package mounts ({', '.join(mount_paths) or 'none'}), "

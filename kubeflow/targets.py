@@ -77,6 +77,11 @@ _RESOURCE_KEYS = {"cpu": "cpu", "memory": "memory_gb", "gpu": "gpus"}
 _PIPELINE_NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,127}")  # KubeflowV2DagRunner's own rule
 
 
+def on_volume(path: str, mount_path: str) -> bool:
+    """Whether path is mount_path or below it (a path, not a URI)."""
+    return "://" not in path and (path + "/").startswith(mount_path.rstrip("/") + "/")
+
+
 @dataclasses.dataclass(frozen=True)
 class Volume:
     """A PersistentVolumeClaim mounted into every task at mount_path (kfp target: the spec's
@@ -86,7 +91,7 @@ class Volume:
     mount_path: str
 
     def holds(self, path: str) -> bool:
-        return "://" not in path and (path + "/").startswith(self.mount_path.rstrip("/") + "/")
+        return on_volume(path, self.mount_path)
 
 
 _CLAIM_NAME = re.compile(r"[a-z0-9]([-a-z0-9]{0,251}[a-z0-9])?")  # a Kubernetes object name

@@ -73,11 +73,15 @@ def _record(input_dict: Mapping[str, List[types.Artifact]], pipeline_name: str, 
         push=push)
 
 
-def run_id_of(output_uri: str) -> str:
-    """The run's id as the backend names it in artifact paths:
+def run_folder(output_uri: str) -> str:
+    """<pipeline root>/<pipeline>/<run id> of an output the backend placed at
     <pipeline root>/<pipeline>/<run id>/<task>/<uuid>/<output>."""
-    return os.path.basename(os.path.dirname(os.path.dirname(os.path.dirname(
-        output_uri.rstrip("/")))))
+    return os.path.dirname(os.path.dirname(os.path.dirname(output_uri.rstrip("/"))))
+
+
+def run_id_of(output_uri: str) -> str:
+    """The run's id as the backend names it in artifact paths."""
+    return os.path.basename(run_folder(output_uri))
 
 
 class Executor(base_executor.BaseExecutor):
@@ -95,8 +99,8 @@ class Executor(base_executor.BaseExecutor):
                                   for key, value in json.loads(
                                       exec_properties["model_card"]).items()})
         with tempfile.TemporaryDirectory() as local:
-            files = report.write(record, local, card, pipeline_root=os.path.dirname(
-                os.path.dirname(os.path.dirname(os.path.dirname(output.uri)))))
+            files = report.write(record, local, card,
+                                 pipeline_root=os.path.dirname(run_folder(output.uri)))
             fileio.makedirs(output.uri)
             for path in (files.html, files.json):
                 fileio.copy(path, os.path.join(output.uri, os.path.basename(path)),
