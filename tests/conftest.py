@@ -2,7 +2,8 @@
 handful of small flower photos that several test modules inspect (it costs a few minutes).
 
 tests/unit/ mirrors the code's folders; tests/e2e/ runs pipelines, and each of its tests is marked
-`e2e`, so `./test.sh -m "not e2e"` is the fast part."""
+`e2e`, so `./test.sh -m "not e2e"` is the fast part. Tests run on pytest-xdist workers (pytest.ini):
+unit test files spread over them, end-to-end tests one at a time on one."""
 import contextlib
 import dataclasses
 import os
@@ -30,6 +31,22 @@ def pytest_collection_modifyitems(items):
     for item in items:
         if E2E_DIR in Path(str(item.fspath)).resolve().parents:
             item.add_marker(pytest.mark.e2e)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    """How pytest-xdist's workers share the suite (pytest.ini): a unit test file's tests on one
+    worker, so its module fixtures are built once; all end-to-end tests on one worker, one after
+    another, as each pipeline run already uses every core."""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class FileOrEndToEnd(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            if nodeid.startswith(f"{E2E_DIR.parent.name}/{E2E_DIR.name}/"):
+                return E2E_DIR.name
+            return nodeid.split("::", 1)[0]
+
+    return FileOrEndToEnd(config, log)
 
 
 def require_dataset(path: Path) -> Path:
