@@ -6,9 +6,10 @@ photos, resized to --tile px and saved as JPEG, so N tiles are N distinct files 
 but come from only 1,215 photos (replicated content: accuracy here says nothing). Each size
 trains in a fresh process; peak RSS is that process's ru_maxrss. The Transform graph is
 written once (from the smallest size's training split: the vocabulary is the same 5 classes).
-The 100k row is extrapolated from the slope between the two largest measured sizes.
+The 100k row is extrapolated from the slope between the two largest measured sizes. With
+--pipeline, each size also runs the whole local pipeline (ingest to push) on the same tiles.
 
-    python bench/scale_benchmark.py --sizes 1000,5000,20000 --image-size 128
+    python bench/scale_benchmark.py --sizes 1000,5000,20000 --image-size 128 [--pipeline]
 """
 import argparse
 import json
@@ -20,8 +21,8 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from trainer_benchmark import BARE_SCRIPT, DECODE_SCRIPT  # noqa: E402  the same measurements
+# The same measurements as the trainer benchmark (bench/ is on sys.path as the script's folder).
+from trainer_benchmark import BARE_SCRIPT, DECODE_SCRIPT, PIPELINE_SCRIPT
 
 FLOWERS = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "flowers"
 
@@ -92,6 +93,8 @@ def main() -> None:
     parser.add_argument("--phase2-epochs", type=int, default=1)
     parser.add_argument("--precision", default="auto")
     parser.add_argument("--work", default="", help="work dir (tiles are kept and reused)")
+    parser.add_argument("--pipeline", action="store_true",
+                        help="also run the whole local pipeline (ingest to push) at each size")
     args = parser.parse_args()
     sizes = sorted(int(s) for s in args.sizes.split(","))
     tile = args.tile or args.image_size
@@ -140,8 +143,34 @@ def main() -> None:
                          cache_rate=cache.get("steady_images_per_second", 0.0),
                          bytes_per_image=cache.get("bytes_per_image", 0),
                          decode=decode["images_per_second"]))
+        if args.pipeline:
+            rows[-1]["pipeline"] = run(PIPELINE_SCRIPT, {"overrides": _pipeline_overrides(
+                _linked_root(files, tiles, work / f"pipeline_{size}" / "data"),
+                work / f"pipeline_{size}" / "work", config)})
         print(f"[scale] {size}: {json.dumps(rows[-1])}", flush=True)
     report(rows)
+
+
+def _linked_root(files, tiles: Path, root: Path) -> Path:
+    """A data root holding these tiles only: hard links (regular files, which the pipeline's
+    layout check accepts; it refuses symlinks that lead outside the root)."""
+    for f in files:
+        target = root / Path(f).relative_to(tiles)
+        if not target.exists():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.link(f, target)
+    return root
+
+
+def _pipeline_overrides(data_root: Path, work_dir: Path, config: dict) -> dict:
+    """The pipeline at the trainer's settings, split 80/20 like the trainer runs."""
+    return {"work_dir": str(work_dir),
+            "data": {"root": str(data_root), "train_percent": 80, "eval_percent": 20,
+                     "test_percent": 0},
+            "training": {k: config[k] for k in ("image_size", "batch_size", "phase1_epochs",
+                                                "phase2_epochs", "base_weights", "precision",
+                                                "seed")},
+            "evaluation": {"accuracy_floor": 0.0}}
 
 
 def report(rows) -> None:
@@ -178,6 +207,12 @@ def report(rows) -> None:
         first = rows[0]
         print(f"peak RSS at {b['size']} / at {first['size']}: "
               f"{b['peak_rss_mb'] / first['peak_rss_mb']:.2f} (bar: <= 1.3)")
+    for r in rows:
+        if "pipeline" in r:
+            p = r["pipeline"]
+            print(f"whole pipeline, {r['size']} images (ingest to push): "
+                  f"{p['total_seconds']:.0f} s, peak RSS {p['peak_rss_mb']:.0f} MB, eval "
+                  f"accuracy {p['eval_accuracy'] or 0:.3f}, pushed {p['pushed']}")
     print("=" * 100)
 
 

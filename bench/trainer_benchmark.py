@@ -137,19 +137,21 @@ print(json.dumps({"images_per_second": seen / (time.time() - start),
 # (c) The whole local pipeline: ingest, statistics, validation, transform, training,
 # evaluation and push.
 PIPELINE_SCRIPT = r"""
-import json, sys, time
+import json, resource, sys, time
 from inception_retrain.pipeline import config as config_lib, local_runner
-from inception_retrain.run_report import summary
+from inception_retrain.run_report import reader
 args = json.loads(sys.argv[1])
 config = config_lib.load(overrides=args["overrides"])
 start = time.time()
 local_runner.run(config, local_runner.preflight(config))
 seconds = time.time() - start
-result = summary.collect(config.metadata_path, config.pipeline_name)
-print(json.dumps({"total_seconds": seconds, "components": result["components"],
-                  "eval_accuracy": result["evaluation"]["metrics"].get(
-                      "sparse_categorical_accuracy"),
-                  "pushed": result["push"]["pushed"]}))
+record = reader.read(config.metadata_path, config.pipeline_name)
+print(json.dumps({"total_seconds": seconds,
+                  "components": [c.to_dict() for c in record.components],
+                  "eval_accuracy": (record.evaluation.metrics.get("sparse_categorical_accuracy")
+                                    if record.evaluation else None),
+                  "pushed": record.published_version,
+                  "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 """
 
 
