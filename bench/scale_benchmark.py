@@ -15,6 +15,7 @@ import argparse
 import json
 import os
 import random
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -123,6 +124,7 @@ def main() -> None:
             str(work / f"examples_{size}"))
         ingest_seconds = time.time() - start
         if transform_dir is None:
+            shutil.rmtree(work / "transform", ignore_errors=True)  # a reused --work's older one
             transform_dir = standalone.write_transform_graph(
                 examples["train"], args.image_size, str(work / "transform"))
         config = {"image_size": args.image_size, "batch_size": args.batch_size,
