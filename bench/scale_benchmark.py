@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 # The same measurements as the trainer benchmark (bench/ is on sys.path as the script's folder).
-from trainer_benchmark import BARE_SCRIPT, DECODE_SCRIPT, PIPELINE_SCRIPT
+from trainer_benchmark import BARE_SCRIPT, DECODE_SCRIPT, PIPELINE_SCRIPT, pipeline_overrides
 
 FLOWERS = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "flowers"
 
@@ -146,9 +146,12 @@ def main() -> None:
                          bytes_per_image=cache.get("bytes_per_image", 0),
                          decode=decode["images_per_second"]))
         if args.pipeline:
-            rows[-1]["pipeline"] = run(PIPELINE_SCRIPT, {"overrides": _pipeline_overrides(
+            # The pipeline at the trainer's settings, split 80/20 like the trainer's runs.
+            rows[-1]["pipeline"] = run(PIPELINE_SCRIPT, {"overrides": pipeline_overrides(
                 _linked_root(files, tiles, work / f"pipeline_{size}" / "data"),
-                work / f"pipeline_{size}" / "work", config)})
+                work / f"pipeline_{size}" / "work",
+                {k: config[k] for k in ("image_size", "batch_size", "phase1_epochs",
+                                        "phase2_epochs", "base_weights", "precision", "seed")})})
         print(f"[scale] {size}: {json.dumps(rows[-1])}", flush=True)
     report(rows)
 
@@ -162,17 +165,6 @@ def _linked_root(files, tiles: Path, root: Path) -> Path:
             target.parent.mkdir(parents=True, exist_ok=True)
             os.link(f, target)
     return root
-
-
-def _pipeline_overrides(data_root: Path, work_dir: Path, config: dict) -> dict:
-    """The pipeline at the trainer's settings, split 80/20 like the trainer runs."""
-    return {"work_dir": str(work_dir),
-            "data": {"root": str(data_root), "train_percent": 80, "eval_percent": 20,
-                     "test_percent": 0},
-            "training": {k: config[k] for k in ("image_size", "batch_size", "phase1_epochs",
-                                                "phase2_epochs", "base_weights", "precision",
-                                                "seed")},
-            "evaluation": {"accuracy_floor": 0.0}}
 
 
 def report(rows) -> None:

@@ -155,6 +155,15 @@ print(json.dumps({"total_seconds": seconds,
 """
 
 
+def pipeline_overrides(data_root, work_dir, training: dict, **data) -> dict:
+    """PIPELINE_SCRIPT's config: the benchmark's EVAL_PERCENT split, no test split, no accuracy
+    floor (random initialisation), the given training settings and further data.* keys."""
+    return {"work_dir": str(work_dir),
+            "data": dict({"root": str(data_root), "train_percent": 100 - EVAL_PERCENT,
+                          "eval_percent": EVAL_PERCENT, "test_percent": 0}, **data),
+            "training": training, "evaluation": {"accuracy_floor": 0.0}}
+
+
 def _run(script: str, args: dict, label: str) -> dict:
     print(f"[bench] running {label} ...", flush=True)
     env = dict(os.environ, TF_USE_LEGACY_KERAS="1", TF_CPP_MIN_LOG_LEVEL="2")
@@ -259,16 +268,12 @@ def main() -> None:
             "batch_size": args.batch_size}, "input pipeline alone (decode and transform)")
     if "pipeline" not in skip:
         phase1, phase2 = (int(e) for e in args.pipeline_epochs.split(","))
-        results["pipeline"] = _run(PIPELINE_SCRIPT, {"overrides": {
-            "work_dir": str(work / "pipeline"),
+        results["pipeline"] = _run(PIPELINE_SCRIPT, {"overrides": pipeline_overrides(
+            work / "all", work / "pipeline",
+            {"base_weights": "none", "batch_size": args.batch_size,
+             "image_size": args.image_size, "phase1_epochs": phase1, "phase2_epochs": phase2},
             # The flowers set holds one photo under both roses and tulips: recorded, not fatal.
-            "data": {"root": str(work / "all"), "train_percent": 100 - EVAL_PERCENT,
-                     "eval_percent": EVAL_PERCENT, "test_percent": 0,
-                     "on_label_conflict": "warn"},
-            "training": {"base_weights": "none", "batch_size": args.batch_size,
-                         "image_size": args.image_size, "phase1_epochs": phase1,
-                         "phase2_epochs": phase2},
-            "evaluation": {"accuracy_floor": 0.0}}}, "local pipeline")
+            on_label_conflict="warn")}, "local pipeline")
     failed = {k: v["failed"] for k, v in results.items() if "failed" in v}
     _print_table({k: v for k, v in results.items() if "failed" not in v}, counts, args)
     if failed:
