@@ -62,8 +62,7 @@ def transformed_dataset(files: Sequence[str], tf_transform_output: tft.TFTransfo
         xf = tf_transform_output.transform_raw_features(raw, drop_unused_features=True)
         return xf[features.TRANSFORMED_IMAGE_KEY], xf[features.TRANSFORMED_LABEL_KEY]
 
-    return (dataset.batch(batch_size).map(transform, num_parallel_calls=tf.data.AUTOTUNE)
-            .prefetch(tf.data.AUTOTUNE))
+    return cache_lib.batched_map(dataset, batch_size, transform)
 
 
 def count_records(files: Sequence[str]) -> int:

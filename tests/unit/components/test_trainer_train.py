@@ -49,6 +49,14 @@ def _accuracy(result, files, transform_output):
     return correct / total
 
 
+def test_images_are_read_without_the_autotuner(tiny_data):
+    files, transform_dir = tiny_data
+    dataset = train.transformed_dataset([files["eval"]], tft.TFTransformOutput(transform_dir), 4)
+    assert dataset.options().autotune.enabled is False  # see cache.PARALLEL_CALLS
+    images, labels = next(iter(dataset))
+    assert images.shape == (4, IMAGE_SIZE, IMAGE_SIZE, 3) and labels.shape == (4,)
+
+
 def test_feature_cache_changes_speed_not_results(tiny_data):
     files, transform_dir = tiny_data
     transform_output = tft.TFTransformOutput(transform_dir)
