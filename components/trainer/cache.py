@@ -28,7 +28,8 @@ RECORD_OVERHEAD = 48           # bytes of tf.train.Example and TFRecord framing 
 # The trainer's inputs run with tf.data's autotuner off, their parallelism set here: with it
 # on, deleting an iterator (at the end of each cache pass and of each Keras epoch) waited up
 # to 5 s with the CPU idle: the cache build of 1,215 images took 52 s with it, 40 s without.
-PARALLEL_CALLS = len(os.sched_getaffinity(0))  # one map call per core this process may use
+PARALLEL_CALLS = (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+                  else os.cpu_count() or 1)  # a map call per core this process may use
 PREFETCH_BATCHES = 2
 
 
