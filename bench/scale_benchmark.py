@@ -4,7 +4,8 @@ InceptionV3 forward rate at the same precision, and peak memory, at several data
 The images are generated tiles: random square crops (with random flips) of the shared flowers
 photos, resized to --tile px and saved as JPEG, so N tiles are N distinct files of 5 classes
 but come from only 1,215 photos (replicated content: accuracy here says nothing). Each size
-trains in a fresh process; peak RSS is that process's ru_maxrss. The Transform graph is
+trains in a fresh process; peak RSS is that process's VmHWM (ru_maxrss
+would carry the forking benchmark's own peak across exec). The Transform graph is
 written once (from the smallest size's training split: the vocabulary is the same 5 classes).
 The 100k row is extrapolated from the slope between the two largest measured sizes. With
 --pipeline, each size also runs the whole local pipeline (ingest to push) on the same tiles.
@@ -28,7 +29,7 @@ from trainer_benchmark import BARE_SCRIPT, DECODE_SCRIPT, PIPELINE_SCRIPT, pipel
 FLOWERS = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "flowers"
 
 TRAINER_SCRIPT = r"""
-import json, resource, sys, time
+import json, sys, time
 import tensorflow_transform as tft
 from inception_retrain.components.trainer import train
 from inception_retrain.components.trainer.config import TrainConfig
@@ -42,7 +43,7 @@ print(json.dumps({"total_seconds": time.time() - start,
                   "cache": r.get("cache"), "precision": r["precision"]["precision"],
                   "phase1_seconds": r["phase1"]["seconds"],
                   "phase2_seconds": r["phase2"].get("seconds", 0.0),
-                  "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+                  "peak_rss_mb": next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmHWM:")) / 1024}))
 """
 
 def run(script: str, args: dict) -> dict:

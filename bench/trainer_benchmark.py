@@ -78,7 +78,6 @@ for images, labels in train.transformed_dataset([args["eval"]], output, config.b
     predicted = np.argmax(result.classifier(images, training=False).numpy(), axis=-1)
     correct += int((predicted == labels.numpy()).sum()); seen += len(labels)
 report = result.report
-import resource
 print(json.dumps({"cache_seconds": report["phase1"]["cache_seconds"],
                   "phase1_seconds": report["phase1"]["seconds"],
                   "phase2_seconds": report["phase2"].get("seconds", 0.0),
@@ -86,7 +85,7 @@ print(json.dumps({"cache_seconds": report["phase1"]["cache_seconds"],
                   "total_seconds": total, "eval_accuracy": correct / seen,
                   "precision": report["precision"], "cache": report.get("cache"),
                   "phase1_val_accuracy": report["phase1"]["history"]["val_accuracy"][-1],
-                  "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+                  "peak_rss_mb": next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmHWM:")) / 1024}))
 """
 
 # The input pipeline alone: read, parse and the Transform graph (decode, resize, scale), as the
@@ -137,7 +136,7 @@ print(json.dumps({"images_per_second": seen / (time.time() - start),
 # (c) The whole local pipeline: ingest, statistics, validation, transform, training,
 # evaluation and push.
 PIPELINE_SCRIPT = r"""
-import json, resource, sys, time
+import json, sys, time
 from inception_retrain.pipeline import config as config_lib, local_runner
 from inception_retrain.run_report import reader
 args = json.loads(sys.argv[1])
@@ -151,7 +150,7 @@ print(json.dumps({"total_seconds": seconds,
                   "eval_accuracy": (record.evaluation.metrics.get("sparse_categorical_accuracy")
                                     if record.evaluation else None),
                   "pushed": record.published_version,
-                  "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+                  "peak_rss_mb": next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmHWM:")) / 1024}))
 """
 
 
