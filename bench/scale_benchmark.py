@@ -4,10 +4,9 @@ InceptionV3 forward rate at the same precision, and peak memory, at several data
 The images are generated tiles: random square crops (with random flips) of the shared flowers
 photos, resized to --tile px and saved as JPEG, so N tiles are N distinct files of 5 classes
 but come from only 1,215 photos (replicated content: accuracy here says nothing). Each size
-trains in a fresh process; peak RSS is that process's VmHWM (ru_maxrss
-would carry the forking benchmark's own peak across exec). The Transform graph is
-written once (from the smallest size's training split: the vocabulary is the same 5 classes).
-The 100k row is extrapolated from the slope between the two largest measured sizes. With
+trains in a fresh process; peak RSS is that process's own (trainer_benchmark.PEAK_RSS_MB).
+The Transform graph is written once (from the smallest size's training split: the vocabulary
+is the same 5 classes). The 100k row is extrapolated from the slope between the two largest measured sizes. With
 --pipeline, each size also runs the whole local pipeline (ingest to push) on the same tiles.
 
     python bench/scale_benchmark.py --sizes 1000,5000,20000 --image-size 128 [--pipeline]
@@ -24,7 +23,8 @@ import time
 from pathlib import Path
 
 # The same measurements as the trainer benchmark (bench/ is on sys.path as the script's folder).
-from trainer_benchmark import BARE_SCRIPT, DECODE_SCRIPT, PIPELINE_SCRIPT, pipeline_overrides
+from trainer_benchmark import (BARE_SCRIPT, DECODE_SCRIPT, PEAK_RSS_MB, PIPELINE_SCRIPT,
+                               pipeline_overrides)
 
 FLOWERS = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "flowers"
 
@@ -43,8 +43,8 @@ print(json.dumps({"total_seconds": time.time() - start,
                   "cache": r.get("cache"), "precision": r["precision"]["precision"],
                   "phase1_seconds": r["phase1"]["seconds"],
                   "phase2_seconds": r["phase2"].get("seconds", 0.0),
-                  "peak_rss_mb": next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmHWM:")) / 1024}))
-"""
+                  "peak_rss_mb": PEAK_RSS_MB}))
+""".replace("PEAK_RSS_MB", PEAK_RSS_MB)
 
 def run(script: str, args: dict) -> dict:
     env = dict(os.environ, TF_USE_LEGACY_KERAS="1", TF_CPP_MIN_LOG_LEVEL="2")
