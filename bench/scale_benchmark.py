@@ -7,7 +7,8 @@ but come from only 1,215 photos (replicated content: accuracy here says nothing)
 trains in a fresh process; peak RSS is that process's own (trainer_benchmark.PEAK_RSS_MB).
 The Transform graph is written once (from the smallest size's training split: the vocabulary
 is the same 5 classes). The 100k row is extrapolated from the slope between the two largest
-measured sizes. With --pipeline, each size also runs the whole local pipeline (ingest to push) on the same tiles.
+measured sizes. With --pipeline, each size also runs the whole local pipeline (ingest to push)
+on the same tiles.
 
     python bench/scale_benchmark.py --sizes 1000,5000,20000 --image-size 128 [--pipeline]
 """
