@@ -75,8 +75,9 @@ def run(config: config_lib.PipelineConfig, data_root: str, progress=None,
     one only for executors returning an error code): the error is added to it
     (run_report.mlmd.record_error).
     progress: a cli.progress.RunProgress, told the components before the run starts."""
-    from tfx import v1 as tfx
     from tfx.dsl.compiler import compiler, constants
+    from tfx.orchestration import metadata as tfx_metadata
+    from tfx.orchestration.local.local_dag_runner import LocalDagRunner
     from tfx.orchestration.portable import runtime_parameter_utils
 
     from inception_retrain.pipeline.pipeline import create_pipeline_from_config, default_schema_path
@@ -85,7 +86,7 @@ def run(config: config_lib.PipelineConfig, data_root: str, progress=None,
     os.makedirs(config.work_dir, exist_ok=True)
     run_id = run_id or new_run_id()
     with run_lock.run_lock(config.work_dir):
-        metadata = tfx.orchestration.metadata.sqlite_metadata_connection_config(
+        metadata = tfx_metadata.sqlite_metadata_connection_config(
             config.metadata_path)
         dag = create_pipeline_from_config(config, default_schema_path(), data_root, metadata,
                                           served_state=served_state(config.push_base))
@@ -100,7 +101,7 @@ def run(config: config_lib.PipelineConfig, data_root: str, progress=None,
         runtime_parameter_utils.substitute_runtime_parameter(
             ir, {constants.PIPELINE_RUN_ID_PARAMETER_NAME: run_id})
         try:
-            tfx.orchestration.LocalDagRunner().run_with_ir(ir)
+            LocalDagRunner().run_with_ir(ir)
         except Exception as err:
             try:
                 mlmd.record_error(config.metadata_path, run_id, f"{type(err).__name__}: {err}")

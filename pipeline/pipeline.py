@@ -9,7 +9,16 @@ import os
 from typing import Any, Callable, Dict, Optional, Sequence, Tuple
 
 import tensorflow_model_analysis as tfma
-from tfx import v1 as tfx
+# TFX's modules, not its v1 facade: tfx.v1 imports every extension, the Vertex AI clients
+# among them (3 s of every process's start-up, the CLI's and each Kubeflow pod's).
+from tfx.components import ExampleValidator, StatisticsGen, Trainer, Transform
+from tfx.components.schema_gen.import_schema_gen.component import ImportSchemaGen
+from tfx.dsl.components.common.resolver import Resolver
+from tfx.dsl.input_resolution.strategies.latest_blessed_model_strategy import (
+    LatestBlessedModelStrategy)
+from tfx.orchestration.pipeline import Pipeline
+from tfx.proto import trainer_pb2, transform_pb2
+from tfx.types import Channel, standard_artifacts
 
 from inception_retrain.components import features
 from inception_retrain.components.evaluator.evaluator import GatedEvaluator, HeldOutEvaluator
@@ -97,7 +106,7 @@ def create_pipeline(
     served_state: str = "",
     fingerprint_data: bool = False,
     report_step: Optional[Callable[[Dict[str, Any]], Any]] = None,
-) -> tfx.dsl.Pipeline:
+) -> Pipeline:
     """The whole DAG. Every path, setting and threshold is an argument, none has a default
     here (the defaults live once, in pipeline.config); nothing is global. One function on
     purpose (longer than 80 lines): the DAG reads top to bottom, node by node, as in TFX's
@@ -143,9 +152,9 @@ def create_pipeline(
     example_gen = image_example_gen.ImageExampleGen(
         input_base=data_root, splits=splits, input_pattern=input_pattern,
         split_folders=split_folders, options=ingest_options, input_fingerprint=input_fingerprint)
-    statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
-    schema_gen = tfx.components.ImportSchemaGen(schema_file=schema_path)
-    example_validator = tfx.components.ExampleValidator(
+    statistics_gen = StatisticsGen(examples=example_gen.outputs["examples"])
+    schema_gen = ImportSchemaGen(schema_file=schema_path)
+    example_validator = ExampleValidator(
         statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"])
     data_gate = DataGate(
         examples=example_gen.outputs["examples"],
@@ -161,31 +170,31 @@ def create_pipeline(
         on_group_leakage=on_group_leakage,
         on_duplicates=on_duplicates,
         on_label_conflict=on_label_conflict)
-    transform = tfx.components.Transform(
+    transform = Transform(
         examples=example_gen.outputs["examples"],
         schema=schema_gen.outputs["schema"],
         preprocessing_fn=PREPROCESSING_FN,
         materialize=False,
         disable_statistics=True,
-        splits_config=tfx.proto.SplitsConfig(analyze=["train"]),
+        splits_config=transform_pb2.SplitsConfig(analyze=["train"]),
         custom_config={"image_size": training.image_size})
     transform.add_upstream_node(data_gate)  # no Transform work on data that failed the gate
-    trainer = tfx.components.Trainer(
+    trainer = Trainer(
         run_fn=RUN_FN,
         examples=example_gen.outputs["examples"],
         transform_graph=transform.outputs["transform_graph"],
         hyperparameters=data_gate.outputs["data_facts"],
-        train_args=tfx.proto.TrainArgs(splits=["train"]),
-        eval_args=tfx.proto.EvalArgs(splits=["eval"]),
+        train_args=trainer_pb2.TrainArgs(splits=["train"]),
+        eval_args=trainer_pb2.EvalArgs(splits=["eval"]),
         custom_config=(dataclasses.asdict(training) if trainer_custom_config is None
                        else trainer_custom_config))
     baseline_nodes = []
     baseline_model = None
     if baseline == "latest_blessed":
-        baseline_resolver = tfx.dsl.Resolver(
-            strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
-            model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
-            model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
+        baseline_resolver = Resolver(
+            strategy_class=LatestBlessedModelStrategy,
+            model=Channel(type=standard_artifacts.Model),
+            model_blessing=Channel(type=standard_artifacts.ModelBlessing),
         ).with_id("latest_blessed_model_resolver")
         baseline_nodes.append(baseline_resolver)
         baseline_model = baseline_resolver.outputs["model"]
@@ -219,7 +228,7 @@ def create_pipeline(
              data_gate, transform, trainer, *baseline_nodes, evaluator, pusher, *held_out_nodes]
     if report_step is not None:
         nodes.append(report_step({node.id: node for node in nodes}))
-    return tfx.dsl.Pipeline(
+    return Pipeline(
         pipeline_name=pipeline_name,
         pipeline_root=pipeline_root,
         components=nodes,
@@ -273,7 +282,7 @@ def dag_arguments(config: config_lib.PipelineConfig, data_root: str, schema_path
 
 def create_pipeline_from_config(config: config_lib.PipelineConfig, schema_path: str,
                                 data_root: str, metadata_connection_config=None,
-                                served_state: str = "") -> tfx.dsl.Pipeline:
+                                served_state: str = "") -> Pipeline:
     """The DAG a local run executes: dag_arguments as they are."""
     return create_pipeline(**dag_arguments(config, data_root, schema_path),
                            metadata_connection_config=metadata_connection_config,

@@ -10,7 +10,8 @@ import logging
 from tfx.components.util import model_utils
 from tfx.types import standard_artifacts
 from tfx.utils import path_utils
-from tfx.v1.dsl.components import InputArtifact, OutputArtifact, Parameter, component
+from tfx.dsl.component.experimental.annotations import InputArtifact, OutputArtifact, Parameter
+from tfx.dsl.component.experimental.decorators import component
 
 from inception_retrain.components.evaluator import contract as evaluator_contract
 from inception_retrain.components.pusher.contract import (
