@@ -12,6 +12,7 @@ import inception_retrain.pipeline.pipeline
 import inception_retrain.components.trainer.run
 import inception_retrain.components.evaluator.evaluator
 import inception_retrain.components.image_example_gen.executor
+import inception_retrain.components.data_fingerprint.component
 import inception_retrain.components.data_gate.component
 import inception_retrain.components.pusher.component
 from tfx.orchestration.local.local_dag_runner import LocalDagRunner
