@@ -31,8 +31,9 @@ def resize(image: tf.Tensor, image_size: int) -> tf.Tensor:
     blocks of its whole multiple of size (a box filter: no pixel of a large image is skipped),
     then bilinear interpolation (half-pixel centres) covers the rest, under 2x either way.
 
-    Half the cost of an antialiased resize (the input pipeline shares the CPU with the network
-    in the trainer's cache build) and the same result when enlarging, as small tiles are."""
+    With it the input pipeline needs half the CPU it needed with an antialiased resize (it shares
+    the CPU with the network in the trainer's cache build); enlarging, as small tiles are, gives
+    the same result."""
     shape = tf.shape(image)
     blocks = tf.maximum(shape[:2] // image_size, 1)
     height, width = shape[0] // blocks[0], shape[1] // blocks[1]
