@@ -1,7 +1,8 @@
 """The embedded default dataset: synthetic, histology-like tissue tiles drawn from a fixed seed.
 
-Four classes (dense_nuclei, sparse_nuclei, stroma, adipose), 30 JPEG tiles each, 96 to 160 px,
-generated with Pillow in a second. They stand in for real microscopy so a fresh clone runs the
+Four classes (dense_nuclei, sparse_nuclei, stroma, adipose), 60 JPEG tiles each, 96 to 160 px,
+generated with Pillow in a second or two. 60, so that the stratified 70/20/10 split gives each
+class 12 eval images: above the Evaluator's default minimum evidence of 10 per class. They stand in for real microscopy so a fresh clone runs the
 whole pipeline offline; they say nothing about accuracy on real tissue.
 """
 import os
@@ -9,7 +10,7 @@ import random
 from typing import Callable, Dict
 
 CLASSES = ("dense_nuclei", "sparse_nuclei", "stroma", "adipose")
-IMAGES_PER_CLASS = 30
+IMAGES_PER_CLASS = 60
 _VERSION = "1"  # bump when the drawing changes so cached copies are regenerated
 
 

@@ -189,3 +189,34 @@ def version_accuracy_svg(points, served: Optional[int] = None, width: int = 520,
                    f'text-anchor="middle">{version}</text>')
     out.append("</svg>")
     return "".join(out)
+
+
+def reliability_svg(bins: List[Dict[str, Any]], width: int = 300, height: int = 300) -> str:
+    """A reliability diagram: per confidence bin of the top-1 score, the accuracy (a bar, its
+    count in the tooltip) against the diagonal of perfect calibration."""
+    left, right, top, bottom = 44, 12, 28, 40
+    plot_w, plot_h = width - left - right, height - top - bottom
+    title = "reliability: accuracy per confidence bin"
+    out = [f'<svg class="reliability" width="{width}" height="{height}" viewBox="0 0 {width} '
+           f'{height}" role="img" aria-label="{html.escape(title)}">',
+           f'<text x="{left}" y="16" class="title">{html.escape(title)}</text>']
+    for tick in (0.0, 0.5, 1.0):
+        y, x = top + plot_h * (1 - tick), left + plot_w * tick
+        out.append(f'<line x1="{left}" x2="{left + plot_w}" y1="{y:.1f}" y2="{y:.1f}" '
+                   f'class="grid"/><text x="{left - 6}" y="{y + 4:.1f}" class="tick" '
+                   f'text-anchor="end">{tick:g}</text><text x="{x:.1f}" '
+                   f'y="{top + plot_h + 16}" class="tick" text-anchor="middle">{tick:g}</text>')
+    out.append(f'<text x="{left + plot_w / 2:.1f}" y="{height - 6}" class="tick" '
+               f'text-anchor="middle">confidence</text>')
+    for b in bins:
+        x, w = left + plot_w * b["low"], plot_w * (b["high"] - b["low"])
+        h = plot_h * (b["accuracy"] or 0.0)
+        out.append(f'<rect x="{x + 1:.1f}" y="{top + plot_h - h:.1f}" width="{max(w - 2, 1):.1f}"'
+                   f' height="{h:.1f}" fill="{_COLORS[0]}" fill-opacity="0.6" class="bin">'
+                   f'<title>confidence {b["low"]:.1f} to {b["high"]:.1f}: {b["count"]} images, '
+                   f'mean confidence {b["confidence"]:.2f}, accuracy {b["accuracy"]:.2f}'
+                   f'</title></rect>')
+    out.append(f'<line x1="{left}" y1="{top + plot_h}" x2="{left + plot_w}" y2="{top}" '
+               f'stroke="{_COLORS[1]}" stroke-dasharray="4 3"/>')
+    out.append("</svg>")
+    return "".join(out)
