@@ -7,7 +7,7 @@ import html
 import math
 from typing import Any, Dict, List, Optional, Sequence
 
-from inception_retrain.run_report import charts
+from inception_retrain.run_report import charts, evidence_view
 from inception_retrain.run_report.record import EvaluationSection
 from inception_retrain.run_report.summary import baseline_text
 
@@ -60,15 +60,13 @@ def to_json(evaluation: Optional[EvaluationSection], order: Sequence[str]) -> Op
                                  "baseline": evaluation.baseline_confusion_matrix}}
 
 
-def _num(value: Optional[float], signed: bool = False, lower_is_better: bool = False) -> str:
+def _num(value: Optional[float], signed: bool = False) -> str:
+    """A number cell; differences are not coloured: only the paired test above the tables
+    (evidence_view) calls a change better or worse."""
     if value is None:
         return '<td class="num na">–</td>'
-    css = ""
-    if signed:
-        better = -value if lower_is_better else value
-        css = " up" if better > 1e-12 else " down" if better < -1e-12 else ""
     text = f"{value:+.4f}" if signed else f"{value:.4f}"
-    return f'<td class="num{css}">{text}</td>'
+    return f'<td class="num">{text}</td>'
 
 
 def comparison_html(evaluation: Optional[EvaluationSection], order: Sequence[str],
@@ -84,9 +82,11 @@ def comparison_html(evaluation: Optional[EvaluationSection], order: Sequence[str
         why = (baseline.get("dropped") or baseline.get("note")
                or "no baseline model was evaluated")
         return out[0] + f"<p>No side-by-side comparison: {e(why)}.</p>"
-    out.append(f"<p>Both models on the same eval split: the candidate and "
-               f"{e(baseline_text(baseline))}. Difference = candidate − baseline; "
-               "precision and recall of the top-1 class.</p>")
+    out.append(evidence_view.comparison_html(evaluation.evidence, order))
+    out.append(f"<h3>TFMA's metrics, side by side</h3><p>Both models on the same eval split: the "
+               f"candidate and {e(baseline_text(baseline))}. Difference = candidate − baseline; "
+               "precision and recall of the top-1 class. These differences are not tested: the "
+               "paired comparison above says which changes are significant.</p>")
     overall = []
     names = ["sparse_categorical_accuracy", "sparse_categorical_crossentropy"]
     if not (evaluation.top_k and order and evaluation.top_k >= len(order)):
@@ -100,7 +100,7 @@ def comparison_html(evaluation: Optional[EvaluationSection], order: Sequence[str
         if change is None and candidate is not None and base is not None:
             change = candidate - base
         overall.append(f"<tr><td>{e(name)}</td>{_num(candidate)}{_num(base)}"
-                       f"{_num(change, True, 'crossentropy' in name)}</tr>")
+                       f"{_num(change, True)}</tr>")
     out.append('<table class="compare"><thead><tr><th>metric</th><th>candidate</th>'
                "<th>baseline</th><th>difference</th></tr></thead><tbody>" + "".join(overall)
                + "</tbody></table>")

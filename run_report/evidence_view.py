@@ -60,13 +60,12 @@ CLASS_COLUMNS = ("class", "images", "candidate", "baseline", "difference", "inte
 
 
 def console_lines(evidence: Optional[Dict[str, Any]], order: Sequence[str] = ()) -> List[str]:
-    """What the console summary shows of the evidence: enough or not, the paired comparison
-    per class, the images whose prediction changed, group level and calibration."""
+    """What the console summary shows of the evidence: the paired comparison per class, the
+    images whose prediction changed, the no-regression rule, group level and calibration
+    (missing evidence is among the blessing's failures, listed after this)."""
     if not evidence:
         return []
     out = []
-    for problem in (evidence.get("evidence") or {}).get("problems") or []:
-        out.append(f"  {problem}")
     comparison = evidence.get("comparison")
     if comparison:
         out.append("Candidate against the baseline, paired on the same "
@@ -94,11 +93,14 @@ def console_lines(evidence: Optional[Dict[str, Any]], order: Sequence[str] = ())
     if rule:
         out.append(f"  no-regression rule ({rule.get('regression_rule')}): {rule.get('text')}"
                    f": {'passed' if rule.get('passed') else 'FAILED'}")
-    out.extend(_candidate_lines(evidence))
+    out.extend(candidate_lines(evidence))
     return out
 
 
-def _candidate_lines(evidence: Dict[str, Any]) -> List[str]:
+def candidate_lines(evidence: Optional[Dict[str, Any]]) -> List[str]:
+    """Calibration and group-level accuracy of the candidate on the evidence's split."""
+    if not evidence:
+        return []
     candidate = evidence.get("candidate") or {}
     out = []
     if candidate.get("ece") is not None:

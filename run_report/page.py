@@ -3,7 +3,7 @@ URIs, no script and no external reference) rendered from a RunReport, section by
 import os
 from typing import Dict, Optional
 
-from inception_retrain.run_report import charts, compare, history, split_sites
+from inception_retrain.run_report import charts, compare, evidence_view, history, split_sites
 from inception_retrain.run_report.page_blocks import (
     class_order, counts_html, escape, markdown_html, metrics_html, misclassified_html,
     number_cell, quarantine_html, reorder_matrix, samples_html, table)
@@ -36,7 +36,7 @@ svg .boundary{stroke:#59636e;stroke-dasharray:4 3}svg .cell{font-size:12px;font-
 figure img{display:block;max-width:128px;max-height:128px;border:1px solid #d0d7de}
 figcaption code{word-break:break-all}.nowrap,td.num{white-space:nowrap}
 figcaption{overflow-wrap:anywhere}.pair{margin:10px 0 4px;font-size:13px}
-td.up{color:#1a7f37}td.down{color:#d1242f}.md table{font-size:13px}.md h1{font-size:16px}
+td.up,p.paired.up{color:#1a7f37}td.down,p.paired.down{color:#d1242f}.md table{font-size:13px}.md h1{font-size:16px}
 .md h2{font-size:15px;border:0}.md h3{font-size:14px}figure.matrix{width:auto}
 .samples figure{width:110px}.samples img{max-width:100px;max-height:100px}code,pre{font:12px ui-monospace,Menlo,Consolas,monospace}
 pre{background:#f6f8fa;padding:8px;overflow:auto;max-height:420px}ul{margin:4px 0}
@@ -166,6 +166,7 @@ def _evaluation_html(report: RunReport) -> str:
         if any(matrix["no_prediction"]):
             out.append(f"<p>Examples without a predicted class: "
                        f"{sum(matrix['no_prediction'])}.</p>")
+    out.append(evidence_view.evidence_html(evaluation.evidence))
     if report.misclassified is not None:
         out.append(misclassified_html(report.misclassified, order))
     return "".join(out)
@@ -211,6 +212,7 @@ def _test_split_html(record: RunRecord) -> str:
                             _split_counts(record, "test"),
                             record.evaluation.top_k if record.evaluation else None,
                             len(class_order(record))))
+    out.append(evidence_view.evidence_html(test_split.evidence))
     return "".join(out)
 
 

@@ -157,11 +157,12 @@ class EvaluationSection:
     model_uri: Optional[str] = None             # the Evaluator's inputs, for the report's
     examples_uri: Optional[str] = None          # misclassified examples
     uri: Optional[str] = None                   # the evaluation artifact (per-site slices)
+    evidence: Optional[Dict[str, Any]] = None   # components/evaluator/evidence_contract.py
 
     def to_dict(self) -> Dict[str, Any]:
         return {"metrics": self.metrics, "per_class": self.per_class, "baseline": self.baseline,
                 "blessed": self.blessed, "failures": self.failures,
-                "validation_ok": self.validation_ok}
+                "validation_ok": self.validation_ok, "evidence": self.evidence}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -172,12 +173,13 @@ class TestSplitSection:
     splits: Optional[List[str]] = None
     metrics: Dict[str, float] = dataclasses.field(default_factory=dict)
     per_class: Dict[str, Dict[str, float]] = dataclasses.field(default_factory=dict)
+    evidence: Optional[Dict[str, Any]] = None   # components/evaluator/evidence_contract.py
 
     def to_dict(self) -> Dict[str, Any]:
         if self.skipped:
             return {"skipped": self.skipped}
         return {"skipped": "", "splits": self.splits, "metrics": self.metrics,
-                "per_class": self.per_class}
+                "per_class": self.per_class, "evidence": self.evidence}
 
 
 @dataclasses.dataclass(frozen=True)

@@ -3,6 +3,7 @@
 for any past run)."""
 from typing import Dict, List, Optional
 
+from inception_retrain.run_report import evidence_view
 from inception_retrain.run_report.record import DataSection, RunRecord, TrainingSection
 
 NAN = float("nan")
@@ -107,6 +108,7 @@ def render(record: RunRecord, seconds: Optional[float] = None) -> str:
         out.append("Evaluation (eval split):")
         out.extend(_metric_lines(evaluation.metrics))
         out.extend(_per_class_lines(evaluation.per_class))
+        out.extend(evidence_view.console_lines(evaluation.evidence, evaluation.class_names))
         if evaluation.blessed:
             out.append("Blessed: yes (all thresholds met)")
         else:
@@ -120,6 +122,7 @@ def render(record: RunRecord, seconds: Optional[float] = None) -> str:
             out.append("Test split (blessed candidate; recorded, never used for gating):")
             out.extend(_metric_lines(test_split.metrics))
             out.extend(_per_class_lines(test_split.per_class))
+            out.extend(evidence_view.candidate_lines(test_split.evidence))
     push = record.push
     if push:
         if push.pushed and push.already_served:
