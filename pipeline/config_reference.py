@@ -27,14 +27,15 @@ DESCRIPTIONS = {
     "beam_args": "Beam options, e.g. [--direct_running_mode=multi_processing, "
                  "--direct_num_workers=2]",
     "data.root": "<root>/<class_name>/<image files>; \"\" = the embedded default dataset",
-    "data.train_percent": "hash split by relative path (train + eval + test = 100)",
+    "data.train_percent": "split shares: whole groups, stratified by class (train + eval + "
+                          "test = 100)",
     "data.eval_percent": "the Evaluator's split (> 0)",
     "data.test_percent": "held out, evaluated once on a blessed model; 0 = no test split",
     "data.min_examples_per_class": "DataGate: fewer training examples in any class stop the run",
     "data.max_quarantined_fraction": "DataGate: more unreadable files than this share stop "
                                      "the run (0..1)",
     "data.input_pattern": "files below root: <class>/<file>; 'span-{SPAN}/*/*' for spans",
-    "data.split_folders": "your own split folders instead of the hash split, e.g. "
+    "data.split_folders": "your own split folders instead of the assigned split, e.g. "
                           "[train, val, test]",
     "data.hidden_files": "error | skip (skipped files are listed in the quarantine)",
     "data.max_image_bytes": "larger files are quarantined",
@@ -46,7 +47,7 @@ DESCRIPTIONS = {
     "data.max_label_drift": "largest change of a class's share vs. the previous span; 0 = off",
     "data.on_drift": "fail | warn when the label drift is exceeded",
     "data.group_pattern": "regex with (?P<group>...) on the file name, then the path: the "
-                          "slide; the split hashes it; \"\" = split per image",
+                          "slide; the split keeps it whole; \"\" = split per image",
     "data.site_pattern": "regex with (?P<site>...) on the file name, then the path: the lab; "
                          "results per site",
     "data.manifest": "CSV below root, one row per image: path,label[,group][,site]; "
@@ -54,6 +55,7 @@ DESCRIPTIONS = {
     "data.on_group_leakage": "fail | warn when a group (slide) is in more than one split",
     "data.on_duplicates": "fail | warn when identical files are in more than one split",
     "data.on_label_conflict": "fail | warn when identical files carry different labels",
+    "data.on_split_coverage": "fail | warn when a class has no image (or no group) in a split",
     "training.image_size": "pixels per side fed to InceptionV3 (75..1024)",
     "training.batch_size": "examples per training step",
     "training.phase1_epochs": "phase 1: the new head on the frozen network (>= 1)",

@@ -38,6 +38,7 @@ class DataConfig:
     on_group_leakage: str = _GATE.on_group_leakage    # fail | warn: a group in two splits
     on_duplicates: str = _GATE.on_duplicates          # fail | warn: same file in two splits
     on_label_conflict: str = _GATE.on_label_conflict  # fail | warn: same file, two labels
+    on_split_coverage: str = _GATE.on_split_coverage  # fail | warn: a class missing from a split
 
     def __post_init__(self):
         splits = (self.train_percent, self.eval_percent, self.test_percent)
@@ -64,7 +65,8 @@ class DataConfig:
         _check_split_folders(self.split_folders)
         choices = {"hidden_files": ("error", "skip"), "on_imbalance": ("fail", "warn"),
                    "on_drift": ("fail", "warn"), "on_group_leakage": ("fail", "warn"),
-                   "on_duplicates": ("fail", "warn"), "on_label_conflict": ("fail", "warn")}
+                   "on_duplicates": ("fail", "warn"), "on_label_conflict": ("fail", "warn"),
+                   "on_split_coverage": ("fail", "warn")}
         from inception_retrain.components.image_example_gen.ingest import pattern_problem
 
         for key, name in (("group_pattern", "group"), ("site_pattern", "site")):
@@ -105,7 +107,7 @@ class DataConfig:
 
     @property
     def splits(self) -> Tuple[Tuple[str, int], ...]:
-        """(split, percent) of the hash split; with split_folders, the folders' splits (the
+        """(split, percent) of the assigned split; with split_folders, the folders' splits (the
         percentages then do not apply)."""
         if self.split_folders:
             return tuple((name, 0) for name in ("train", "eval", "test")[:len(self.split_folders)])

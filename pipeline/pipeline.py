@@ -25,6 +25,7 @@ from inception_retrain.components.evaluator.evaluator import GatedEvaluator, Hel
 from inception_retrain.components.data_fingerprint.component import DataFingerprint
 from inception_retrain.components.data_gate.component import DataGate
 from inception_retrain.components.image_example_gen import component as image_example_gen
+from inception_retrain.components.image_example_gen import contract as image_example_gen_contract
 from inception_retrain.components.image_example_gen.ingest import IngestOptions
 from inception_retrain.components.pusher.component import ServingPusher
 from inception_retrain.components.trainer.config import TrainConfig
@@ -89,6 +90,7 @@ def create_pipeline(
     on_group_leakage: str,
     on_duplicates: str,
     on_label_conflict: str,
+    on_split_coverage: str,
     training: TrainConfig,
     accuracy_floor: float,
     max_accuracy_drop: float,
@@ -151,7 +153,8 @@ def create_pipeline(
         input_fingerprint = fingerprint_nodes[0].outputs["fingerprint"].future()[0].value
     example_gen = image_example_gen.ImageExampleGen(
         input_base=data_root, splits=splits, input_pattern=input_pattern,
-        split_folders=split_folders, options=ingest_options, input_fingerprint=input_fingerprint)
+        split_folders=split_folders, options=ingest_options, input_fingerprint=input_fingerprint,
+        split_ledger=f"{pipeline_root.rstrip('/')}/{image_example_gen_contract.LEDGER_FILE}")
     statistics_gen = StatisticsGen(examples=example_gen.outputs["examples"])
     schema_gen = ImportSchemaGen(schema_file=schema_path)
     example_validator = ExampleValidator(
@@ -169,7 +172,8 @@ def create_pipeline(
         on_drift=on_drift,
         on_group_leakage=on_group_leakage,
         on_duplicates=on_duplicates,
-        on_label_conflict=on_label_conflict)
+        on_label_conflict=on_label_conflict,
+        on_split_coverage=on_split_coverage)
     transform = Transform(
         examples=example_gen.outputs["examples"],
         schema=schema_gen.outputs["schema"],
@@ -266,6 +270,7 @@ def dag_arguments(config: config_lib.PipelineConfig, data_root: str, schema_path
         on_group_leakage=data.on_group_leakage,
         on_duplicates=data.on_duplicates,
         on_label_conflict=data.on_label_conflict,
+        on_split_coverage=data.on_split_coverage,
         training=config.training,
         accuracy_floor=evaluation.accuracy_floor,
         max_accuracy_drop=evaluation.max_accuracy_drop,

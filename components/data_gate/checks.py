@@ -85,11 +85,11 @@ def missing_classes(counts_by_split: Dict[str, Dict[str, int]], train_split: str
 
 
 def empty_splits(counts_by_split: Dict[str, Dict[str, int]]) -> List[str]:
-    """Splits no example reached (the hash split of few images, or every image quarantined):
+    """Splits no example reached (too few images for every split, or every image quarantined):
     TFDV's statistics of an empty split have no features, and no model trains or evaluates."""
     classes = sorted(set().union(*counts_by_split.values())) if counts_by_split else []
     return [f"split {split!r} is empty: class(es) {', '.join(classes) or '(none)'} have no "
-            "readable image in it; add images (the hash split by data.train_percent, "
+            "readable image in it; add images (the split by data.train_percent, "
             "eval_percent and test_percent assigns few images unevenly) or check the "
             "quarantine list"
             for split, counts in sorted(counts_by_split.items()) if not sum(counts.values())]
@@ -258,10 +258,12 @@ def split_summary(index: Dict[str, List[Dict[str, str]]], grouped: bool) -> Dict
     for split, records in sorted(index.items()):
         per_group: Dict[str, int] = {}
         classes: Dict[str, int] = {}
+        class_groups: Dict[str, set] = {}
         sites: Dict[str, int] = {}
         for r in records:
             per_group[r["group"]] = per_group.get(r["group"], 0) + 1
             classes[r["label"]] = classes.get(r["label"], 0) + 1
+            class_groups.setdefault(r["label"], set()).add(r["group"])
             if r.get("site"):
                 sites[r["site"]] = sites.get(r["site"], 0) + 1
                 all_sites.setdefault(r["site"], set()).add(r["group"])
@@ -271,15 +273,48 @@ def split_summary(index: Dict[str, List[Dict[str, str]]], grouped: bool) -> Dict
                          "images_per_group": _distribution(list(per_group.values())),
                          "sites": dict(sorted(sites.items())),
                          "class_balance_distance": round(distance, 4),
-                         "class_balance_worst": worst}
+                         "class_balance_worst": worst,
+                         "classes": {c: {"images": n, "groups": len(class_groups[c])}
+                                     for c, n in sorted(classes.items())}}
     return {"grouped": grouped, "splits": splits, "groups": len(all_groups),
             "sites": {s: len(g) for s, g in sorted(all_sites.items())}}
+
+
+def coverage_problems(index: Dict[str, List[Dict[str, str]]], grouped: bool,
+                      train_split: str = "train") -> List[str]:
+    """A class without any image (or, with groups, any group) in a split: that split cannot
+    say anything about the class (eval: the blessing; test: the held-out figure). Each message
+    names the class, the split and the counts, and what to add."""
+    images: Dict[str, Dict[str, int]] = {}
+    groups: Dict[str, Dict[str, set]] = {}
+    for split, records in index.items():
+        for r in records:
+            images.setdefault(r["label"], {}).setdefault(split, 0)
+            images[r["label"]][split] += 1
+            groups.setdefault(r["label"], {}).setdefault(split, set()).add(r["group"])
+    splits = list(index)
+    unit = "slides" if grouped else "images"
+    problems = []
+    for name in sorted(images):
+        per_split = ({s: len(groups[name].get(s, ())) for s in splits} if grouped
+                     else {s: images[name].get(s, 0) for s in splits})
+        # a class absent from training has its own failure (missing_classes)
+        missing = [s for s in splits if not per_split[s] and s != train_split]
+        if not missing:
+            continue
+        listing = ", ".join(f"{per_split[s]} {s}" for s in splits)
+        problems.append(
+            f"class {name} has 0 {' or '.join(missing)} {unit} ({sum(per_split.values())} "
+            f"{unit} in all: {listing}); a class needs at least {len(splits)} {unit} to reach "
+            f"every split ({', '.join(splits)}): add {unit} of {name} (data.on_split_coverage)")
+    return problems
 
 
 def evaluate(counts_by_split: Dict[str, Dict[str, int]], train_split: str, quarantined: int,
              anomalies: List[str], previous: Optional[Tuple[int, Dict[str, int]]],
              thresholds: GateThresholds,
-             leaks: Optional[Dict[str, Any]] = None) -> Verdict:
+             leaks: Optional[Dict[str, Any]] = None,
+             coverage: Optional[List[str]] = None) -> Verdict:
     """Every rule at once, so the report can show all problems, not just the first."""
     verdict = Verdict(failures=empty_splits(counts_by_split) + list(anomalies)
                       + missing_classes(counts_by_split, train_split))
@@ -296,6 +331,8 @@ def evaluate(counts_by_split: Dict[str, Dict[str, int]], train_split: str, quara
         verdict.add(thresholds.on_group_leakage, groups)
         verdict.add(thresholds.on_duplicates, duplicates)
         verdict.add(thresholds.on_label_conflict, conflicts)
+    if coverage:
+        verdict.add(thresholds.on_split_coverage, coverage)
     return verdict
 
 

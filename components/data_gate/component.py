@@ -63,6 +63,7 @@ def DataGate(
     on_group_leakage: Parameter[str] = GATE_DEFAULTS.on_group_leakage,
     on_duplicates: Parameter[str] = GATE_DEFAULTS.on_duplicates,
     on_label_conflict: Parameter[str] = GATE_DEFAULTS.on_label_conflict,
+    on_split_coverage: Parameter[str] = GATE_DEFAULTS.on_split_coverage,
     train_split: Parameter[str] = "train",
 ):
     thresholds = checks.GateThresholds(
@@ -70,7 +71,8 @@ def DataGate(
         max_quarantined_fraction=max_quarantined_fraction, max_class_ratio=max_class_ratio,
         min_class_fraction=min_class_fraction, on_imbalance=on_imbalance,
         max_label_drift=max_label_drift, on_drift=on_drift, on_group_leakage=on_group_leakage,
-        on_duplicates=on_duplicates, on_label_conflict=on_label_conflict)
+        on_duplicates=on_duplicates, on_label_conflict=on_label_conflict,
+        on_split_coverage=on_split_coverage)
     problems = []
     for split in artifact_utils.decode_split_names(anomalies.split_names):
         path = os.path.join(anomalies.uri, f"Split-{split}", "SchemaDiff.pb")
@@ -89,8 +91,9 @@ def DataGate(
     previous = _previous_span(examples)
     index = example_gen.read_index(examples.uri)
     leaks = checks.leakage(index) if index else None
+    grouped = bool(_custom_int(examples, example_gen.GROUPED_PROPERTY))
     verdict = checks.evaluate(counts, train_split, quarantined, problems, previous, thresholds,
-                              leaks)
+                              leaks, checks.coverage_problems(index, grouped, train_split) if index else None)
     report_path = contract.report_path(data_report.uri)
     facts = {"class_counts": counts,
              "class_weights": checks.class_weights(counts.get(train_split, {})),
@@ -100,8 +103,8 @@ def DataGate(
              "failures": verdict.failures, "warnings": verdict.warnings,
              "report": report_path}
     if index:
-        facts["split"] = checks.split_summary(
-            index, bool(_custom_int(examples, example_gen.GROUPED_PROPERTY)))
+        facts["split"] = dict(checks.split_summary(index, grouped),
+                              method=example_gen.read_assignment(examples.uri).get("method"))
         facts["leakage"] = checks.leakage_summary(leaks)
     if previous is not None:
         distance, worst = checks.label_drift(checks.total_counts(counts), previous[1])

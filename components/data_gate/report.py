@@ -75,7 +75,16 @@ def split_section(split, leakage) -> List[str]:
                "one split." if split["grouped"] else
                "Split per image: no group key (data.group_pattern or a manifest's group "
                "column), so tiles of one slide can land in different splits.")
+    if split.get("method"):
+        out.append(f"Assignment: {split['method']}.")
     out.append("")
+    classes = sorted(set().union(*(s.get("classes", {}) for s in split["splits"].values())))
+    if classes:
+        out += _table(["class"] + [f"{name}: images (groups)" for name in split["splits"]],
+                      [[c] + [f"{s['classes'].get(c, {}).get('images', 0)} "
+                              f"({s['classes'].get(c, {}).get('groups', 0)})"
+                              for s in split["splits"].values()] for c in classes])
+        out.append("")
     rows = []
     for name, s in split["splits"].items():
         dist = s["images_per_group"]

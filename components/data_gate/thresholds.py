@@ -20,10 +20,11 @@ class GateThresholds:
     on_group_leakage: str = "fail"           # a group (slide) in more than one split
     on_duplicates: str = "warn"              # identical files in more than one split
     on_label_conflict: str = "fail"          # identical files under more than one label
+    on_split_coverage: str = "fail"          # a class absent from a split (eval, test, ...)
 
     def __post_init__(self):
         for name in ("on_imbalance", "on_drift", "on_group_leakage", "on_duplicates",
-                     "on_label_conflict"):
+                     "on_label_conflict", "on_split_coverage"):
             if getattr(self, name) not in POLICIES:
                 raise ValueError(f"{name} must be one of {POLICIES}, got {getattr(self, name)!r}")
 

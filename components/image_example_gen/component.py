@@ -22,9 +22,10 @@ DEFAULT_SPLITS = (("train", 70), ("eval", 20), ("test", 10))
 
 
 def hash_split_config(splits: Sequence = DEFAULT_SPLITS) -> example_gen_pb2.Output:
-    """Output splits by a hash of the group feature: every image of a group (a slide) lands in
-    one split, and adding images or groups never moves earlier ones. Without a group key the
-    group is the relative path (the same bytes, so the same split as a hash of the path)."""
+    """Output splits and their shares, partitioned on the group feature: every image of a group
+    (a slide) lands in one split. The executor assigns whole groups, stratified by class, and
+    keeps earlier groups where the split ledger has them (split_assignment). Without a group key
+    the group is the relative path."""
     return example_gen_pb2.Output(split_config=example_gen_pb2.SplitConfig(
         splits=[example_gen_pb2.SplitConfig.Split(name=name, hash_buckets=buckets)
                 for name, buckets in splits],
@@ -70,6 +71,8 @@ class ImageExampleGen(FileBasedExampleGen):
     options.manifest: a CSV below input_base naming every image (path, label, group, site)
     instead of class folders; input_pattern then does not apply, and split_folders name the
     folders of the manifest's paths that hold each split (`train/...` rows are train).
+    split_ledger: the file that keeps each group's split across runs (a path or URI under the
+    pipeline root; "" = none: the split then depends on this ingest's data alone).
     """
 
     SPEC_CLASS = ImageExampleGenSpec
@@ -79,7 +82,8 @@ class ImageExampleGen(FileBasedExampleGen):
     def __init__(self, input_base: str, splits: Sequence = DEFAULT_SPLITS,
                  input_pattern: str = "*/*", split_folders: Sequence[str] = (),
                  options: ingest.IngestOptions = ingest.IngestOptions(),
-                 input_fingerprint: Optional[placeholder.Placeholder] = None):
+                 input_fingerprint: Optional[placeholder.Placeholder] = None,
+                 split_ledger: str = ""):
         # FileBasedExampleGen.__init__ builds its own spec class; this is that spec, plus one
         # parameter, with FileBasedExampleGen's defaults for the formats.
         spec = ImageExampleGenSpec(
@@ -87,7 +91,7 @@ class ImageExampleGen(FileBasedExampleGen):
             input_config=input_config(input_pattern, split_folders, options),
             output_config=(example_gen_pb2.Output() if split_folders
                            else hash_split_config(splits)),
-            custom_config=executor.make_custom_config(options, input_pattern),
+            custom_config=executor.make_custom_config(options, input_pattern, split_ledger),
             range_config=None,
             output_data_format=example_gen_pb2.FORMAT_TF_EXAMPLE,
             output_file_format=example_gen_pb2.FORMAT_TFRECORDS_GZIP,

@@ -54,3 +54,31 @@ def read_index(examples_uri: str) -> Dict[str, List[Dict[str, str]]]:
         with artifact_files.open_text(path) as f:
             index[name[:-len(suffix)]] = [json.loads(line) for line in f if line.strip()]
     return index
+
+
+# The split: how ImageExampleGen assigned groups to splits (split_assignment), for the DataGate
+# and the report; and the ledger of every group's split, kept across runs under the pipeline root.
+SPLIT_DIR = "split"                    # <examples uri>/split/assignment.json
+ASSIGNMENT_FILE = "assignment.json"    # method, ledger, counts per split and class
+LEDGER_FILE = "split_ledger.json"      # <pipeline root>/split_ledger.json
+
+
+def assignment_path(examples_uri: str) -> str:
+    return posixpath.join(examples_uri, SPLIT_DIR, ASSIGNMENT_FILE)
+
+
+def read_assignment(examples_uri: str) -> Dict[str, Any]:
+    """The split record ImageExampleGen wrote ({} for user split folders or older runs)."""
+    return artifact_files.read_json(assignment_path(examples_uri)) or {}
+
+
+def read_ledger(path: str) -> Dict[str, Dict[str, str]]:
+    """{group: {"split", "stratum", "assigned"}} of earlier ingests ({} when there is none)."""
+    if not path:
+        return {}
+    try:
+        ledger = artifact_files.read_json(path)
+    except ValueError as err:
+        raise ValueError(f"split ledger {path} is not valid JSON ({err}); restore it from a "
+                         "backup, or delete it to assign every group afresh") from err
+    return (ledger or {}).get("groups", {})

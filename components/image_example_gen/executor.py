@@ -26,7 +26,8 @@ from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import proto_utils
 
 from inception_retrain.components import features
-from inception_retrain.components.image_example_gen import conversion, ingest, layout, manifest
+from inception_retrain.components.image_example_gen import (
+    contract, conversion, ingest, layout, manifest, split_ledger)
 from inception_retrain.components.image_example_gen.contract import (  # noqa: F401 (re-exported)
     GROUPED_PROPERTY, INDEX_DIR, INDEX_FILE, PREVIOUS_SPAN_COUNTS_PROPERTY,
     PREVIOUS_SPAN_PROPERTY, QUARANTINE_DIR, QUARANTINE_FILE, QUARANTINED_PROPERTY,
@@ -34,6 +35,7 @@ from inception_retrain.components.image_example_gen.contract import (  # noqa: F
 
 INGEST_KEY = "ingest"
 PATTERN_KEY = "input_pattern"
+LEDGER_KEY = "split_ledger"
 _QUARANTINE_TAG = "quarantine"
 _SPAN_SPEC = re.compile(r"\{SPAN(:\d+)?\}")
 # zlib level of the gzipped split TFRecords. 0 writes stored deflate blocks: still the gzip
@@ -44,25 +46,40 @@ _SPAN_SPEC = re.compile(r"\{SPAN(:\d+)?\}")
 SPLIT_GZIP_LEVEL = 0
 
 
-def make_custom_config(options: ingest.IngestOptions,
-                       input_pattern: str) -> example_gen_pb2.CustomConfig:
-    """The executor's settings as an ExampleGen CustomConfig (a Struct packed in an Any)."""
+def make_custom_config(options: ingest.IngestOptions, input_pattern: str,
+                       split_ledger: str = "") -> example_gen_pb2.CustomConfig:
+    """The executor's settings as an ExampleGen CustomConfig (a Struct packed in an Any).
+
+    split_ledger: where the groups' splits are kept across runs ("" = no memory: the split
+    then depends on this ingest's data alone)."""
     struct = struct_pb2.Struct()
-    struct.update({INGEST_KEY: options.as_dict(), PATTERN_KEY: input_pattern})
+    struct.update({INGEST_KEY: options.as_dict(), PATTERN_KEY: input_pattern,
+                   LEDGER_KEY: split_ledger})
     config = example_gen_pb2.CustomConfig()
     config.custom_config.Pack(struct)
     return config
 
 
-def read_custom_config(exec_properties: Dict[str, Any]) -> Tuple[ingest.IngestOptions, str]:
-    """(ingest options, unresolved input pattern) from exec_properties; defaults when unset."""
+def _settings(exec_properties: Dict[str, Any]) -> Dict[str, Any]:
     text = exec_properties.get(standard_component_specs.CUSTOM_CONFIG_KEY)
     if not text:
-        return ingest.IngestOptions(), ""
+        return {}
     config = proto_utils.json_to_proto(text, example_gen_pb2.CustomConfig())
     struct = struct_pb2.Struct()
     config.custom_config.Unpack(struct)
-    settings = json_format.MessageToDict(struct)
+    return json_format.MessageToDict(struct)
+
+
+def split_ledger_path(exec_properties: Dict[str, Any]) -> str:
+    """The split ledger's URI from exec_properties ("" when unset)."""
+    return _settings(exec_properties).get(LEDGER_KEY, "")
+
+
+def read_custom_config(exec_properties: Dict[str, Any]) -> Tuple[ingest.IngestOptions, str]:
+    """(ingest options, unresolved input pattern) from exec_properties; defaults when unset."""
+    settings = _settings(exec_properties)
+    if not settings:
+        return ingest.IngestOptions(), ""
     values = settings[INGEST_KEY]
     int_fields = {k for k, v in ingest.IngestOptions().as_dict().items() if isinstance(v, int)}
     options = ingest.IngestOptions.from_dict(
@@ -216,6 +233,34 @@ class Executor(base_example_gen_executor.BaseExampleGenExecutor):
     def GetInputSourceToExamplePTransform(self) -> beam.PTransform:
         return _ImagesToExample
 
+    def GenerateExamplesByBeam(self, pipeline: beam.Pipeline, exec_properties: Dict[str, Any]
+                               ) -> Dict[str, beam.pvalue.PCollection]:
+        """TFX's, except for an output split config (hash buckets): its buckets become the
+        splits' shares, and whole groups are assigned to splits by split_assignment (stratified
+        by majority class, earlier groups kept) instead of by a hash of the group alone."""
+        output_config = proto_utils.json_to_proto(
+            exec_properties[standard_component_specs.OUTPUT_CONFIG_KEY], example_gen_pb2.Output())
+        if not output_config.split_config.splits:
+            return super().GenerateExamplesByBeam(pipeline, exec_properties)
+        input_config = proto_utils.json_to_proto(
+            exec_properties[standard_component_specs.INPUT_CONFIG_KEY], example_gen_pb2.Input())
+        shares = [(split.name, split.hash_buckets) for split in output_config.split_config.splits]
+        examples = pipeline | "InputToRecord" >> _ImagesToExample(  # pylint: disable=no-value-for-parameter
+            exec_properties, input_config.splits[0].pattern)
+        assignment = (
+            examples
+            | "GroupLabel" >> beam.Map(split_ledger.group_label, index_record)
+            | "CountGroupLabels" >> beam.CombinePerKey(sum)
+            | "GatherGroups" >> beam.combiners.ToList()
+            | "AssignGroups" >> beam.Map(split_ledger.assign_groups, shares,
+                                         exec_properties.get("_ledger", {}),
+                                         exec_properties.get("_assignment_path", "")))
+        names = [name for name, _ in shares]
+        parts = examples | "SplitData" >> beam.Partition(
+            lambda example, n, groups: names.index(groups[index_record(example)["group"]]),
+            len(names), beam.pvalue.AsSingleton(assignment))
+        return {name: parts[i] for i, name in enumerate(names)}
+
     def Do(self, input_dict: Dict[str, List[types.Artifact]],
            output_dict: Dict[str, List[types.Artifact]],
            exec_properties: Dict[str, Any]) -> None:
@@ -231,8 +276,13 @@ class Executor(base_example_gen_executor.BaseExampleGenExecutor):
         tf.io.gfile.makedirs(quarantine_dir)
         write_quarantine(layout_records,
                          posixpath.join(quarantine_dir, f"layout.{QUARANTINE_FILE}"))
+        ledger_path = split_ledger_path(exec_properties)
+        ledger = contract.read_ledger(ledger_path)
         self._write_examples(examples, input_config,
-                             dict(exec_properties, _quarantine_dir=quarantine_dir))
+                             dict(exec_properties, _quarantine_dir=quarantine_dir,
+                                  _ledger={g: e["split"] for g, e in ledger.items()},
+                                  _assignment_path=contract.assignment_path(examples.uri)))
+        split_ledger.update_ledger(ledger_path, ledger, contract.read_assignment(examples.uri))
 
         examples.set_int_custom_property(GROUPED_PROPERTY, int(options.grouped))
         records = read_quarantine(examples.uri)

@@ -24,18 +24,20 @@ def split_paths(artifact):
     return {split: paths_of(examples) for split, examples in read_examples(artifact.uri).items()}
 
 
-def test_hash_split_follows_ratios_and_never_moves_earlier_images(tmp_path):
-    write_images(tmp_path / "data", {"a": 100, "b": 100})
-    first = split_paths(ingest(tmp_path / "data", tmp_path / "out1",
+def test_split_follows_ratios_per_class_and_never_moves_earlier_images(tmp_path):
+    ledger = str(tmp_path / "root" / "split_ledger.json")
+    write_images(tmp_path / "data", {"a": 100, "b": 60})
+    first = split_paths(ingest(tmp_path / "data", tmp_path / "out1", split_ledger=ledger,
                                splits=(("train", 50), ("eval", 50))))
     assert sorted(first) == ["eval", "train"]
-    assert 70 <= len(first["train"]) <= 130  # 200 images hashed 50/50
-    write_images(tmp_path / "data", {"a": 130, "b": 130})   # 60 new images arrive
-    second = split_paths(ingest(tmp_path / "data", tmp_path / "out2",
+    assert sorted(p.split("/")[0] for p in first["eval"]) == ["a"] * 50 + ["b"] * 30
+    write_images(tmp_path / "data", {"a": 130, "b": 130})   # 100 new images arrive
+    second = split_paths(ingest(tmp_path / "data", tmp_path / "out2", split_ledger=ledger,
                                 splits=(("train", 50), ("eval", 50))))
     for split in ("train", "eval"):
         assert set(first[split]) <= set(second[split])
     assert sum(map(len, second.values())) == 260
+    assert len(second["eval"]) == 130          # the new images fill each class's shares
 
 
 def test_users_split_folders_are_honoured(tmp_path):

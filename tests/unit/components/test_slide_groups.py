@@ -23,12 +23,12 @@ def tiles(root, slides, per_slide=6):
     return root
 
 
-def ingest_split(root, out, **options):
+def ingest_split(root, out, split_ledger="", **options):
     from inception_retrain.components.image_example_gen.component import ImageExampleGen
     from inception_retrain.components.image_example_gen.standalone import run_example_gen
 
     artifact = run_example_gen(ImageExampleGen(str(root), options=ingest.IngestOptions(
-        **options)), str(out))
+        **options), split_ledger=split_ledger), str(out))
     return artifact, {split: {value(e, features.PATH_KEY): value(e, features.GROUP_KEY)
                               for e in examples}
                       for split, examples in read_examples(artifact.uri).items()}
@@ -48,7 +48,8 @@ def splits_of_slide(by_split):
 
 def test_no_slide_in_two_splits_and_adding_slides_moves_no_earlier_tile(tmp_path):
     data = tiles(tmp_path / "data", range(12))
-    artifact, first = ingest_split(data, tmp_path / "out1", group_pattern=GROUP)
+    ledger = str(tmp_path / "root" / "split_ledger.json")   # what keeps earlier slides in place
+    artifact, first = ingest_split(data, tmp_path / "out1", ledger, group_pattern=GROUP)
     assert sum(map(len, first.values())) == 72
     slides = splits_of_slide(first)
     assert len(slides) == 12 and all(len(s) == 1 for s in slides.values()), slides
@@ -64,7 +65,7 @@ def test_no_slide_in_two_splits_and_adding_slides_moves_no_earlier_tile(tmp_path
     assert all(len(r["sha256"]) == 64 for rs in index.values() for r in rs)
 
     tiles(data, range(12, 15))          # three new slides arrive
-    _, second = ingest_split(data, tmp_path / "out2", group_pattern=GROUP)
+    _, second = ingest_split(data, tmp_path / "out2", ledger, group_pattern=GROUP)
     assert sum(map(len, second.values())) == 90
     for split, groups in first.items():
         assert set(groups) <= set(second[split]), split

@@ -51,6 +51,7 @@ NON_DEFAULT: Dict[str, Any] = {
     "data.on_group_leakage": "warn",
     "data.on_duplicates": "fail",
     "data.on_label_conflict": "warn",
+    "data.on_split_coverage": "warn",
     "training.image_size": 160,
     "training.batch_size": 16,
     "training.phase1_epochs": 4,
