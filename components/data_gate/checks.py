@@ -255,7 +255,7 @@ def split_summary(index: Dict[str, List[Dict[str, str]]], grouped: bool) -> Dict
             totals[r["label"]] = totals.get(r["label"], 0) + 1
     splits = {}
     all_groups, all_sites = set(), {}
-    for split, records in sorted(index.items()):
+    for split, records in index.items():   # in the configured order (train, eval, test)
         per_group: Dict[str, int] = {}
         classes: Dict[str, int] = {}
         class_groups: Dict[str, set] = {}

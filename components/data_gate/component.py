@@ -90,6 +90,9 @@ def DataGate(
     quarantined = _custom_int(examples, example_gen.QUARANTINED_PROPERTY)
     previous = _previous_span(examples)
     index = example_gen.read_index(examples.uri)
+    # in the configured order (train, eval, test): the index files are listed by name
+    index = {s: index[s] for s in artifact_utils.decode_split_names(examples.split_names)
+             if s in index}
     leaks = checks.leakage(index) if index else None
     grouped = bool(_custom_int(examples, example_gen.GROUPED_PROPERTY))
     verdict = checks.evaluate(counts, train_split, quarantined, problems, previous, thresholds,

@@ -8,7 +8,8 @@ from conftest import quick_config, run_data_gate_pipeline, write_class_images
 
 
 def imbalanced_folder(root):
-    write_class_images(root, {"common": 36, "rare": 3})
+    # rare: 4 images, one each in eval and test (the stratified split), two to train on
+    write_class_images(root, {"common": 36, "rare": 4})
     return root
 
 
@@ -59,7 +60,7 @@ def test_warn_setting_lets_imbalanced_data_pass_and_records_the_warning(tmp_path
     assert facts["class_weights"]["rare"] > facts["class_weights"]["common"]
     total = {c: sum(split.get(c, 0) for split in facts["class_counts"].values())
              for c in ("common", "rare")}
-    assert total == {"common": 36, "rare": 3}
+    assert total == {"common": 36, "rare": 4}
     with open(f"{outputs['data_report'][0].uri}/{REPORT_FILE}") as f:
         text = f.read()
     assert "passed** with warnings" in text and "smallest rare" in text
