@@ -10,9 +10,11 @@ NAN = float("nan")
 
 
 def _metric_lines(metrics: Dict[str, float]) -> List[str]:
-    """One line per metric; counts (example_count) as whole numbers, the rest to 4 places."""
+    """One line per metric of the candidate; counts (example_count) as whole numbers, the rest
+    to 4 places. The baseline's values are left to the paired comparison (evidence_view),
+    which says how sure each difference is."""
     return [f"  {k}: {v:.0f}" if k.endswith("_count") else f"  {k}: {v:.4f}"
-            for k, v in sorted(metrics.items())]
+            for k, v in sorted(metrics.items()) if "baseline" not in k]
 
 
 def _per_class_lines(per_class: Dict[str, Dict[str, float]]) -> List[str]:
