@@ -157,6 +157,7 @@ class EvaluationSection:
     model_uri: Optional[str] = None             # the Evaluator's inputs, for the report's
     examples_uri: Optional[str] = None          # misclassified examples
     uri: Optional[str] = None                   # the evaluation artifact (per-site slices)
+    evidence: Optional[Dict[str, Any]] = None   # evidence.json (notes/evidence_contract.md)
 
     def to_dict(self) -> Dict[str, Any]:
         return {"metrics": self.metrics, "per_class": self.per_class, "baseline": self.baseline,
@@ -172,6 +173,7 @@ class TestSplitSection:
     splits: Optional[List[str]] = None
     metrics: Dict[str, float] = dataclasses.field(default_factory=dict)
     per_class: Dict[str, Dict[str, float]] = dataclasses.field(default_factory=dict)
+    evidence: Optional[Dict[str, Any]] = None   # evidence.json of the test split
 
     def to_dict(self) -> Dict[str, Any]:
         if self.skipped:
@@ -188,11 +190,13 @@ class PushSection:
     pruned_versions: str = ""
     by_this_run: bool = False   # the Pusher executed in this run (not reused from cache)
     already_served: bool = False  # the served version already held the model: nothing copied
+    pushed_at: Optional[str] = None  # when the version was published (its push record)
 
     def to_dict(self) -> Dict[str, Any]:
-        return {"pushed": self.pushed, "destination": self.destination,
-                "version": self.version, "pruned_versions": self.pruned_versions,
-                "already_served": self.already_served}
+        out = {"pushed": self.pushed, "destination": self.destination,
+               "version": self.version, "pruned_versions": self.pruned_versions,
+               "already_served": self.already_served}
+        return dict(out, pushed_at=self.pushed_at) if self.pushed_at else out
 
 
 @dataclasses.dataclass(frozen=True)
