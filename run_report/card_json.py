@@ -70,9 +70,10 @@ def _datasets(record: RunRecord) -> List[Dict[str, str]]:
 
 
 def documentation(record: RunRecord, versions: Dict[str, str]) -> str:
-    """What ran, in plain sentences: model, base weights, phases, settings, code, push."""
+    """What ran, in plain sentences (beyond the overview's summary): base weights, phases,
+    settings, groups and sites, evidence, push, code."""
     training = record.training
-    lines = [card_facts.model_summary(training)]
+    lines = []
     if training is not None:
         lines.append("Base weights used: " + card_facts.weights_used(training)
                      + (f" (requested: {training.config.get('base_weights')}); the trainer "
