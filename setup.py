@@ -31,6 +31,6 @@ setup(
     package_dir=packages,
     # The exact, resolved set lives in requirements.lock; these are the direct needs.
     install_requires=["tfx[kfp]==1.16.0", "apache-beam[gcp]==2.61.0", "dill", "pillow", "pyyaml"],
-    extras_require={"test": ["pytest", "pytest-xdist"]},
+    extras_require={"test": ["pytest", "pytest-xdist", "jsonschema"]},
     entry_points={"console_scripts": ["inception-retrain=inception_retrain.cli.main:main"]},
 )

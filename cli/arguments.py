@@ -151,4 +151,6 @@ def add_rollback_command(subparsers) -> argparse.ArgumentParser:
                           help="the version to serve again")
     rollback.add_argument("--keep-versions", type=int, metavar="N",
                           help="versions kept afterwards (default: the config's keep_versions)")
+    rollback.add_argument("--reason", metavar="TEXT", default="",
+                          help="why (recorded with the new version and shown in its model card)")
     return rollback

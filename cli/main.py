@@ -270,12 +270,19 @@ def _cmd_rollback(args) -> int:
             print(history.version_lines(_version_history(config, base)))
             return 0
         keep = args.keep_versions or config.keep_versions
-        published = versions.rollback(base, args.to, keep)
+        published = versions.rollback(base, args.to, keep, reason=args.reason)
     except versions.ServingDirError as err:
         print(f"rollback error: {err}", file=sys.stderr)
         return 1
     print(f"version {args.to} is served again, as version {published.version} "
           f"({published.path}); removed old versions: {published.pruned or 'none'}")
+    from inception_retrain.run_report import rollback_card
+
+    try:  # the rollback stands without its card
+        print(f"model card: {rollback_card.write(base, published.version)}")
+    except (OSError, ValueError) as err:
+        print(f"rollback warning: no model card written for version {published.version}: "
+              f"{err}", file=sys.stderr)
     return 0
 
 

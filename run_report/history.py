@@ -14,7 +14,7 @@ import math
 from typing import Any, Dict, List, Optional, Tuple
 
 from inception_retrain.run_report import mlmd
-from inception_retrain.run_report.model_card import wilson_interval
+from inception_retrain.run_report.card_facts import wilson_interval
 from inception_retrain.run_report.record import RunRecord
 
 ACCURACY = "sparse_categorical_accuracy"

@@ -8,6 +8,7 @@ an evaluation to load with TFMA (run_report.evaluation).
 import dataclasses
 import datetime
 import json
+import logging
 import os
 from typing import Any, Dict, List, Optional, Tuple
 
@@ -213,9 +214,27 @@ def read_push(run: RunArtifacts) -> Optional[PushSection]:
         return None
     props = pushed.custom_properties
     version = mlmd.property_value(props, pusher.PUSHED_VERSION)
-    return PushSection(pushed=bool(mlmd.property_value(props, pusher.PUSHED)),
-                       destination=mlmd.property_value(props, pusher.PUSHED_DESTINATION),
-                       # an int; Kubeflow's metadata store records numbers as doubles
-                       version=int(version) if version is not None else None,
+    version = int(version) if version is not None else None  # Kubeflow records doubles
+    destination = mlmd.property_value(props, pusher.PUSHED_DESTINATION)
+    published = bool(mlmd.property_value(props, pusher.PUSHED))
+    return PushSection(pushed=published, destination=destination, version=version,
                        pruned_versions=mlmd.property_value(props, pusher.PRUNED_VERSIONS) or "",
-                       already_served=bool(mlmd.property_value(props, pusher.ALREADY_SERVED)))
+                       already_served=bool(mlmd.property_value(props, pusher.ALREADY_SERVED)),
+                       pushed_at=published_at(destination, version) if published else None)
+
+
+def published_at(destination: Optional[str], version: Optional[int]) -> Optional[str]:
+    """When version was published at destination (<base>/<version>), from its push record
+    (serving.versions); None when unknown: pruned since, or the base path unreadable."""
+    if not destination or version is None:
+        return None
+    from inception_retrain.serving import versions
+
+    stripped = destination.rstrip("/")
+    base = stripped[:stripped.rfind("/")] if "/" in stripped else "."
+    try:
+        return versions.read_push_record(base, version).get("published_at")
+    except (OSError, ValueError) as err:  # ValueError: a push record that is not JSON
+        logging.getLogger(__name__).warning("push time of version %s not read from %s: %s",
+                                            version, base, err)
+        return None

@@ -190,11 +190,13 @@ class PushSection:
     pruned_versions: str = ""
     by_this_run: bool = False   # the Pusher executed in this run (not reused from cache)
     already_served: bool = False  # the served version already held the model: nothing copied
+    pushed_at: Optional[str] = None  # when the version was published (its push record)
 
     def to_dict(self) -> Dict[str, Any]:
-        return {"pushed": self.pushed, "destination": self.destination,
-                "version": self.version, "pruned_versions": self.pruned_versions,
-                "already_served": self.already_served}
+        out = {"pushed": self.pushed, "destination": self.destination,
+               "version": self.version, "pruned_versions": self.pruned_versions,
+               "already_served": self.already_served}
+        return dict(out, pushed_at=self.pushed_at) if self.pushed_at else out
 
 
 @dataclasses.dataclass(frozen=True)

@@ -140,8 +140,9 @@ def sites_html(report) -> str:
             f"<p>{floor_text}</p></section>")
 
 
-def card_limits(record) -> List[str]:
-    """The model card's limits on where the training images came from."""
+def card_limits(record, text=str) -> List[str]:
+    """The model card's limits on where the training images came from; text: how the card
+    shows a site's name (plain, or escaped for Markdown)."""
     split = read_split(record)
     summary = (split or {}).get("split")
     if not summary:
@@ -157,9 +158,7 @@ def card_limits(record) -> List[str]:
         found.append("The split was per image (no group key): tiles of one slide may be in "
                      "training and evaluation, which flatters the metrics.")
     if sites:
-        from inception_retrain.run_report.model_card import md
-
         found.append(f"Sites in the data ({len(sites)}): "
-                     + ", ".join(f"{md(s)} ({n} slides)" for s, n in sites.items())
+                     + ", ".join(f"{text(s)} ({n} slides)" for s, n in sites.items())
                      + "; it says nothing about other sites.")
     return found

@@ -252,20 +252,18 @@ def _remove_leftovers(fs, base: str) -> None:
             fs.rmtree(fs.join(base, name))
 
 
-def _record(version: int, source: str, rollback_of: Optional[int]) -> str:
-    return json.dumps({
-        "version": version, "source": source, "rollback_of": rollback_of,
-        "published_at": datetime.datetime.now(datetime.timezone.utc).isoformat(
-            timespec="seconds")}, indent=2)
+def _record(version: int, facts: Dict) -> str:
+    """The push record: source, rollback_of, replaced (, reason), version, publish time."""
+    return json.dumps(dict(facts, version=version, published_at=datetime.datetime.now(
+        datetime.timezone.utc).isoformat(timespec="seconds")), indent=2)
 
 
-def _publish_local(fs: _LocalFs, model_dir: str, base: str, source: str,
-                   rollback_of: Optional[int]) -> int:
+def _publish_local(fs: _LocalFs, model_dir: str, base: str, facts: Dict) -> int:
     staging = fs.join(base, INCOMPLETE_PREFIX + uuid.uuid4().hex)
     try:
         shutil.copytree(model_dir, staging)
         version = (served_version(base) or 0) + 1
-        fs.write_text(fs.join(staging, PUSH_RECORD), _record(version, source, rollback_of))
+        fs.write_text(fs.join(staging, PUSH_RECORD), _record(version, facts))
         fs.sync_tree(staging)
         os.rename(staging, fs.join(base, str(version)))  # the only step that creates a version
         return version
@@ -295,8 +293,7 @@ def _already_served(fs, model_dir: str, base: str, source: str) -> Optional[int]
     return version if same else None
 
 
-def _publish_remote(fs: _GFileFs, model_dir: str, base: str, source: str,
-                    rollback_of: Optional[int]) -> int:
+def _publish_remote(fs: _GFileFs, model_dir: str, base: str, facts: Dict) -> int:
     version = (served_version(base) or 0) + 1
     target = fs.join(base, str(version))
     complete = False
@@ -304,7 +301,7 @@ def _publish_remote(fs: _GFileFs, model_dir: str, base: str, source: str,
         for name in fs.files(model_dir):
             if name not in (SAVED_MODEL_FILE, PUSH_RECORD):
                 fs.copy(fs.join(model_dir, name), fs.join(target, name))
-        fs.write_text(fs.join(target, PUSH_RECORD), _record(version, source, rollback_of))
+        fs.write_text(fs.join(target, PUSH_RECORD), _record(version, facts))
         # Last: until saved_model.pb exists, TF Serving cannot load the version.
         fs.copy(fs.join(model_dir, SAVED_MODEL_FILE), fs.join(target, SAVED_MODEL_FILE))
         complete = True
@@ -316,13 +313,14 @@ def _publish_remote(fs: _GFileFs, model_dir: str, base: str, source: str,
 
 def publish(model_dir: str, base: str, keep: int, source: str = "",
             rollback_of: Optional[int] = None, check_served: bool = False,
-            expect_served: Optional[int] = None) -> Published:
+            expect_served: Optional[int] = None, reason: str = "") -> Published:
     """Copies the SavedModel in model_dir to <base>/<highest + 1>/, then keeps `keep` versions.
 
     A failure at any point leaves no new integer directory on local filesystems. If the served
     version already holds this model (same source, same bytes), nothing is copied. With
     check_served, the push happens only if expect_served (what a gate compared the model with;
-    None = nothing served) is still what is served: compare and swap, under the lock."""
+    None = nothing served) is still what is served: compare and swap, under the lock. The push
+    record keeps the version it replaced and, for a rollback, the reason given."""
     if keep < 1:
         raise ServingDirError(f"keep_versions must be at least 1, got {keep}")
     _check_model_dir(model_dir)
@@ -341,10 +339,12 @@ def publish(model_dir: str, base: str, keep: int, source: str = "",
             same = _already_served(fs, model_dir, base, source)
             if same is not None:
                 return Published(same, version_path(base, same), [], already_served=True)
+        facts = {"source": source, "rollback_of": rollback_of, "replaced": served,
+                 **({"reason": reason} if rollback_of is not None else {})}
         if is_remote(base):
-            version = _publish_remote(fs, model_dir, base, source, rollback_of)
+            version = _publish_remote(fs, model_dir, base, facts)
         else:
-            version = _publish_local(fs, model_dir, base, source, rollback_of)
+            version = _publish_local(fs, model_dir, base, facts)
         return Published(version, fs.join(base, str(version)), _prune(fs, base, keep))
 
 
@@ -382,8 +382,9 @@ def _prune(fs, base: str, keep: int) -> List[int]:
     return old
 
 
-def rollback(base: str, to_version: int, keep: int) -> Published:
-    """Serves an earlier version again by publishing a copy of it as the new highest version."""
+def rollback(base: str, to_version: int, keep: int, reason: str = "") -> Published:
+    """Serves an earlier version again by publishing a copy of it as the new highest version;
+    reason (why, in the operator's words) goes into its push record."""
     versions = list_versions(base)
     if not versions:
         raise ServingDirError(f"no versions under {base}: nothing to roll back")
@@ -396,4 +397,4 @@ def rollback(base: str, to_version: int, keep: int) -> Published:
     original = read_push_record(base, to_version)
     source = original.get("source") or version_path(base, to_version)
     return publish(version_path(base, to_version), base, keep, source=source,
-                   rollback_of=to_version)
+                   rollback_of=to_version, reason=reason)

@@ -9,7 +9,7 @@ import pytest
 
 from inception_retrain.pipeline import config as config_lib
 from inception_retrain.run_report import (
-    charts, compare, history, misclassified, model_card, page_blocks)
+    card_facts, card_json, charts, compare, history, misclassified, model_card, page_blocks)
 from inception_retrain.run_report.record import (
     DataSection, EvaluationSection, PushSection, RunInfo, RunRecord, TrainingSection)
 from inception_retrain.serving import versions
@@ -60,7 +60,7 @@ def _record(run_id="r2", version=2, seed=7, **evaluation):
 def test_a_run_entry_has_its_accuracy_interval_and_outcome():
     entry = history.run_entry(_record())
     assert entry.accuracy == 0.75 and entry.eval_examples == 8
-    low, high = model_card.wilson_interval(6, 8)
+    low, high = card_facts.wilson_interval(6, 8)
     assert entry.interval == (low, high) and low < 0.75 < high
     assert entry.outcome == "pushed version 2" and entry.examples == {"train": 21, "eval": 8}
     refused = history.run_entry(_record(blessed=False, failures=["acc = 0.1 fails >= 0.6"]))
@@ -178,10 +178,11 @@ def test_model_card_user_fields_changes_and_json(tmp_path):
     assert "Eval accuracy 0.5000 → 0.7500 (+0.2500)." in text and "`abc123`" in text
     html = markdown.markdown(text, extensions=["tables"])
     assert "<ml@lab>" not in html and "<em>" not in html
-    card = model_card.to_model_card_json(record, settings, previous, versions_info)
+    card = card_json.to_model_card_json(record, settings, previous, versions_info)
     assert card["model_details"]["owners"] == [{"name": "Lab <ml@lab>"}]
     assert card["model_details"]["version"]["name"] == "2"
-    assert card["model_details"]["code_version"] == versions_info
+    assert "Code: inception-retrain 0.1.0, commit abc123." in card["model_details"][
+        "documentation"]  # the schema has no code_version key: a sentence of documentation
     json.dumps(card)
     first = model_card.render(record, None, None, None, versions_info)
     assert "First version" in first and "not given (set model_card.owners)" in first

@@ -190,9 +190,19 @@ def test_rollback_command(saved_model, tmp_path, capsys):
     for i in (1, 2):
         versions.publish(str(model_variant(saved_model, tmp_path, f"m{i}")), str(base), keep=5)
 
-    assert cli.main(["rollback", "--push-base", str(base), "--to", "1"]) == 0
-    assert "version 1 is served again, as version 3" in capsys.readouterr().out
+    assert cli.main(["rollback", "--push-base", str(base), "--to", "1", "--reason",
+                     "version 2 misses daisies"]) == 0
+    out = capsys.readouterr().out
+    assert "version 1 is served again, as version 3" in out
     assert same_model(base / "3", tmp_path / "m1")
+    record = versions.read_push_record(str(base), 3)
+    assert (record["rollback_of"], record["replaced"], record["reason"]) == (
+        1, 2, "version 2 misses daisies")
+    card = base / "model_cards" / "3.md"
+    assert f"model card: {card}" in out
+    assert card.read_text().startswith("# Model card: version 3 (rollback of version 1)\n")
+    assert "- Reason: version 2 misses daisies\n" in card.read_text()
+    assert versions.read_push_record(str(base), 2)["replaced"] == 1
 
     assert cli.main(["rollback", "--push-base", str(base)]) == 0
     listing = capsys.readouterr().out
