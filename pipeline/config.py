@@ -100,6 +100,14 @@ class PipelineConfig:
         return os.path.join(self.serving_dir or os.path.join(self.work_dir, "serving"),
                             self.model_name)
 
+    @property
+    def split_ledger(self) -> str:
+        """Each group's split, kept across runs (ImageExampleGen): beside the model base path,
+        since the split belongs to the served model's lineage (its eval slides must never
+        have been a served model's training slides), and since that folder is what every run
+        (local, or a Kubeflow pod on a volume or gs://) already reads and writes by path."""
+        return f"{self.push_base}.split_ledger.json"
+
 
 _SECTIONS = {"data": DataConfig, "training": TrainConfig, "evaluation": EvaluationConfig,
              "model_card": ModelCardConfig}

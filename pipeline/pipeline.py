@@ -25,7 +25,6 @@ from inception_retrain.components.evaluator.evaluator import GatedEvaluator, Hel
 from inception_retrain.components.data_fingerprint.component import DataFingerprint
 from inception_retrain.components.data_gate.component import DataGate
 from inception_retrain.components.image_example_gen import component as image_example_gen
-from inception_retrain.components.image_example_gen import contract as image_example_gen_contract
 from inception_retrain.components.image_example_gen.ingest import IngestOptions
 from inception_retrain.components.pusher.component import ServingPusher
 from inception_retrain.components.trainer.config import TrainConfig
@@ -79,6 +78,7 @@ def create_pipeline(
     splits: Sequence[Tuple[str, int]],
     input_pattern: str,
     split_folders: Sequence[str],
+    split_ledger: str,
     ingest_options: IngestOptions,
     min_examples_per_class: int,
     max_quarantined_fraction: float,
@@ -154,7 +154,7 @@ def create_pipeline(
     example_gen = image_example_gen.ImageExampleGen(
         input_base=data_root, splits=splits, input_pattern=input_pattern,
         split_folders=split_folders, options=ingest_options, input_fingerprint=input_fingerprint,
-        split_ledger=f"{pipeline_root.rstrip('/')}/{image_example_gen_contract.LEDGER_FILE}")
+        split_ledger=split_ledger)
     statistics_gen = StatisticsGen(examples=example_gen.outputs["examples"])
     schema_gen = ImportSchemaGen(schema_file=schema_path)
     example_validator = ExampleValidator(
@@ -259,6 +259,7 @@ def dag_arguments(config: config_lib.PipelineConfig, data_root: str, schema_path
         splits=data.splits,
         input_pattern=data.input_pattern,
         split_folders=data.split_folders,
+        split_ledger=config.split_ledger,
         ingest_options=data.ingest_options(),
         min_examples_per_class=data.min_examples_per_class,
         max_quarantined_fraction=data.max_quarantined_fraction,

@@ -71,8 +71,8 @@ class ImageExampleGen(FileBasedExampleGen):
     options.manifest: a CSV below input_base naming every image (path, label, group, site)
     instead of class folders; input_pattern then does not apply, and split_folders name the
     folders of the manifest's paths that hold each split (`train/...` rows are train).
-    split_ledger: the file that keeps each group's split across runs (a path or URI under the
-    pipeline root; "" = none: the split then depends on this ingest's data alone).
+    split_ledger: the file that keeps each group's split across runs (a path or gs:// URI;
+    "" = none: the split then depends on this ingest's data alone).
     """
 
     SPEC_CLASS = ImageExampleGenSpec

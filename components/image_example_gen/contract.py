@@ -57,10 +57,10 @@ def read_index(examples_uri: str) -> Dict[str, List[Dict[str, str]]]:
 
 
 # The split: how ImageExampleGen assigned groups to splits (split_assignment), for the DataGate
-# and the report; and the ledger of every group's split, kept across runs under the pipeline root.
+# and the report; and the ledger of every group's split, kept across runs (pipeline.config's
+# split_ledger: beside the model base path).
 SPLIT_DIR = "split"                    # <examples uri>/split/assignment.json
 ASSIGNMENT_FILE = "assignment.json"    # method, ledger, counts per split and class
-LEDGER_FILE = "split_ledger.json"      # <pipeline root>/split_ledger.json
 
 
 def assignment_path(examples_uri: str) -> str:

@@ -1,6 +1,6 @@
 """The split's memory: ImageExampleGen's assignment of groups to splits (split_assignment),
-recorded in the Examples artifact, and the ledger of every group's split under the pipeline
-root, so later ingests keep earlier groups where they were. Files through tf.io.gfile (local
+recorded in the Examples artifact, and the ledger of every group's split beside the model
+base path, so later ingests keep earlier groups where they were. Files through tf.io.gfile (local
 paths and object stores alike)."""
 import datetime
 import json
