@@ -48,8 +48,7 @@ def eval_config_json(config: config_lib.PipelineConfig) -> str:
     """The gating EvalConfig as JSON, field names as in the proto (what TFX itself passes)."""
     evaluation = config.evaluation
     return json_format.MessageToJson(
-        create_eval_config(evaluation.accuracy_floor, evaluation.max_accuracy_drop,
-                           evaluation.top_k),
+        create_eval_config(evaluation.accuracy_floor, evaluation.top_k),
         preserving_proto_field_name=True, sort_keys=True, indent=None)
 
 

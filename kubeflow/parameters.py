@@ -3,7 +3,7 @@
 becomes a checked parameter value. No TensorFlow or TFX import here, so checks answer at once.
 
 TFX 1.16's RuntimeParameter (int, float or str) can only stand for a whole execution property.
-Epochs and learning rates live inside the Trainer's custom_config and the accuracy thresholds
+Epochs and learning rates live inside the Trainer's custom_config and the accuracy floor
 inside the Evaluator's EvalConfig, so those two are runtime parameters holding JSON; the
 config-style keys below (training.*, evaluation.accuracy_floor, ...) edit them field by field.
 """
@@ -24,7 +24,9 @@ RUNTIME_PARAMETERS: Dict[str, Tuple[type, str]] = {
     "max_quarantined_fraction": (float, "DataGate: largest share of unreadable image files"),
     "training_config": (str, "Trainer custom_config: JSON object with every training.* key "
                              "(epochs, learning rates, ...)"),
-    "eval_config": (str, "Evaluator eval_config: tfma.EvalConfig as JSON (accuracy thresholds)"),
+    "eval_config": (str, "Evaluator eval_config: tfma.EvalConfig as JSON (accuracy floor)"),
+    "max_accuracy_drop": (float, "Evaluator: how far the paired accuracy difference vs. the "
+                                 "baseline may fall below 0"),
     "push_base": (str, "ServingPusher and served baseline: TF Serving's model base path "
                        "(<push_base>/<integer version>/)"),
     "keep_versions": (int, "ServingPusher: version directories kept under push_base"),
@@ -37,6 +39,7 @@ DAG_ARGUMENTS = {
     "schema_path": "schema_path",
     "min_examples_per_class": "min_examples_per_class",
     "max_quarantined_fraction": "max_quarantined_fraction",
+    "max_accuracy_drop": "max_accuracy_drop",
     "push_base": "push_base",
     "keep_versions": "keep_versions",
 }
@@ -46,6 +49,7 @@ CONFIG_KEYS = {
     "data.root": "data_root",
     "data.min_examples_per_class": "min_examples_per_class",
     "data.max_quarantined_fraction": "max_quarantined_fraction",
+    "evaluation.max_accuracy_drop": "max_accuracy_drop",
 }
 ACCURACY_METRIC = "SparseCategoricalAccuracy"
 _TYPE_OF_SPEC = {"STRING": str, "NUMBER_INTEGER": int, "NUMBER_DOUBLE": float}
@@ -67,6 +71,7 @@ def default_values(config: config_lib.PipelineConfig, schema_path: str,
         "max_quarantined_fraction": config.data.max_quarantined_fraction,
         "training_config": training_config_json(config.training),
         "eval_config": eval_config_json,
+        "max_accuracy_drop": config.evaluation.max_accuracy_drop,
         "push_base": config.push_base,
         "keep_versions": config.keep_versions,
     }
@@ -131,22 +136,17 @@ def check_training_config(key: str, text: str, compiled_text: str) -> Dict[str, 
     return values
 
 
-def _set_accuracy_threshold(eval_config: Dict[str, Any], field: str, value: float) -> None:
-    """Edits the accuracy threshold that pipeline.create_eval_config builds."""
+def _set_accuracy_floor(eval_config: Dict[str, Any], value: float) -> None:
+    """Edits the accuracy floor that pipeline.create_eval_config builds."""
     thresholds = [metric.setdefault("threshold", {})
                   for spec in eval_config.get("metrics_specs", [])
                   for metric in spec.get("metrics", [])
                   if metric.get("class_name") == ACCURACY_METRIC]
     if not thresholds:
         raise config_lib.ConfigError(
-            f"eval_config has no {ACCURACY_METRIC} metric to set evaluation.{field} on")
+            f"eval_config has no {ACCURACY_METRIC} metric to set evaluation.accuracy_floor on")
     for threshold in thresholds:
-        if field == "accuracy_floor":
-            threshold.setdefault("value_threshold", {})["lower_bound"] = value
-        else:
-            change = threshold.setdefault("change_threshold", {})
-            change["absolute"] = -value
-            change["direction"] = "HIGHER_IS_BETTER"
+        threshold.setdefault("value_threshold", {})["lower_bound"] = value
 
 
 def resolve(assignments: Sequence[str], declared: Mapping[str, Tuple[type, Any]],
@@ -160,7 +160,7 @@ def resolve(assignments: Sequence[str], declared: Mapping[str, Tuple[type, Any]]
     """
     values: Dict[str, Any] = {}
     training_edits: Dict[str, str] = {}
-    eval_edits: Dict[str, float] = {}
+    accuracy_floor: Optional[float] = None
 
     def current(name: str) -> Any:
         if name not in declared:
@@ -176,14 +176,13 @@ def resolve(assignments: Sequence[str], declared: Mapping[str, Tuple[type, Any]]
                 f"--param expects KEY=VALUE (e.g. training.phase1_epochs=3), got {assignment!r}")
         if key.startswith("training."):
             training_edits[key[len("training."):]] = text
-        elif key in ("evaluation.accuracy_floor", "evaluation.max_accuracy_drop"):
-            eval_edits[key.split(".", 1)[1]] = _coerce(key, text, float)
+        elif key == "evaluation.accuracy_floor":
+            accuracy_floor = _coerce(key, text, float)
         else:
             name = CONFIG_KEYS.get(key, key)
             if name not in declared:
                 known = sorted(set(declared) | set(CONFIG_KEYS) | {
-                    "training.<key>", "evaluation.accuracy_floor",
-                    "evaluation.max_accuracy_drop"})
+                    "training.<key>", "evaluation.accuracy_floor"})
                 raise config_lib.ConfigError(
                     f"unknown parameter {key!r}; known: {', '.join(known)}")
             values[name] = _coerce(key, text, declared[name][0])
@@ -201,12 +200,13 @@ def resolve(assignments: Sequence[str], declared: Mapping[str, Tuple[type, Any]]
     if "training_config" in values:
         check_training_config("training_config", values["training_config"],
                               declared["training_config"][1])
-    if eval_edits:
+    if accuracy_floor is not None:
         eval_config = _json_object("eval_config", current("eval_config"))
-        config_lib.EvaluationConfig(baseline="none", **eval_edits)  # range checks, keys named
-        for field, value in eval_edits.items():
-            _set_accuracy_threshold(eval_config, field, value)
+        config_lib.EvaluationConfig(accuracy_floor=accuracy_floor)  # range check, key named
+        _set_accuracy_floor(eval_config, accuracy_floor)
         values["eval_config"] = json.dumps(eval_config, sort_keys=True)
+    if "max_accuracy_drop" in values:
+        config_lib.EvaluationConfig(max_accuracy_drop=values["max_accuracy_drop"])
     _check_data_values(values, mount_paths)
     return values
 

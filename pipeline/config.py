@@ -9,6 +9,8 @@ import os
 import typing
 from typing import Any, Dict, Mapping, Optional, Sequence, Tuple
 
+from inception_retrain.components.evaluator.evidence_contract import (AGGREGATIONS,
+                                                                       REGRESSION_RULES)
 from inception_retrain.components.trainer.config import TrainConfig
 from inception_retrain.pipeline.config_values import (ConfigError, coerce, nearest_choice,
                                                       unique_key_loader)
@@ -21,7 +23,8 @@ BASELINES = ("served", "latest_blessed", "none")
 
 @dataclasses.dataclass(frozen=True)
 class EvaluationConfig:
-    """The blessing gate: absolute floors, and no regression against the baseline model."""
+    """The blessing gate: absolute floors, enough evidence, and no regression against the
+    baseline model on the same examples (components.evaluator.evidence_rules)."""
 
     accuracy_floor: float = 0.6
     max_accuracy_drop: float = 0.0       # candidate may be at most this much below the baseline
@@ -30,15 +33,39 @@ class EvaluationConfig:
     top_k: int = 5                       # top-k accuracy is reported for this k
     min_site_accuracy: float = 0.0       # the worst site's accuracy must reach it; 0 = off
     max_class_recall_drop: float = 1.0   # per class, recall vs. the baseline's; 1 = off
+    # Minimum evidence for a blessing. 10 images: a class's recall of 0.9 then has a 95 %
+    # interval of about [0.6, 0.98]; fewer say next to nothing. 3 slides: tiles of one slide
+    # are alike, so a class seen on one or two slides is one or two observations.
+    min_eval_examples_per_class: int = 10
+    min_eval_groups_per_class: int = 3   # only when the data has groups (slides)
+    significance_level: float = 0.05     # "better"/"worse" only when significant at this level
+    # point: the paired difference >= -max_accuracy_drop (today's rule, on the paired data);
+    # bound: its interval's lower bound must be (non-inferiority shown; needs a large eval set).
+    regression_rule: str = "point"
+    group_aggregation: str = "mean"      # mean | majority: a slide's class from its tiles
+    min_group_accuracy: float = 0.0      # slide-level accuracy must reach it; 0 = off
 
     def __post_init__(self):
         if self.baseline not in BASELINES:
             raise ConfigError(f"evaluation.baseline must be one of {', '.join(BASELINES)}, "
                               f"got {self.baseline!r}{nearest_choice(self.baseline, BASELINES)}")
+        for name, choices in (("regression_rule", REGRESSION_RULES),
+                              ("group_aggregation", AGGREGATIONS)):
+            if getattr(self, name) not in choices:
+                raise ConfigError(f"evaluation.{name} must be one of {', '.join(choices)}, "
+                                  f"got {getattr(self, name)!r}"
+                                  f"{nearest_choice(getattr(self, name), choices)}")
         for name in ("accuracy_floor", "max_accuracy_drop", "per_class_recall_floor",
-                     "min_site_accuracy", "max_class_recall_drop"):
+                     "min_site_accuracy", "max_class_recall_drop", "min_group_accuracy"):
             if not 0 <= getattr(self, name) <= 1:
                 raise ConfigError(f"evaluation.{name} must be in [0, 1], "
+                                  f"got {getattr(self, name)}")
+        if not 0 < self.significance_level < 1:
+            raise ConfigError(f"evaluation.significance_level must be in (0, 1), "
+                              f"got {self.significance_level}")
+        for name in ("min_eval_examples_per_class", "min_eval_groups_per_class"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"evaluation.{name} must be at least 0, "
                                   f"got {getattr(self, name)}")
         if self.top_k < 1:
             raise ConfigError(f"evaluation.top_k must be at least 1, got {self.top_k}")

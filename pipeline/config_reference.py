@@ -80,7 +80,8 @@ DESCRIPTIONS = {
     "training.augment_brightness": "random brightness factor (0..1)",
     "training.seed": "seed for initialisation, shuffling and augmentation (0..2**32-1)",
     "evaluation.accuracy_floor": "eval accuracy must reach this (0..1)",
-    "evaluation.max_accuracy_drop": "may be at most this much below the baseline (0..1)",
+    "evaluation.max_accuracy_drop": "paired accuracy difference vs. the baseline may be at "
+                                    "most this much below 0 (0..1)",
     "evaluation.baseline": "served | latest_blessed | none: what the no-regression check "
                            "compares with",
     "evaluation.per_class_recall_floor": "every class's recall must reach this; 0 = off",
@@ -88,6 +89,18 @@ DESCRIPTIONS = {
     "evaluation.min_site_accuracy": "the worst site's eval accuracy must reach this; 0 = off",
     "evaluation.max_class_recall_drop": "each class's recall may be at most this much below "
                                         "the baseline's; 1 = off",
+    "evaluation.min_eval_examples_per_class": "fewer eval images in any class: not blessed "
+                                              "(not enough evidence)",
+    "evaluation.min_eval_groups_per_class": "grouped data: fewer eval slides in any class: "
+                                            "not blessed",
+    "evaluation.significance_level": "the paired test calls a change better or worse only "
+                                     "below this p (0..1)",
+    "evaluation.regression_rule": "point | bound: the paired difference, or its interval's "
+                                  "lower bound, vs. -max_accuracy_drop",
+    "evaluation.group_aggregation": "mean | majority: a slide's class from its tiles' mean "
+                                    "score or vote",
+    "evaluation.min_group_accuracy": "grouped data: slide-level eval accuracy must reach "
+                                     "this; 0 = off",
     "model_card.owners": "who answers for the model, e.g. [Pathology ML <ml@lab.example>]",
     "model_card.license": "the model's license, e.g. CC-BY-4.0 or proprietary",
     "model_card.ethical_considerations": "risks and how they are handled, one entry each",

@@ -21,7 +21,8 @@ from tfx.proto import trainer_pb2, transform_pb2
 from tfx.types import Channel, standard_artifacts
 
 from inception_retrain.components import features
-from inception_retrain.components.evaluator.evaluator import GatedEvaluator, HeldOutEvaluator
+from inception_retrain.components.evaluator.evaluator import GatedEvaluator
+from inception_retrain.components.evaluator.held_out import HeldOutEvaluator
 from inception_retrain.components.data_fingerprint.component import DataFingerprint
 from inception_retrain.components.data_gate.component import DataGate
 from inception_retrain.components.image_example_gen import component as image_example_gen
@@ -35,22 +36,19 @@ RUN_FN = "inception_retrain.components.trainer.run.run_fn"
 TEST_SPLIT = "test"
 
 
-def create_eval_config(accuracy_floor: Optional[float], max_accuracy_drop: Optional[float],
-                       top_k: int = 5) -> tfma.EvalConfig:
-    """Multi-class metrics; accuracy gated by an absolute floor and a no-regression threshold.
+def create_eval_config(accuracy_floor: Optional[float], top_k: int = 5) -> tfma.EvalConfig:
+    """Multi-class metrics; accuracy gated by an absolute floor.
 
     Overall: example count, accuracy, top-k accuracy, cross-entropy, confusion matrix. The
     GatedEvaluator adds per-class precision, recall and calibration once it knows the classes.
-    The change threshold only applies when a baseline exists. With both bounds None there are
-    no thresholds (a record-only evaluation, e.g. of the test split).
+    No regression is checked on TFMA's point estimates: the GatedEvaluator's paired rule on
+    the same examples does it (evaluation.max_accuracy_drop, evaluation.regression_rule).
+    With accuracy_floor None there are no thresholds (a record-only evaluation, e.g. of the
+    test split).
     """
     accuracy = tfma.MetricConfig(class_name="SparseCategoricalAccuracy")
     if accuracy_floor is not None:
         accuracy.threshold.value_threshold.lower_bound.value = accuracy_floor
-    if max_accuracy_drop is not None:
-        accuracy.threshold.change_threshold.CopyFrom(tfma.GenericChangeThreshold(
-            direction=tfma.MetricDirection.HIGHER_IS_BETTER,
-            absolute={"value": -max_accuracy_drop}))
     return tfma.EvalConfig(
         model_specs=[tfma.ModelSpec(
             signature_name=features.SERVING_EXAMPLES_SIGNATURE,
@@ -99,6 +97,12 @@ def create_pipeline(
     top_k: int,
     min_site_accuracy: float,
     max_class_recall_drop: float,
+    min_eval_examples_per_class: int,
+    min_eval_groups_per_class: int,
+    significance_level: float,
+    regression_rule: str,
+    group_aggregation: str,
+    min_group_accuracy: float,
     keep_versions: int,
     enable_cache: bool,
     beam_pipeline_args: Sequence[str],
@@ -192,6 +196,11 @@ def create_pipeline(
         eval_args=trainer_pb2.EvalArgs(splits=["eval"]),
         custom_config=(dataclasses.asdict(training) if trainer_custom_config is None
                        else trainer_custom_config))
+    # What both Evaluators' evidence records count and estimate with.
+    evidence_counts = dict(min_eval_examples_per_class=min_eval_examples_per_class,
+                           min_eval_groups_per_class=min_eval_groups_per_class,
+                           significance_level=significance_level,
+                           group_aggregation=group_aggregation)
     baseline_nodes = []
     baseline_model = None
     if baseline == "latest_blessed":
@@ -208,11 +217,15 @@ def create_pipeline(
         baseline_model=baseline_model,
         serving_base=push_base if baseline == "served" else "",
         example_splits=["eval"],
-        eval_config=(create_eval_config(accuracy_floor, max_accuracy_drop, top_k)
+        eval_config=(create_eval_config(accuracy_floor, top_k)
                      if eval_config is None else eval_config),
         per_class_recall_floor=per_class_recall_floor,
         min_site_accuracy=min_site_accuracy,
         max_class_recall_drop=max_class_recall_drop,
+        max_accuracy_drop=max_accuracy_drop,
+        regression_rule=regression_rule,
+        min_group_accuracy=min_group_accuracy,
+        **evidence_counts,
         served_state=served_state if baseline == "served" else "").with_id("Evaluator")
     pusher = ServingPusher(
         model=trainer.outputs["model"],
@@ -225,8 +238,8 @@ def create_pipeline(
             examples=example_gen.outputs["examples"],
             model=trainer.outputs["model"],
             blessing=evaluator.outputs["blessing"],
-            eval_config=create_eval_config(None, None, top_k),
-            example_splits=[TEST_SPLIT]).with_id("TestSplitEvaluator"))
+            eval_config=create_eval_config(None, top_k),
+            example_splits=[TEST_SPLIT], **evidence_counts).with_id("TestSplitEvaluator"))
 
     nodes = [*fingerprint_nodes, example_gen, statistics_gen, schema_gen, example_validator,
              data_gate, transform, trainer, *baseline_nodes, evaluator, pusher, *held_out_nodes]
@@ -280,6 +293,12 @@ def dag_arguments(config: config_lib.PipelineConfig, data_root: str, schema_path
         top_k=evaluation.top_k,
         min_site_accuracy=evaluation.min_site_accuracy,
         max_class_recall_drop=evaluation.max_class_recall_drop,
+        min_eval_examples_per_class=evaluation.min_eval_examples_per_class,
+        min_eval_groups_per_class=evaluation.min_eval_groups_per_class,
+        significance_level=evaluation.significance_level,
+        regression_rule=evaluation.regression_rule,
+        group_aggregation=evaluation.group_aggregation,
+        min_group_accuracy=evaluation.min_group_accuracy,
         keep_versions=config.keep_versions,
         enable_cache=config.enable_cache,
         beam_pipeline_args=config.beam_args,

@@ -7,6 +7,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from inception_retrain.components import artifact_files
 from inception_retrain.components.evaluator import contract as evaluator
+from inception_retrain.components.evaluator import evidence_contract
 from inception_retrain.run_report import mlmd
 from inception_retrain.run_report.artifacts import RunArtifacts
 from inception_retrain.run_report.record import EvaluationSection, TestSplitSection
@@ -294,7 +295,8 @@ def read_evaluation(run: RunArtifacts) -> Optional[EvaluationSection]:
         baseline_confusion_matrix=(confusion_matrix(uri, class_names, ("baseline",))
                                    if any(" [baseline]" in name for name in metrics) else None),
         model_uri=model.uri if model is not None else None,
-        examples_uri=examples.uri if examples is not None else None, uri=uri)
+        examples_uri=examples.uri if examples is not None else None, uri=uri,
+        evidence=evidence_contract.read_evidence(uri))
 
 
 def read_test_split(run: RunArtifacts) -> Optional[TestSplitSection]:
@@ -309,4 +311,5 @@ def read_test_split(run: RunArtifacts) -> Optional[TestSplitSection]:
     metrics, per_class = metric_tables(_overall_values(artifact.uri),
                                        record.get("class_names", []))
     return TestSplitSection(skipped="", splits=record.get("splits"), metrics=metrics,
-                            per_class=per_class)
+                            per_class=per_class,
+                            evidence=evidence_contract.read_evidence(artifact.uri))

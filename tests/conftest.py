@@ -122,7 +122,12 @@ def quick_config(work_dir: Path, data_root: Path, **evaluation) -> config_lib.Pi
         "data": {"root": str(data_root), "min_examples_per_class": 1},
         "training": {"base_weights": "none", "batch_size": 8, "phase1_epochs": 3,
                      "phase2_epochs": 1},
-        "evaluation": dict({"accuracy_floor": 0.0}, **evaluation),
+        # 8 images per class leave 1 to 3 eval images per class: below the default minimum
+        # evidence (evaluation.min_eval_*), which would refuse every blessing. These runs test
+        # the pipeline's mechanics, so they ask for one image (and one slide) per class;
+        # tests/e2e/test_evaluator_evidence.py tests the minimum itself.
+        "evaluation": dict({"accuracy_floor": 0.0, "min_eval_examples_per_class": 1,
+                            "min_eval_groups_per_class": 1}, **evaluation),
     })
 
 

@@ -12,6 +12,10 @@ It runs the standard Evaluator executor after three decisions made at execution 
 - Per-class precision and recall (of the top-1 class, components.evaluator.metrics) and
   calibration need the class ids, known only from the trained model (assets.extra/labels.txt):
   they are added to the EvalConfig here, with the optional per-class recall floor.
+- After TFMA (floors, per-class metrics), every eval example is scored by the candidate and
+  the baseline (components.evaluator.scoring): the blessing stands only with enough evidence
+  per class and no regression on the paired comparison of the same examples
+  (components.evaluator.evidence_rules); the record is <evaluation>/evidence.json.
 The decisions are written to <evaluation>/gate.json and as custom properties on the blessing.
 """
 import os
@@ -24,11 +28,11 @@ from tfx.components.evaluator import constants as evaluator_constants
 from tfx.components.evaluator import executor as evaluator_executor
 from tfx.dsl.components.base import base_beam_component, executor_spec
 from tfx.types import artifact_utils, standard_artifacts, standard_component_specs
-from tfx.types.component_spec import ChannelParameter, ExecutionParameter
+from tfx.types.component_spec import ExecutionParameter
 from tfx.utils import io_utils, json_utils, path_utils, proto_utils
 
 from inception_retrain.components import features
-from inception_retrain.components.evaluator import contract, metrics
+from inception_retrain.components.evaluator import contract, evidence_rules, metrics, scoring
 from inception_retrain.serving import versions
 from inception_retrain.components.trainer import export
 
@@ -40,6 +44,32 @@ PER_CLASS_RECALL_FLOOR_KEY = "per_class_recall_floor"
 MAX_CLASS_RECALL_DROP_KEY = "max_class_recall_drop"
 MIN_SITE_ACCURACY_KEY = "min_site_accuracy"
 SITE_ACCURACY = "site_accuracy"   # the accuracy metric that carries the per-site floor
+# The evidence rules' settings (evidence_rules.EvidenceSettings), as execution properties. The
+# counting ones are the HeldOutEvaluator's too; the gating ones only the GatedEvaluator's.
+EVIDENCE_COUNT_PARAMETERS = {"min_eval_examples_per_class": int, "min_eval_groups_per_class": int,
+                             "significance_level": float, "group_aggregation": str}
+EVIDENCE_GATE_PARAMETERS = {"max_accuracy_drop": float, "regression_rule": str,
+                            "min_group_accuracy": float}
+_SETTING_OF = {"min_eval_examples_per_class": "min_examples_per_class",
+               "min_eval_groups_per_class": "min_groups_per_class"}
+DEFAULT_EVIDENCE = evidence_rules.EvidenceSettings()
+
+
+def pop_evidence_settings(exec_properties: Dict[str, Any]) -> evidence_rules.EvidenceSettings:
+    """The evidence settings out of the execution properties (TFX's executor must not see
+    them); absent ones keep EvidenceSettings' defaults."""
+    values = {}
+    for name, kind in {**EVIDENCE_COUNT_PARAMETERS, **EVIDENCE_GATE_PARAMETERS}.items():
+        value = exec_properties.pop(name, None)
+        if value is not None:
+            values[_SETTING_OF.get(name, name)] = kind(value)
+    return evidence_rules.EvidenceSettings(**values)
+
+
+def evidence_parameters(names) -> Dict[str, ExecutionParameter]:
+    """The spec's ExecutionParameters for those evidence settings."""
+    kinds = {**EVIDENCE_COUNT_PARAMETERS, **EVIDENCE_GATE_PARAMETERS}
+    return {name: ExecutionParameter(type=kinds[name], optional=True) for name in names}
 
 
 def with_site_slices(eval_config: tfma.EvalConfig, min_site_accuracy: float = 0.0
@@ -105,7 +135,7 @@ def with_per_class_metrics(eval_config: tfma.EvalConfig, num_classes: int,
     return config
 
 
-def _serving_dir(model: types.Artifact) -> str:
+def serving_dir(model: types.Artifact) -> str:
     return path_utils.serving_model_path(model.uri, path_utils.is_old_model_artifact(model))
 
 
@@ -141,10 +171,11 @@ class Executor(evaluator_executor.Executor):
         site_floor = float(exec_properties.pop(MIN_SITE_ACCURACY_KEY, None) or 0.0)
         recall_drop = exec_properties.pop(MAX_CLASS_RECALL_DROP_KEY, None)
         recall_drop = 1.0 if recall_drop is None else float(recall_drop)
+        settings = pop_evidence_settings(exec_properties)
         input_dict = dict(input_dict)
         candidate = artifact_utils.get_single_instance(
             input_dict[standard_component_specs.MODEL_KEY])
-        class_names = export.read_labels(_serving_dir(candidate))
+        class_names = export.read_labels(serving_dir(candidate))
         record: Dict[str, Any] = {"class_names": class_names,
                                   "per_class_recall_floor": recall_floor,
                                   "min_site_accuracy": site_floor,
@@ -170,7 +201,7 @@ class Executor(evaluator_executor.Executor):
             record["baseline"] = {"source": "none", "note": "no baseline configured: gated on "
                                   "the absolute floors only"}
         if baseline:
-            baseline_classes = export.read_labels(_serving_dir(baseline[0]))
+            baseline_classes = export.read_labels(serving_dir(baseline[0]))
             if baseline_classes != class_names:
                 record["baseline"]["dropped"] = (
                     f"baseline classes {baseline_classes} differ from the candidate's "
@@ -188,6 +219,23 @@ class Executor(evaluator_executor.Executor):
         if baseline and not baseline[0].id:
             _drop_unregistered_baseline_id(output_dict)
         write_gate_record(output_dict, record)
+        evaluation = artifact_utils.get_single_instance(
+            output_dict[standard_component_specs.EVALUATION_KEY])
+        splits = json_utils.loads(exec_properties[standard_component_specs.EXAMPLE_SPLITS_KEY])
+        evidence = scoring.evaluate_evidence(
+            input_dict[standard_component_specs.EXAMPLES_KEY], splits, class_names,
+            serving_dir(candidate), serving_dir(baseline[0]) if baseline else None,
+            _baseline_name(record["baseline"]), settings, evaluation.uri, gating=True)
+        scoring.gate(artifact_utils.get_single_instance(
+            output_dict[standard_component_specs.BLESSING_KEY]), evidence, evaluation.uri,
+            class_names)
+
+
+def _baseline_name(baseline: Dict[str, Any]) -> str:
+    """How the evidence record names the baseline: "served version 3", or where it came from."""
+    if baseline["source"] == "served":
+        return f"served version {baseline['version']}"
+    return f"{baseline['source']} ({baseline['uri']})" if "uri" in baseline else baseline["source"]
 
 
 def _drop_unregistered_baseline_id(output_dict: Dict[str, List[types.Artifact]]) -> None:
@@ -230,6 +278,7 @@ class GatedEvaluatorSpec(standard_component_specs.EvaluatorSpec):
         PER_CLASS_RECALL_FLOOR_KEY: ExecutionParameter(type=float, optional=True),
         MIN_SITE_ACCURACY_KEY: ExecutionParameter(type=float, optional=True),
         MAX_CLASS_RECALL_DROP_KEY: ExecutionParameter(type=float, optional=True),
+        **evidence_parameters({**EVIDENCE_COUNT_PARAMETERS, **EVIDENCE_GATE_PARAMETERS}),
     })
 
 
@@ -243,7 +292,14 @@ class GatedEvaluator(base_beam_component.BaseBeamComponent):
                  eval_config: tfma.EvalConfig, example_splits: Sequence[str] = ("eval",),
                  serving_base: str = "", baseline_model: Optional[types.BaseChannel] = None,
                  per_class_recall_floor: float = 0.0, served_state: str = "",
-                 min_site_accuracy: float = 0.0, max_class_recall_drop: float = 1.0):
+                 min_site_accuracy: float = 0.0, max_class_recall_drop: float = 1.0,
+                 max_accuracy_drop: float = DEFAULT_EVIDENCE.max_accuracy_drop,
+                 min_eval_examples_per_class: int = DEFAULT_EVIDENCE.min_examples_per_class,
+                 min_eval_groups_per_class: int = DEFAULT_EVIDENCE.min_groups_per_class,
+                 significance_level: float = DEFAULT_EVIDENCE.significance_level,
+                 regression_rule: str = DEFAULT_EVIDENCE.regression_rule,
+                 group_aggregation: str = DEFAULT_EVIDENCE.group_aggregation,
+                 min_group_accuracy: float = DEFAULT_EVIDENCE.min_group_accuracy):
         if serving_base and baseline_model is not None:
             raise ValueError("give either serving_base or baseline_model, not both")
         super().__init__(spec=GatedEvaluatorSpec(
@@ -254,91 +310,10 @@ class GatedEvaluator(base_beam_component.BaseBeamComponent):
             per_class_recall_floor=float(per_class_recall_floor),
             min_site_accuracy=float(min_site_accuracy),
             max_class_recall_drop=float(max_class_recall_drop),
+            max_accuracy_drop=max_accuracy_drop,  # a float, or a Kubeflow RuntimeParameter
+            min_eval_examples_per_class=int(min_eval_examples_per_class),
+            min_eval_groups_per_class=int(min_eval_groups_per_class),
+            significance_level=float(significance_level), regression_rule=regression_rule,
+            group_aggregation=group_aggregation, min_group_accuracy=float(min_group_accuracy),
             evaluation=types.Channel(type=standard_artifacts.ModelEvaluation),
             blessing=types.Channel(type=standard_artifacts.ModelBlessing)))
-
-
-# The test split: evaluated once, on a blessed candidate only, and never used for gating.
-
-class HeldOutEvaluatorSpec(types.ComponentSpec):
-    PARAMETERS = {
-        standard_component_specs.EVAL_CONFIG_KEY: ExecutionParameter(type=tfma.EvalConfig),
-        standard_component_specs.EXAMPLE_SPLITS_KEY: ExecutionParameter(type=str),
-    }
-    INPUTS = {
-        standard_component_specs.EXAMPLES_KEY: ChannelParameter(
-            type=standard_artifacts.Examples),
-        standard_component_specs.MODEL_KEY: ChannelParameter(type=standard_artifacts.Model),
-        standard_component_specs.BLESSING_KEY: ChannelParameter(
-            type=standard_artifacts.ModelBlessing),
-    }
-    OUTPUTS = {
-        standard_component_specs.EVALUATION_KEY: ChannelParameter(
-            type=standard_artifacts.ModelEvaluation),
-    }
-
-
-def _split_has_examples(examples: List[types.Artifact], split: str) -> bool:
-    for uri in artifact_utils.get_split_uris(examples, split):
-        for path in tf.io.gfile.glob(os.path.join(uri, "*")):
-            for _ in tf.data.TFRecordDataset(path, compression_type="GZIP").take(1):
-                return True
-    return False
-
-
-class HeldOutExecutor(evaluator_executor.Executor):
-    """Runs TFX's Evaluator executor on the test split when the candidate was blessed.
-
-    The EvalConfig must hold no thresholds: this evaluation records, it never gates."""
-
-    def Do(self, input_dict: Dict[str, List[types.Artifact]],
-           output_dict: Dict[str, List[types.Artifact]],
-           exec_properties: Dict[str, Any]) -> None:
-        input_dict = dict(input_dict)
-        blessing = artifact_utils.get_single_instance(
-            input_dict.pop(standard_component_specs.BLESSING_KEY))
-        evaluation = artifact_utils.get_single_instance(
-            output_dict[standard_component_specs.EVALUATION_KEY])
-        splits = json_utils.loads(exec_properties[standard_component_specs.EXAMPLE_SPLITS_KEY])
-        eval_config = tfma.EvalConfig()
-        proto_utils.json_to_proto(exec_properties[standard_component_specs.EVAL_CONFIG_KEY],
-                                  eval_config)
-        if tfma.metrics.metric_thresholds_from_metrics_specs(eval_config.metrics_specs):
-            raise ValueError("the test-split EvalConfig must hold no thresholds: the test "
-                             "split is recorded, never used for gating")
-        empty = [s for s in splits if not _split_has_examples(
-            input_dict[standard_component_specs.EXAMPLES_KEY], s)]
-        if blessing.get_int_custom_property("blessed") != 1:
-            skipped = "candidate not blessed"
-        elif empty:
-            skipped = f"split(s) {', '.join(empty)} hold no examples"
-        else:
-            skipped = ""
-        evaluation.set_string_custom_property(contract.SKIPPED_PROPERTY, skipped)
-        if skipped:
-            contract.write_gate_record(evaluation.uri, {"skipped": skipped})
-            return
-        model = artifact_utils.get_single_instance(
-            input_dict[standard_component_specs.MODEL_KEY])
-        class_names = export.read_labels(_serving_dir(model))
-        exec_properties = dict(exec_properties)
-        exec_properties[standard_component_specs.EVAL_CONFIG_KEY] = proto_utils.proto_to_json(
-            with_site_slices(with_per_class_metrics(eval_config, len(class_names), 0.0)))
-        super().Do(input_dict, output_dict, exec_properties)
-        contract.write_gate_record(evaluation.uri, {"skipped": "", "splits": splits,
-                                                    "class_names": class_names})
-
-
-class HeldOutEvaluator(base_beam_component.BaseBeamComponent):
-    """Metrics of the blessed candidate on held-out splits (default: test), for the record."""
-
-    SPEC_CLASS = HeldOutEvaluatorSpec
-    EXECUTOR_SPEC = executor_spec.BeamExecutorSpec(HeldOutExecutor)
-
-    def __init__(self, examples: types.BaseChannel, model: types.BaseChannel,
-                 blessing: types.BaseChannel, eval_config: tfma.EvalConfig,
-                 example_splits: Sequence[str] = ("test",)):
-        super().__init__(spec=HeldOutEvaluatorSpec(
-            examples=examples, model=model, blessing=blessing, eval_config=eval_config,
-            example_splits=json_utils.dumps(list(example_splits)),
-            evaluation=types.Channel(type=standard_artifacts.ModelEvaluation)))

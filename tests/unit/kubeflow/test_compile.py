@@ -41,7 +41,7 @@ PARAMETER_INPUTS = {
     "DataGate": {"min_examples_per_class": "min_examples_per_class",
                  "max_quarantined_fraction": "max_quarantined_fraction"},
     "Trainer": {"custom_config": "training_config"},
-    "Evaluator": {"eval_config": "eval_config"},
+    "Evaluator": {"eval_config": "eval_config", "max_accuracy_drop": "max_accuracy_drop"},
     "Pusher": {"push_base": "push_base", "keep_versions": "keep_versions"},
 }
 
