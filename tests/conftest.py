@@ -125,7 +125,7 @@ def quick_config(work_dir: Path, data_root: Path, **evaluation) -> config_lib.Pi
         # 8 images per class leave 1 to 3 eval images per class: below the default minimum
         # evidence (evaluation.min_eval_*), which would refuse every blessing. These runs test
         # the pipeline's mechanics, so they ask for one image (and one slide) per class;
-        # tests/e2e/test_evaluator_evidence.py tests the minimum itself.
+        # tests/e2e/test_evaluator_gate.py tests the minimum itself.
         "evaluation": dict({"accuracy_floor": 0.0, "min_eval_examples_per_class": 1,
                             "min_eval_groups_per_class": 1}, **evaluation),
     })

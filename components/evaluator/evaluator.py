@@ -221,7 +221,9 @@ class Executor(evaluator_executor.Executor):
         write_gate_record(output_dict, record)
         evaluation = artifact_utils.get_single_instance(
             output_dict[standard_component_specs.EVALUATION_KEY])
-        splits = json_utils.loads(exec_properties[standard_component_specs.EXAMPLE_SPLITS_KEY])
+        # TFX's Evaluator reads an unset example_splits as ["eval"]; the same examples here.
+        splits = json_utils.loads(exec_properties.get(
+            standard_component_specs.EXAMPLE_SPLITS_KEY) or "null") or ["eval"]
         evidence = scoring.evaluate_evidence(
             input_dict[standard_component_specs.EXAMPLES_KEY], splits, class_names,
             serving_dir(candidate), serving_dir(baseline[0]) if baseline else None,

@@ -99,14 +99,16 @@ def memory_model(run_inputs, relabel, directory: Path) -> str:
 
 def gate_run(run_inputs, work: Path, name: str, model_dir: str, push_base: str, *,
              accuracy_floor: float, per_class_recall_floor: float = 0.0,
-             baseline: str = "served"):
+             baseline: str = "served", **evidence):
     """One pipeline run of Evaluator -> Pusher (+ test split); returns its record.
 
     baseline: "served", "latest_blessed" (a Resolver over this pipeline's earlier runs, as
-    create_pipeline wires it) or "none"."""
+    create_pipeline wires it) or "none". evidence: the GatedEvaluator's evidence settings;
+    by default one image and one slide per class are enough evidence (8 photos per class)."""
     from tfx import v1 as tfx
 
-    from inception_retrain.components.evaluator.evaluator import GatedEvaluator, HeldOutEvaluator
+    from inception_retrain.components.evaluator.evaluator import GatedEvaluator
+    from inception_retrain.components.evaluator.held_out import HeldOutEvaluator
     from inception_retrain.components.pusher.component import ServingPusher
     from inception_retrain.pipeline.pipeline import create_eval_config
 
@@ -126,17 +128,20 @@ def gate_run(run_inputs, work: Path, name: str, model_dir: str, push_base: str, 
         ).with_id("latest_blessed_model_resolver"))
     evaluator = GatedEvaluator(
         examples=examples.outputs["result"], model=candidate.outputs["result"],
-        eval_config=create_eval_config(accuracy_floor, 0.0, top_k=2),
+        eval_config=create_eval_config(accuracy_floor, top_k=2),
         example_splits=GATE_SPLITS, serving_base=push_base if baseline == "served" else "",
         baseline_model=resolver[0].outputs["model"] if resolver else None,
-        per_class_recall_floor=per_class_recall_floor).with_id("Evaluator")
+        per_class_recall_floor=per_class_recall_floor,
+        **dict({"min_eval_examples_per_class": 1, "min_eval_groups_per_class": 1}, **evidence)
+    ).with_id("Evaluator")
     pusher = ServingPusher(model=candidate.outputs["result"],
                            model_blessing=evaluator.outputs["blessing"],
                            push_base=push_base, keep_versions=3).with_id("Pusher")
     held_out = HeldOutEvaluator(
         examples=examples.outputs["result"], model=candidate.outputs["result"],
         blessing=evaluator.outputs["blessing"],
-        eval_config=create_eval_config(None, None, top_k=2)).with_id("TestSplitEvaluator")
+        eval_config=create_eval_config(None, top_k=2), min_eval_examples_per_class=1,
+        min_eval_groups_per_class=1).with_id("TestSplitEvaluator")
     metadata = str(work / "metadata.sqlite")
     tfx.orchestration.LocalDagRunner().run(tfx.dsl.Pipeline(
         pipeline_name=name, pipeline_root=str(work / "root"),
@@ -235,8 +240,16 @@ def test_worse_candidate_is_not_blessed_and_not_pushed(gate):
     assert evaluation["metrics"]["sparse_categorical_accuracy"] == 0.0
     assert evaluation["metrics"]["sparse_categorical_accuracy [baseline]"] == 1.0
     assert not evaluation["blessed"]
-    assert evaluation["failures"] == [
-        "sparse_categorical_accuracy change = -1.0000 fails change >= -0.0000"]
+    # The regression is caught by the paired rule on the same images, not by TFMA's point
+    # estimates (TFMA keeps the floors only).
+    assert evaluation["failures"] == [] and evaluation["validation_ok"] is True
+    evidence = evaluation["evidence"]
+    n = len(gate["eval_labels"])
+    assert evidence["comparison"]["overall"]["difference"] == -1.0
+    assert evidence["comparison"]["overall"]["p_value"] == pytest.approx(2 / 2 ** n)
+    assert evidence["comparison"]["overall"]["verdict"] == "worse"
+    assert evidence["reasons"] == ["no-regression rule (point) failed: accuracy difference "
+                                   "-1.000 (point estimate) < -0.000"]
     assert worse["push"] == {"pushed": False, "destination": None, "version": None,
                              "pruned_versions": "", "already_served": False}
     assert gate["served_after_worse"] == gate["served_after_first"]
@@ -266,7 +279,117 @@ def test_latest_blessed_baseline_from_a_resolver_also_gates(gate):
     evaluation = gate["resolved"]["evaluation"]
     assert evaluation["baseline"]["source"] == "baseline_model channel"
     assert evaluation["metrics"]["sparse_categorical_accuracy [baseline]"] == 1.0
-    assert evaluation["failures"] == [
-        "sparse_categorical_accuracy change = -1.0000 fails change >= -0.0000"]
+    assert evaluation["failures"] == [] and not evaluation["blessed"]
+    assert evaluation["evidence"]["comparison"]["baseline"].startswith(
+        "baseline_model channel (")
+    assert evaluation["evidence"]["rule"]["passed"] is False
     assert not gate["resolved"]["push"]["pushed"]
     assert gate["served_after_resolved"] == gate["served_after_first"]
+
+
+def test_first_model_has_evidence_but_nothing_to_compare_with(gate):
+    evidence = gate["first"]["evaluation"]["evidence"]
+    assert evidence["split"] == "train+eval" and evidence["examples"] == len(gate["eval_labels"])
+    assert evidence["comparison"] is None and evidence["rule"]["applied"] is False
+    assert evidence["blessed"] is True and evidence["reasons"] == []
+    assert evidence["candidate"]["accuracy"] == 1.0
+    assert evidence["candidate"]["ece"] == pytest.approx(1 - TOP_SCORE, rel=1e-5)
+    (only_bin,) = evidence["candidate"]["reliability"]  # every top score is TOP_SCORE
+    assert only_bin["count"] == len(gate["eval_labels"]) and only_bin["accuracy"] == 1.0
+    assert only_bin["confidence"] == pytest.approx(TOP_SCORE, rel=1e-5)
+    assert only_bin["low"] <= only_bin["confidence"] < only_bin["high"]
+
+
+def _evaluator_output(work: Path, name: str, key: str):
+    """The Evaluator's output artifact `key` (ML Metadata proto) of pipeline name's last run."""
+    store = mlmd.open_store(str(work / "metadata.sqlite"))
+    nodes = mlmd.latest_run_executions(store, name)
+    return mlmd.output_artifacts(store, nodes["Evaluator"])[key][0]
+
+
+@pytest.fixture(scope="module")
+def evidence_runs(run_inputs, tmp_path_factory):
+    """In a work dir of their own: the perfect model under the default minimum evidence (10
+    images per class; the flowers run has 8), then with the minimum lowered (blessed, pushed
+    as version 1), then a model that misses one class, compared paired against version 1."""
+    work = tmp_path_factory.mktemp("evidence")
+    push_base = str(work / "serving" / "flowers")
+    class_names = run_inputs["class_names"]
+    labels = [label for split in GATE_SPLITS for label in run_inputs["splits"][split][1]]
+    missed = max(sorted(set(labels)), key=labels.count)
+    missed_as = class_names[(class_names.index(missed) + 1) % len(class_names)]
+    good = memory_model(run_inputs, lambda label: label, work / "good")
+    runs = {"labels": labels, "missed": missed, "missed_as": missed_as, "work": work,
+            "push_base": push_base}
+    runs["few"] = gate_run(run_inputs, work, "few", good, push_base, accuracy_floor=0.0,
+                           min_eval_examples_per_class=10).to_dict()
+    runs["few_blessing"] = _evaluator_output(work, "few", "blessing")
+    runs["served_after_few"] = versions.list_versions(push_base)
+    runs["first"] = gate_run(run_inputs, work, "first", good, push_base,
+                             accuracy_floor=0.0).to_dict()
+    one_class = memory_model(run_inputs, lambda label: missed_as if label == missed else label,
+                             work / "one_class")
+    runs["second"] = gate_run(run_inputs, work, "second", one_class, push_base,
+                              accuracy_floor=0.0, max_accuracy_drop=1.0).to_dict()
+    return runs
+
+
+def test_a_tiny_run_is_not_blessed_for_lack_of_evidence(evidence_runs):
+    evaluation = evidence_runs["few"]["evaluation"]
+    assert evaluation["validation_ok"] is True, "TFMA alone would have blessed it"
+    assert not evaluation["blessed"]
+    labels = evidence_runs["labels"]
+    expected = [f"not enough evidence: class {name} has {labels.count(name)} train+eval images "
+                "(minimum 10)" for name in evaluation["evidence"]["class_names"]
+                if labels.count(name) < 10]
+    assert expected and evaluation["evidence"]["reasons"] == expected
+    assert evaluation["evidence"]["evidence"]["problems"] == expected
+    blessing = evidence_runs["few_blessing"]
+    assert blessing.custom_properties["blessed"].int_value == 0
+    assert json.loads(blessing.custom_properties["blessing_reasons"].string_value) == expected
+    assert sorted(os.listdir(blessing.uri)) == ["NOT_BLESSED"]
+    assert not evidence_runs["few"]["push"]["pushed"]
+    assert evidence_runs["served_after_few"] == []
+    assert evidence_runs["few"]["test_split"]["skipped"] == "candidate not blessed"
+
+
+def test_a_second_run_is_compared_paired_against_the_served_first(evidence_runs):
+    from inception_retrain.components.evaluator import evidence_contract
+
+    assert evidence_runs["first"]["push"]["version"] == 1
+    assert evidence_runs["first"]["evaluation"]["evidence"]["evidence"]["enough"] is True
+    evaluation = evidence_runs["second"]["evaluation"]
+    evidence = evaluation["evidence"]
+    labels, missed = evidence_runs["labels"], evidence_runs["missed"]
+    comparison = evidence["comparison"]
+    assert comparison["baseline"] == "served version 1"
+    assert comparison["method"] == (f"exact McNemar test on the {len(labels)} paired "
+                                    "train+eval images (interval: Newcombe's method for paired "
+                                    "proportions)")
+    overall = comparison["overall"]
+    misses = labels.count(missed)
+    assert overall["difference"] == pytest.approx(-misses / len(labels))
+    assert (overall["candidate_only_correct"], overall["baseline_only_correct"]) == (0, misses)
+    assert overall["p_value"] == pytest.approx(2 / 2 ** misses)
+    low, high = overall["interval"]
+    assert -1 <= low < overall["difference"] < high < 0
+    assert overall["verdict"] == "worse"
+    assert comparison["per_class"][missed]["difference"] == -1.0
+    assert all(row["verdict"] == "no significant change" and row["difference"] == 0
+               for name, row in comparison["per_class"].items() if name != missed)
+    changed = comparison["changed"]
+    assert len(changed) == misses and {c["label"] for c in changed} == {missed}
+    assert {(c["baseline"], c["candidate"]) for c in changed} == {
+        (missed, evidence_runs["missed_as"])}
+    assert all(c["path"] and c["group"] == c["path"] for c in changed)  # ungrouped
+    # max_accuracy_drop 1: the rule passes on the paired difference, and says which rule.
+    assert evidence["rule"] == {
+        "regression_rule": "point", "max_accuracy_drop": 1.0, "passed": True, "applied": True,
+        "text": f"accuracy difference {overall['difference']:+.3f} (point estimate) >= -1.000"}
+    assert evaluation["blessed"] and evidence["blessed"] is True
+    assert evidence_runs["second"]["push"]["version"] == 2
+    rows = evidence_contract.read_predictions(
+        _evaluator_output(evidence_runs["work"], "second", "evaluation").uri)
+    assert len(rows) == len(labels)
+    assert all(len(r["candidate"]) == len(r["baseline"]) == len(evidence["class_names"])
+               for r in rows)

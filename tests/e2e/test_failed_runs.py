@@ -20,7 +20,10 @@ from inception_retrain.cli import main as cli
 QUICK = ["--set", "training.image_size=75", "--set", "training.phase1_epochs=1",
          "--set", "training.phase2_epochs=0", "--set", "training.batch_size=8",
          "--set", "data.min_examples_per_class=1", "--set", "evaluation.accuracy_floor=0",
-         "--set", "evaluation.baseline=none", "--report-examples", "0"]
+         "--set", "evaluation.baseline=none", "--report-examples", "0",
+         # a few images per class: below the default minimum evidence for a blessing
+         "--set", "evaluation.min_eval_examples_per_class=1",
+         "--set", "evaluation.min_eval_groups_per_class=1"]
 
 
 @contextlib.contextmanager

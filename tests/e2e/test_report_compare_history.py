@@ -100,6 +100,9 @@ def runs(flowers_run, tmp_path_factory):
               "--set", "training.phase1_epochs=3", "--set", "training.phase2_epochs=1",
               "--set", "evaluation.accuracy_floor=0", "--set", "training.seed=7",
               "--set", "evaluation.max_accuracy_drop=1",
+              # 8 photos per class: below the default minimum evidence for a blessing
+              "--set", "evaluation.min_eval_examples_per_class=1",
+              "--set", "evaluation.min_eval_groups_per_class=1",
               "--set", "model_card.owners=[Flower Lab <lab@example.org>]",
               "--set", "model_card.license=CC-BY-4.0",
               "--set", "model_card.ethical_considerations=[Photos only; not for foraging.]"]
