@@ -30,6 +30,8 @@ RUNTIME_PARAMETERS: Dict[str, Tuple[type, str]] = {
     "push_base": (str, "ServingPusher and served baseline: TF Serving's model base path "
                        "(<push_base>/<integer version>/)"),
     "keep_versions": (int, "ServingPusher: version directories kept under push_base"),
+    "split_ledger": (str, "ImageExampleGen: each group's split, kept across runs (default: "
+                          "<push_base>.split_ledger.json; set it with push_base)"),
 }
 
 # create_pipeline argument -> the runtime parameter that stands for it in a compiled pipeline
@@ -42,6 +44,7 @@ DAG_ARGUMENTS = {
     "max_accuracy_drop": "max_accuracy_drop",
     "push_base": "push_base",
     "keep_versions": "keep_versions",
+    "split_ledger": "split_ledger",
 }
 
 # Config-style keys that are plain parameters.
@@ -74,6 +77,7 @@ def default_values(config: config_lib.PipelineConfig, schema_path: str,
         "max_accuracy_drop": config.evaluation.max_accuracy_drop,
         "push_base": config.push_base,
         "keep_versions": config.keep_versions,
+        "split_ledger": config.split_ledger,
     }
 
 
@@ -218,10 +222,10 @@ def _check_data_values(values: Mapping[str, Any], mount_paths: Sequence[str]) ->
     edits = {field: values[name] for name, field in data_fields.items() if name in values}
     if edits:
         config_lib.DataConfig(**edits)
-    for name in ("data_root", "push_base", "schema_path"):
+    for name in ("data_root", "push_base", "schema_path", "split_ledger"):
         if name in values and not values[name]:
             raise config_lib.ConfigError(f"{name} must not be empty")
-    for name in ("data_root", "push_base"):
+    for name in ("data_root", "push_base", "split_ledger"):
         value = values.get(name)
         if value is not None and not value.startswith("gs://") and not any(
                 targets.on_volume(value, mount) for mount in mount_paths):

@@ -280,12 +280,17 @@ def read_evaluation(run: RunArtifacts) -> Optional[EvaluationSection]:
     validation = (tfma.load_validation_result(uri) if _has_tfma_output(uri, "validations")
                   else None)
     blessing = run.output("Evaluator", "blessing")
+    evidence = evidence_contract.read_evidence(uri)
+    failures = failure_lines(validation, class_names) if validation is not None else []
+    # the Evaluator's own rules (evidence, paired no-regression, group floor); TFMA's
+    # thresholds are read from its validation result just above
+    failures += [r for r in (evidence or {}).get("reasons") or [] if not r.startswith("TFMA")]
     model, examples = run.input("Evaluator", "model"), run.input("Evaluator", "examples")
     return EvaluationSection(
         metrics=metrics, per_class=per_class, baseline=gate.get("baseline"),
         blessed=bool(blessing is not None and mlmd.property_value(
             blessing.custom_properties, evaluator.BLESSED_PROPERTY)),
-        failures=failure_lines(validation, class_names) if validation is not None else [],
+        failures=failures,
         validation_ok=validation.validation_ok if validation is not None else None,
         class_names=class_names,
         checks=(gate_checks(uri, values, validation, class_names)
@@ -296,7 +301,7 @@ def read_evaluation(run: RunArtifacts) -> Optional[EvaluationSection]:
                                    if any(" [baseline]" in name for name in metrics) else None),
         model_uri=model.uri if model is not None else None,
         examples_uri=examples.uri if examples is not None else None, uri=uri,
-        evidence=evidence_contract.read_evidence(uri))
+        evidence=evidence)
 
 
 def read_test_split(run: RunArtifacts) -> Optional[TestSplitSection]:

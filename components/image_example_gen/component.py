@@ -4,7 +4,7 @@ Keeps FileBasedExampleGen's driver, so spans (`{SPAN}` in input patterns, e.g.
 `span-{SPAN}/*/*`: a new folder is a new span), input fingerprints and caching work as for any
 TFX ExampleGen. Settings travel as the ExampleGen custom_config proto, which Kubeflow compiles.
 """
-from typing import Optional, Sequence
+from typing import Optional, Sequence, Union
 
 from tfx import types
 from tfx.components.example_gen import driver
@@ -16,7 +16,7 @@ from tfx.types import standard_artifacts, standard_component_specs
 from tfx.types.component_spec import ExecutionParameter
 
 from inception_retrain.components import features
-from inception_retrain.components.image_example_gen import executor, ingest, layout
+from inception_retrain.components.image_example_gen import contract, executor, ingest, layout
 
 DEFAULT_SPLITS = (("train", 70), ("eval", 20), ("test", 10))
 
@@ -43,6 +43,7 @@ def input_config(input_pattern: str = "*/*", split_folders: Sequence[str] = (),
 
 
 INPUT_FINGERPRINT = "input_fingerprint"
+SPLIT_LEDGER = contract.SPLIT_LEDGER_PARAMETER
 
 
 class ImageExampleGenSpec(standard_component_specs.FileBasedExampleGenSpec):
@@ -50,7 +51,8 @@ class ImageExampleGenSpec(standard_component_specs.FileBasedExampleGenSpec):
     kfp target): unused by the executor, it is what makes the task's cache key follow the data."""
 
     PARAMETERS = {**standard_component_specs.FileBasedExampleGenSpec.PARAMETERS,
-                  INPUT_FINGERPRINT: ExecutionParameter(type=str, optional=True)}
+                  INPUT_FINGERPRINT: ExecutionParameter(type=str, optional=True),
+                  SPLIT_LEDGER: ExecutionParameter(type=str, optional=True)}
 
 
 class LiteralRootDriver(driver.FileBasedDriver):
@@ -83,7 +85,7 @@ class ImageExampleGen(FileBasedExampleGen):
                  input_pattern: str = "*/*", split_folders: Sequence[str] = (),
                  options: ingest.IngestOptions = ingest.IngestOptions(),
                  input_fingerprint: Optional[placeholder.Placeholder] = None,
-                 split_ledger: str = ""):
+                 split_ledger: Union[str, placeholder.Placeholder] = ""):
         # FileBasedExampleGen.__init__ builds its own spec class; this is that spec, plus one
         # parameter, with FileBasedExampleGen's defaults for the formats.
         spec = ImageExampleGenSpec(
@@ -91,10 +93,10 @@ class ImageExampleGen(FileBasedExampleGen):
             input_config=input_config(input_pattern, split_folders, options),
             output_config=(example_gen_pb2.Output() if split_folders
                            else hash_split_config(splits)),
-            custom_config=executor.make_custom_config(options, input_pattern, split_ledger),
+            custom_config=executor.make_custom_config(options, input_pattern),
             range_config=None,
             output_data_format=example_gen_pb2.FORMAT_TF_EXAMPLE,
             output_file_format=example_gen_pb2.FORMAT_TFRECORDS_GZIP,
             examples=types.Channel(type=standard_artifacts.Examples),
-            **{INPUT_FINGERPRINT: input_fingerprint})
+            **{INPUT_FINGERPRINT: input_fingerprint, SPLIT_LEDGER: split_ledger or None})
         base_beam_component.BaseBeamComponent.__init__(self, spec=spec)

@@ -61,6 +61,7 @@ def read_index(examples_uri: str) -> Dict[str, List[Dict[str, str]]]:
 # split_ledger: beside the model base path).
 SPLIT_DIR = "split"                    # <examples uri>/split/assignment.json
 ASSIGNMENT_FILE = "assignment.json"    # method, ledger, counts per split and class
+SPLIT_LEDGER_PARAMETER = "split_ledger"  # ImageExampleGen's parameter: the ledger's path or URI
 
 
 def assignment_path(examples_uri: str) -> str:

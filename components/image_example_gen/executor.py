@@ -35,7 +35,6 @@ from inception_retrain.components.image_example_gen.contract import (  # noqa: F
 
 INGEST_KEY = "ingest"
 PATTERN_KEY = "input_pattern"
-LEDGER_KEY = "split_ledger"
 _QUARANTINE_TAG = "quarantine"
 _SPAN_SPEC = re.compile(r"\{SPAN(:\d+)?\}")
 # zlib level of the gzipped split TFRecords. 0 writes stored deflate blocks: still the gzip
@@ -46,40 +45,25 @@ _SPAN_SPEC = re.compile(r"\{SPAN(:\d+)?\}")
 SPLIT_GZIP_LEVEL = 0
 
 
-def make_custom_config(options: ingest.IngestOptions, input_pattern: str,
-                       split_ledger: str = "") -> example_gen_pb2.CustomConfig:
-    """The executor's settings as an ExampleGen CustomConfig (a Struct packed in an Any).
-
-    split_ledger: where the groups' splits are kept across runs ("" = no memory: the split
-    then depends on this ingest's data alone)."""
+def make_custom_config(options: ingest.IngestOptions,
+                       input_pattern: str) -> example_gen_pb2.CustomConfig:
+    """The executor's settings as an ExampleGen CustomConfig (a Struct packed in an Any)."""
     struct = struct_pb2.Struct()
-    struct.update({INGEST_KEY: options.as_dict(), PATTERN_KEY: input_pattern,
-                   LEDGER_KEY: split_ledger})
+    struct.update({INGEST_KEY: options.as_dict(), PATTERN_KEY: input_pattern})
     config = example_gen_pb2.CustomConfig()
     config.custom_config.Pack(struct)
     return config
 
 
-def _settings(exec_properties: Dict[str, Any]) -> Dict[str, Any]:
+def read_custom_config(exec_properties: Dict[str, Any]) -> Tuple[ingest.IngestOptions, str]:
+    """(ingest options, unresolved input pattern) from exec_properties; defaults when unset."""
     text = exec_properties.get(standard_component_specs.CUSTOM_CONFIG_KEY)
     if not text:
-        return {}
+        return ingest.IngestOptions(), ""
     config = proto_utils.json_to_proto(text, example_gen_pb2.CustomConfig())
     struct = struct_pb2.Struct()
     config.custom_config.Unpack(struct)
-    return json_format.MessageToDict(struct)
-
-
-def split_ledger_path(exec_properties: Dict[str, Any]) -> str:
-    """The split ledger's URI from exec_properties ("" when unset)."""
-    return _settings(exec_properties).get(LEDGER_KEY, "")
-
-
-def read_custom_config(exec_properties: Dict[str, Any]) -> Tuple[ingest.IngestOptions, str]:
-    """(ingest options, unresolved input pattern) from exec_properties; defaults when unset."""
-    settings = _settings(exec_properties)
-    if not settings:
-        return ingest.IngestOptions(), ""
+    settings = json_format.MessageToDict(struct)
     values = settings[INGEST_KEY]
     int_fields = {k for k, v in ingest.IngestOptions().as_dict().items() if isinstance(v, int)}
     options = ingest.IngestOptions.from_dict(
@@ -276,7 +260,7 @@ class Executor(base_example_gen_executor.BaseExampleGenExecutor):
         tf.io.gfile.makedirs(quarantine_dir)
         write_quarantine(layout_records,
                          posixpath.join(quarantine_dir, f"layout.{QUARANTINE_FILE}"))
-        ledger_path = split_ledger_path(exec_properties)
+        ledger_path = exec_properties.get(contract.SPLIT_LEDGER_PARAMETER) or ""
         ledger = contract.read_ledger(ledger_path)
         self._write_examples(examples, input_config,
                              dict(exec_properties, _quarantine_dir=quarantine_dir,

@@ -73,6 +73,7 @@ def run_parameters(data_root: Path, push_base: Path) -> Dict[str, str]:
     from inception_retrain.pipeline.pipeline import default_schema_path
 
     return {"data_root": str(data_root), "push_base": str(push_base),
+            "split_ledger": f"{push_base}.split_ledger.json",
             "schema_path": default_schema_path()}
 
 

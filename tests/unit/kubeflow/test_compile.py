@@ -36,7 +36,7 @@ CORE_DEPENDENCIES = {  # the kfp target's (Vertex has no DataFingerprint)
 BEAM_TASKS = ("ImageExampleGen", "StatisticsGen", "Transform", "Evaluator")
 # task -> {its input: the runtime parameter feeding it}
 PARAMETER_INPUTS = {
-    "ImageExampleGen": {"input_base": "data_root"},
+    "ImageExampleGen": {"input_base": "data_root", "split_ledger": "split_ledger"},
     "ImportSchemaGen": {"schema_file": "schema_path"},
     "DataGate": {"min_examples_per_class": "min_examples_per_class",
                  "max_quarantined_fraction": "max_quarantined_fraction"},
