@@ -241,8 +241,10 @@ def test_worse_candidate_is_not_blessed_and_not_pushed(gate):
     assert evaluation["metrics"]["sparse_categorical_accuracy [baseline]"] == 1.0
     assert not evaluation["blessed"]
     # The regression is caught by the paired rule on the same images, not by TFMA's point
-    # estimates (TFMA keeps the floors only).
-    assert evaluation["failures"] == [] and evaluation["validation_ok"] is True
+    # estimates (TFMA keeps the floors only); the record's failures name that rule.
+    assert evaluation["failures"] == [
+        "no-regression rule (point) failed: accuracy difference -1.000 (point estimate) "
+        "< -0.000"] and evaluation["validation_ok"] is True
     evidence = evaluation["evidence"]
     n = len(gate["eval_labels"])
     assert evidence["comparison"]["overall"]["difference"] == -1.0
@@ -279,7 +281,8 @@ def test_latest_blessed_baseline_from_a_resolver_also_gates(gate):
     evaluation = gate["resolved"]["evaluation"]
     assert evaluation["baseline"]["source"] == "baseline_model channel"
     assert evaluation["metrics"]["sparse_categorical_accuracy [baseline]"] == 1.0
-    assert evaluation["failures"] == [] and not evaluation["blessed"]
+    assert [f.split(":")[0] for f in evaluation["failures"]] == [
+        "no-regression rule (point) failed"] and not evaluation["blessed"]
     assert evaluation["evidence"]["comparison"]["baseline"].startswith(
         "baseline_model channel (")
     assert evaluation["evidence"]["rule"]["passed"] is False
