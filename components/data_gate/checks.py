@@ -280,24 +280,17 @@ def split_summary(index: Dict[str, List[Dict[str, str]]], grouped: bool) -> Dict
             "sites": {s: len(g) for s, g in sorted(all_sites.items())}}
 
 
-def coverage_problems(index: Dict[str, List[Dict[str, str]]], grouped: bool,
-                      train_split: str = "train") -> List[str]:
+def coverage_problems(split: Dict[str, Any], train_split: str = "train") -> List[str]:
     """A class without any image (or, with groups, any group) in a split: that split cannot
-    say anything about the class (eval: the blessing; test: the held-out figure). Each message
-    names the class, the split and the counts, and what to add."""
-    images: Dict[str, Dict[str, int]] = {}
-    groups: Dict[str, Dict[str, set]] = {}
-    for split, records in index.items():
-        for r in records:
-            images.setdefault(r["label"], {}).setdefault(split, 0)
-            images[r["label"]][split] += 1
-            groups.setdefault(r["label"], {}).setdefault(split, set()).add(r["group"])
-    splits = list(index)
-    unit = "slides" if grouped else "images"
+    say anything about the class (eval: the blessing; test: the held-out figure). Read from
+    split_summary's images and groups per split and class; each message names the class, the
+    split and the counts, and what to add."""
+    grouped, splits = split["grouped"], split["splits"]
+    unit, measure = ("slides", "groups") if grouped else ("images", "images")
+    classes = sorted(set().union(*(s["classes"] for s in splits.values())))
     problems = []
-    for name in sorted(images):
-        per_split = ({s: len(groups[name].get(s, ())) for s in splits} if grouped
-                     else {s: images[name].get(s, 0) for s in splits})
+    for name in classes:
+        per_split = {s: v["classes"].get(name, {}).get(measure, 0) for s, v in splits.items()}
         # a class absent from training has its own failure (missing_classes)
         missing = [s for s in splits if not per_split[s] and s != train_split]
         if not missing:

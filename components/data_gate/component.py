@@ -95,8 +95,10 @@ def DataGate(
              if s in index}
     leaks = checks.leakage(index) if index else None
     grouped = bool(_custom_int(examples, example_gen.GROUPED_PROPERTY))
+    split_facts = checks.split_summary(index, grouped) if index else None
+    coverage = checks.coverage_problems(split_facts, train_split) if split_facts else None
     verdict = checks.evaluate(counts, train_split, quarantined, problems, previous, thresholds,
-                              leaks, checks.coverage_problems(index, grouped, train_split) if index else None)
+                              leaks, coverage)
     report_path = contract.report_path(data_report.uri)
     facts = {"class_counts": counts,
              "class_weights": checks.class_weights(counts.get(train_split, {})),
@@ -106,7 +108,7 @@ def DataGate(
              "failures": verdict.failures, "warnings": verdict.warnings,
              "report": report_path}
     if index:
-        facts["split"] = dict(checks.split_summary(index, grouped),
+        facts["split"] = dict(split_facts,
                               method=example_gen.read_assignment(examples.uri).get("method"))
         facts["leakage"] = checks.leakage_summary(leaks)
     if previous is not None:
