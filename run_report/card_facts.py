@@ -11,6 +11,7 @@ import re
 import subprocess
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
+from inception_retrain.components.evaluator import evidence
 from inception_retrain.run_report import evidence_view, split_sites
 from inception_retrain.run_report.record import DataSection, Phase, RunRecord, TrainingSection
 
@@ -32,15 +33,11 @@ class Style:
 PLAIN = Style(_plain, _plain)
 
 
-def wilson_interval(successes: float, total: float, z: float = 1.96) -> Tuple[float, float]:
-    """95% Wilson score interval of a proportion: honest error bars for small eval sets."""
-    if total <= 0:
-        return 0.0, 1.0
-    p = successes / total
-    denominator = 1 + z * z / total
-    center = (p + z * z / (2 * total)) / denominator
-    margin = z * math.sqrt(p * (1 - p) / total + z * z / (4 * total * total)) / denominator
-    return max(0.0, center - margin), min(1.0, center + margin)
+def wilson_interval(successes: float, total: float) -> Tuple[float, float]:
+    """95% Wilson score interval of a proportion (the Evaluator's, evidence.wilson_interval),
+    from a count that may come as accuracy x examples; (0, 1) when nothing was counted."""
+    low, high = evidence.wilson_interval(round(successes), round(total))
+    return (0.0, 1.0) if low is None else (low, high)
 
 
 def short(value: Any, limit: int = SHORT) -> str:
