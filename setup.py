@@ -1,25 +1,9 @@
-"""Packaging: every top-level folder installs as a subpackage of one import namespace,
-inception_retrain (pipeline/ -> inception_retrain.pipeline, ...), so TFX's dotted module paths
-(e.g. inception_retrain.components.trainer.run.run_fn) resolve locally and inside the pipeline
-container, and no folder name collides with a PyPI distribution (kubeflow, pipeline, ...)."""
-from setuptools import setup
-
-NAMESPACE = "inception_retrain"
-# Folder -> subpackages (each with an __init__.py) below it.
-FOLDERS = {
-    "pipeline": [""],
-    "components": ["", "data_fingerprint", "data_gate", "evaluator", "image_example_gen",
-                   "pusher", "trainer", "transform"],
-    "kubeflow": [""],
-    "run_report": [""],
-    "cli": [""],
-    "serving": [""],
-}
-packages = {NAMESPACE: NAMESPACE}
-for folder, subpackages in FOLDERS.items():
-    for sub in subpackages:
-        packages[".".join(filter(None, (NAMESPACE, folder, sub)))] = "/".join(
-            filter(None, (folder, sub)))
+"""Packaging: one import namespace, inception_retrain, whose folders are the subpackages
+(inception_retrain/pipeline/ is inception_retrain.pipeline), so an import names the file it
+loads, TFX's dotted module paths (inception_retrain.components.trainer.run.run_fn) resolve in a
+checkout and inside the pipeline container alike, and no folder collides with a PyPI
+distribution (kubeflow, pipeline, ...). The package list is found, never written out."""
+from setuptools import find_packages, setup
 
 setup(
     name="inception-retrain",
@@ -27,8 +11,10 @@ setup(
     description="TFX pipeline that retrains InceptionV3 on folders of labeled images "
                 "and pushes blessed models to TF Serving.",
     python_requires=">=3.9,<3.11",
-    packages=list(packages),
-    package_dir=packages,
+    packages=find_packages(include=["inception_retrain", "inception_retrain.*"]),
+    package_data={"inception_retrain.run_report": ["model_card_schema/*/*", "model_card_schema/*"],
+                  "inception_retrain.kubeflow": ["Dockerfile", "Dockerfile.dockerignore", "README.md"],
+                  "inception_retrain.serving": ["k8s/*", "README.md"]},
     # The exact, resolved set lives in requirements.lock; these are the direct needs.
     install_requires=["tfx[kfp]==1.16.0", "apache-beam[gcp]==2.61.0", "dill", "pillow", "pyyaml"],
     extras_require={"test": ["pytest", "pytest-xdist", "jsonschema"]},

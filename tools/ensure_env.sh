@@ -37,7 +37,7 @@ find_python310() {
 # editable install maps the packages that existed when it ran).
 stamp_of() {
   { cat "$repo_root/requirements.lock" "$repo_root/setup.py" "$repo_root/tools/ensure_env.sh"
-    (cd "$repo_root" && ls -d -- */__init__.py */*/__init__.py 2>/dev/null); } | sha256sum | cut -d' ' -f1
+    (cd "$repo_root" && find inception_retrain -name __init__.py -not -path "*/__pycache__/*" | sort); } | sha256sum | cut -d' ' -f1
 }
 
 if [ ! -x "$venv/bin/python" ]; then

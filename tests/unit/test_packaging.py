@@ -1,25 +1,27 @@
-"""setup.py lists every package folder: a folder it misses imports in an editable checkout but is
-missing from a regular install (a wheel, a Beam worker's --setup_file install)."""
-import ast
+"""The import path is the file path: the package folder is inception_retrain/ of the checkout, and
+setup.py finds every subpackage (a folder it missed would import in an editable checkout but be
+missing from a regular install: a wheel, a Beam worker's --setup_file install)."""
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 
 
-def declared_folders():
-    tree = ast.parse((REPO / "setup.py").read_text())
-    for node in tree.body:
-        if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", "") == "FOLDERS":
-            folders = ast.literal_eval(node.value)
-            return {"/".join(filter(None, (top, sub))) for top, subs in folders.items()
-                    for sub in subs}
-    raise AssertionError("setup.py defines no FOLDERS")
+def test_subpackages_import_from_the_folder_their_name_says():
+    import inception_retrain.components as components
+    import inception_retrain.run_report as run_report
+    assert Path(components.__file__).resolve() == REPO / "inception_retrain" / "components" / "__init__.py"
+    assert Path(run_report.__file__).resolve().parent == REPO / "inception_retrain" / "run_report"
 
 
-def test_every_folder_with_an_init_below_a_declared_top_folder_is_declared():
-    declared = declared_folders()
-    tops = {folder.split("/")[0] for folder in declared}
-    found = {str(init.parent.relative_to(REPO)) for top in tops
-             for init in (REPO / top).rglob("__init__.py")
-             if "__pycache__" not in init.parts}
-    assert found == declared, (sorted(found - declared), sorted(declared - found))
+def test_setup_finds_every_folder_that_holds_python():
+    """find_packages (setup.py's list) sees folders with an __init__.py: every folder holding a
+    module has one, and no package sits outside inception_retrain/."""
+    from setuptools import find_packages
+    listed = set(find_packages(where=str(REPO), include=["inception_retrain", "inception_retrain.*"]))
+    holding_python = {".".join(module.parent.relative_to(REPO).parts)
+                      for module in (REPO / "inception_retrain").rglob("*.py")
+                      if "__pycache__" not in module.parts}
+    assert listed == holding_python, (sorted(holding_python - listed), sorted(listed - holding_python))
+    assert "find_packages(include=[\"inception_retrain\", \"inception_retrain.*\"])" in \
+        (REPO / "setup.py").read_text()
+    assert [init.parent.name for init in REPO.glob("*/__init__.py")] == ["inception_retrain"]

@@ -328,7 +328,7 @@ def test_bad_resource_overrides_name_the_key(assignment, message):
 
 def test_cli_refuses_a_bad_request_without_importing_tfx(tmp_path):
     """`inception-retrain compile` exits 2 with the message, before TFX is ever imported."""
-    code = ("import sys; from cli.main import main; rc = main(sys.argv[1:]); "
+    code = ("import sys; from inception_retrain.cli.main import main; rc = main(sys.argv[1:]); "
             "print('tfx imported' if 'tfx' in sys.modules else 'tfx not imported'); "
             "sys.exit(rc)")
     out = tmp_path / "p.yaml"
@@ -376,7 +376,7 @@ def test_image_check_resolves_artifact_type_titles_as_tfx_entrypoint_does(kfp_sp
 
 
 def test_dockerfile_matches_the_compile_target():
-    dockerfile = (REPO / "kubeflow" / "Dockerfile").read_text()
+    dockerfile = (REPO / "inception_retrain" / "kubeflow" / "Dockerfile").read_text()
     from_arg = re.search(r"^ARG BASE_IMAGE=(\S+)$", dockerfile, re.M).group(1)
     assert from_arg == targets.TFX_IMAGE
     assert re.search(r"^FROM \$\{BASE_IMAGE\}$", dockerfile, re.M)
@@ -385,11 +385,12 @@ def test_dockerfile_matches_the_compile_target():
     # from the build context (COPY --from copies out of another image)
     copied = set(re.findall(r"^COPY (?!--from=)(.+) \S+$", dockerfile, re.M))
     copied = {item.rstrip("/") for line in copied for item in line.split()}
-    packages = {init.parent.name for init in REPO.glob("*/__init__.py")}  # every package folder
+    packages = {init.parent.name for init in REPO.glob("*/__init__.py")}  # the package folder
+    assert packages == {"inception_retrain"}
     assert packages | {"schema", "setup.py", "requirements.lock"} <= copied
     assert "pip install --no-cache-dir --no-deps -e ." in dockerfile
     assert f"kubeflow.image_check --install-root {targets.IMAGE_ROOT}" in dockerfile
-    ignore = (REPO / "kubeflow" / "Dockerfile.dockerignore").read_text().split()
+    ignore = (REPO / "inception_retrain" / "kubeflow" / "Dockerfile.dockerignore").read_text().split()
     assert {f"!{item}/" if item in packages | {"schema"} else f"!{item}"
             for item in copied} <= set(ignore)
 
@@ -489,5 +490,5 @@ def test_the_image_copies_the_beam_worker_boot_of_the_locked_beam():
     from inception_retrain.kubeflow import image_check
 
     beam = image_check.locked_versions(str(REPO / "requirements.lock"))["apache-beam"]
-    dockerfile = (REPO / "kubeflow" / "Dockerfile").read_text()
+    dockerfile = (REPO / "inception_retrain" / "kubeflow" / "Dockerfile").read_text()
     assert f"COPY --from=apache/beam_python3.10_sdk:{beam} /opt/apache/beam" in dockerfile

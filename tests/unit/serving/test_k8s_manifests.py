@@ -1,4 +1,4 @@
-"""serving/k8s/: the Kubernetes manifests agree with each other and with the pipeline.
+"""inception_retrain/serving/k8s/: the Kubernetes manifests agree with each other and with the pipeline.
 
 Parses the files (no cluster here): the TF Serving model config as TF Serving's own proto, the
 YAML as Kubernetes objects, and checks the names, ports and paths that must line up.
@@ -10,7 +10,7 @@ import yaml
 
 from inception_retrain.pipeline import config as config_lib
 
-SERVING = Path(__file__).resolve().parents[3] / "serving" / "k8s"
+SERVING = Path(__file__).resolve().parents[3] / "inception_retrain" / "serving" / "k8s"
 
 
 def _load(name):

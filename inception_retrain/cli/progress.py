@@ -17,7 +17,6 @@ import time
 from typing import IO, Dict, List, Optional, Sequence
 
 import inception_retrain
-from inception_retrain import cli, components, kubeflow, pipeline, run_report, serving
 
 # The messages of tfx.orchestration.local.local_dag_runner and portable.launcher (TFX 1.16),
 # matched on the unformatted template; tests/unit/cli/test_cli.py checks they still exist in TFX.
@@ -25,15 +24,13 @@ RUNNING_TEMPLATE = "Component %s is running."
 FINISHED_TEMPLATE = "Component %s is finished."
 CACHED_TEMPLATE = "A cached execution %d is used."
 
-_PROJECT_DIRS = tuple(os.path.dirname(os.path.abspath(p.__file__)) + os.sep
-                      for p in (inception_retrain, cli, components, kubeflow, pipeline,
-                                run_report, serving))
+_PROJECT_DIR = os.path.dirname(os.path.abspath(inception_retrain.__file__)) + os.sep
 _FILE_FORMAT = "%(asctime)s %(levelname)s %(name)s %(filename)s:%(lineno)d] %(message)s"
 
 
 def is_project_record(record: logging.LogRecord) -> bool:
     """True for log records emitted by this repository's own code."""
-    return os.path.abspath(record.pathname).startswith(_PROJECT_DIRS)
+    return os.path.abspath(record.pathname).startswith(_PROJECT_DIR)
 
 
 def default_log_path(work_dir: str, command: str = "run") -> str:

@@ -316,5 +316,5 @@ def create_pipeline_from_config(config: config_lib.PipelineConfig, schema_path: 
 
 def default_schema_path() -> str:
     """schema/schema.pbtxt of this checkout (the container image copies the repo alike)."""
-    return os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-                        "schema", "schema.pbtxt")
+    package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))   # inception_retrain/
+    return os.path.join(os.path.dirname(package), "schema", "schema.pbtxt")
