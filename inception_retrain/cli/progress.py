@@ -17,6 +17,7 @@ import time
 from typing import IO, Dict, List, Optional, Sequence
 
 import inception_retrain
+from inception_retrain.components import node_ids
 
 # The messages of tfx.orchestration.local.local_dag_runner and portable.launcher (TFX 1.16),
 # matched on the unformatted template; tests/unit/cli/test_cli.py checks they still exist in TFX.
@@ -190,7 +191,7 @@ class RunProgress:
 
     # -- counts ------------------------------------------------------------------------------
     def _counts_after(self, node: str) -> List[str]:
-        if not self._metadata_path or node not in ("ImageExampleGen", "StatisticsGen"):
+        if not self._metadata_path or node not in (node_ids.EXAMPLE_GEN, node_ids.STATISTICS_GEN):
             return []
         from ml_metadata import errors
 
@@ -213,7 +214,7 @@ def ingest_counts(metadata_path: str, pipeline_name: str, node: str) -> List[str
     if execution is None:
         return []
     data = reader.read_data(RunArtifacts.from_store(store, {node: execution}))
-    if node == "ImageExampleGen":
+    if node == node_ids.EXAMPLE_GEN:
         return [f"quarantined files: {data.quarantined_count or 0}"
                 f", skipped by choice: {data.skipped_count or 0}"]
     counts = data.class_counts or {}

@@ -23,6 +23,7 @@ from inception_retrain.kubeflow import parameters, targets
 from inception_retrain.pipeline import config as config_lib
 from inception_retrain.pipeline.pipeline import create_eval_config, create_pipeline, dag_arguments
 from inception_retrain.run_report import pipeline_step
+from inception_retrain.components import node_ids
 
 SCHEMA_VERSION = "2.1.0"
 _INFRA_VALIDATOR = tfx.components.InfraValidator
@@ -107,7 +108,7 @@ def _finish_spec(spec: Dict[str, Any], config: config_lib.PipelineConfig,
     # The served-model gate reads the push destination by path: a cached blessing would have
     # been made against what was served then (the Pusher's compare and swap would refuse it).
     uncached = set(target.uncached_tasks) | (
-        {"Evaluator"} if config.evaluation.baseline == "served" else set())
+        {node_ids.EVALUATOR} if config.evaluation.baseline == "served" else set())
     for task_name, task in spec["root"]["dag"]["tasks"].items():
         if task_name in uncached:
             task["cachingOptions"] = {"enableCache": False}
@@ -241,7 +242,7 @@ def compile_spec(config: config_lib.PipelineConfig, options: targets.CompileOpti
         config=tfx.orchestration.experimental.KubeflowV2DagRunnerConfig(
             display_name=config.pipeline_name,
             default_image={"default_image_path": images["default"],
-                           "Trainer": images["Trainer"]},
+                           node_ids.TRAINER: images[node_ids.TRAINER]},
             use_pipeline_spec_2_1=True))
     job = runner.run(dag, write_out=False)
     spec_dict = job["pipelineSpec"]

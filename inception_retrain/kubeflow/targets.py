@@ -11,6 +11,7 @@ import re
 from typing import Dict, Mapping, Sequence, Tuple
 
 from inception_retrain.pipeline import config as config_lib
+from inception_retrain.components import node_ids
 
 TFX_IMAGE = "gcr.io/tfx-oss-public/tfx:1.16.0"
 IMAGE_ROOT = "/pipeline"  # where kubeflow/Dockerfile installs this repository (editable)
@@ -36,7 +37,7 @@ TARGETS = {
     # default schema is baked into the image); uncached, its new Schema artifact each run would
     # give ExampleValidator and Transform, and so the Trainer, a new cache key every run.
     "kfp": Target("kfp", ".yaml", "nvidia.com/gpu", ("container", "importer"),
-                  ("DataFingerprint",), runs_example_gen_driver=False),
+                  (node_ids.DATA_FINGERPRINT,), runs_example_gen_driver=False),
     "vertex": Target("vertex", ".json", "NVIDIA_TESLA_T4",
                      ("container", "importer", "resolver"), (),
                      runs_example_gen_driver=True),
@@ -58,18 +59,18 @@ class Resources:
 
 # Beam stages run in the pod with the DirectRunner unless beam args pick another runner.
 DEFAULT_RESOURCES: Dict[str, Resources] = {
-    "ImageExampleGen": Resources(4, 16),
-    "StatisticsGen": Resources(2, 8),
-    "ImportSchemaGen": Resources(0.5, 2),
-    "ExampleValidator": Resources(1, 4),
-    "DataGate": Resources(1, 4),
-    "Transform": Resources(4, 16),
-    "Trainer": Resources(8, 32, gpus=1),
-    "Evaluator": Resources(4, 16),
-    "Pusher": Resources(1, 4),
-    "DataFingerprint": Resources(0.5, 2),
-    "RunReporter": Resources(2, 8),
-    "TestSplitEvaluator": Resources(4, 16),
+    node_ids.EXAMPLE_GEN: Resources(4, 16),
+    node_ids.STATISTICS_GEN: Resources(2, 8),
+    node_ids.SCHEMA_GEN: Resources(0.5, 2),
+    node_ids.EXAMPLE_VALIDATOR: Resources(1, 4),
+    node_ids.DATA_GATE: Resources(1, 4),
+    node_ids.TRANSFORM: Resources(4, 16),
+    node_ids.TRAINER: Resources(8, 32, gpus=1),
+    node_ids.EVALUATOR: Resources(4, 16),
+    node_ids.PUSHER: Resources(1, 4),
+    node_ids.DATA_FINGERPRINT: Resources(0.5, 2),
+    node_ids.RUN_REPORTER: Resources(2, 8),
+    node_ids.TEST_SPLIT_EVALUATOR: Resources(4, 16),
 }
 FALLBACK_RESOURCES = Resources(1, 4)  # a component not listed above (e.g. one added later)
 
@@ -143,7 +144,7 @@ class CompileOptions:
         return TARGETS[self.target]
 
     def images(self) -> Dict[str, str]:
-        return {"default": self.image, "Trainer": self.trainer_image or self.image}
+        return {"default": self.image, node_ids.TRAINER: self.trainer_image or self.image}
 
     def resources_for(self, task: str) -> Resources:
         return self.resources.get(task, FALLBACK_RESOURCES)

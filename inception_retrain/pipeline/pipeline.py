@@ -30,6 +30,7 @@ from inception_retrain.components.image_example_gen.ingest import IngestOptions
 from inception_retrain.components.pusher.component import ServingPusher
 from inception_retrain.components.trainer.config import TrainConfig
 from inception_retrain.pipeline import config as config_lib
+from inception_retrain.components import node_ids
 
 PREPROCESSING_FN = "inception_retrain.components.transform.preprocessing.preprocessing_fn"
 RUN_FN = "inception_retrain.components.trainer.run.run_fn"
@@ -152,17 +153,19 @@ def create_pipeline(
     if fingerprint_data:
         fingerprint_nodes.append(DataFingerprint(
             input_base=data_root,
-            input_config=image_example_gen.input_config(input_pattern, split_folders,
-                                                        ingest_options)))
+            input_config=image_example_gen.input_config(
+                input_pattern, split_folders, ingest_options)).with_id(node_ids.DATA_FINGERPRINT))
         input_fingerprint = fingerprint_nodes[0].outputs["fingerprint"].future()[0].value
     example_gen = image_example_gen.ImageExampleGen(
         input_base=data_root, splits=splits, input_pattern=input_pattern,
         split_folders=split_folders, options=ingest_options, input_fingerprint=input_fingerprint,
-        split_ledger=split_ledger)
-    statistics_gen = StatisticsGen(examples=example_gen.outputs["examples"])
-    schema_gen = ImportSchemaGen(schema_file=schema_path)
+        split_ledger=split_ledger).with_id(node_ids.EXAMPLE_GEN)
+    statistics_gen = StatisticsGen(
+        examples=example_gen.outputs["examples"]).with_id(node_ids.STATISTICS_GEN)
+    schema_gen = ImportSchemaGen(schema_file=schema_path).with_id(node_ids.SCHEMA_GEN)
     example_validator = ExampleValidator(
-        statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"])
+        statistics=statistics_gen.outputs["statistics"],
+        schema=schema_gen.outputs["schema"]).with_id(node_ids.EXAMPLE_VALIDATOR)
     data_gate = DataGate(
         examples=example_gen.outputs["examples"],
         statistics=statistics_gen.outputs["statistics"],
@@ -177,7 +180,7 @@ def create_pipeline(
         on_group_leakage=on_group_leakage,
         on_duplicates=on_duplicates,
         on_label_conflict=on_label_conflict,
-        on_split_coverage=on_split_coverage)
+        on_split_coverage=on_split_coverage).with_id(node_ids.DATA_GATE)
     transform = Transform(
         examples=example_gen.outputs["examples"],
         schema=schema_gen.outputs["schema"],
@@ -185,7 +188,7 @@ def create_pipeline(
         materialize=False,
         disable_statistics=True,
         splits_config=transform_pb2.SplitsConfig(analyze=["train"]),
-        custom_config={"image_size": training.image_size})
+        custom_config={"image_size": training.image_size}).with_id(node_ids.TRANSFORM)
     transform.add_upstream_node(data_gate)  # no Transform work on data that failed the gate
     trainer = Trainer(
         run_fn=RUN_FN,
@@ -195,7 +198,7 @@ def create_pipeline(
         train_args=trainer_pb2.TrainArgs(splits=["train"]),
         eval_args=trainer_pb2.EvalArgs(splits=["eval"]),
         custom_config=(dataclasses.asdict(training) if trainer_custom_config is None
-                       else trainer_custom_config))
+                       else trainer_custom_config)).with_id(node_ids.TRAINER)
     # What both Evaluators' evidence records count and estimate with.
     evidence_counts = dict(min_eval_examples_per_class=min_eval_examples_per_class,
                            min_eval_groups_per_class=min_eval_groups_per_class,
@@ -208,7 +211,7 @@ def create_pipeline(
             strategy_class=LatestBlessedModelStrategy,
             model=Channel(type=standard_artifacts.Model),
             model_blessing=Channel(type=standard_artifacts.ModelBlessing),
-        ).with_id("latest_blessed_model_resolver")
+        ).with_id(node_ids.BASELINE_RESOLVER)
         baseline_nodes.append(baseline_resolver)
         baseline_model = baseline_resolver.outputs["model"]
     evaluator = GatedEvaluator(
@@ -226,12 +229,12 @@ def create_pipeline(
         regression_rule=regression_rule,
         min_group_accuracy=min_group_accuracy,
         **evidence_counts,
-        served_state=served_state if baseline == "served" else "").with_id("Evaluator")
+        served_state=served_state if baseline == "served" else "").with_id(node_ids.EVALUATOR)
     pusher = ServingPusher(
         model=trainer.outputs["model"],
         model_blessing=evaluator.outputs["blessing"],
         push_base=push_base,
-        keep_versions=keep_versions).with_id("Pusher")
+        keep_versions=keep_versions).with_id(node_ids.PUSHER)
     held_out_nodes = []
     if TEST_SPLIT in {name for name, _ in splits}:
         held_out_nodes.append(HeldOutEvaluator(
@@ -239,7 +242,7 @@ def create_pipeline(
             model=trainer.outputs["model"],
             blessing=evaluator.outputs["blessing"],
             eval_config=create_eval_config(None, top_k),
-            example_splits=[TEST_SPLIT], **evidence_counts).with_id("TestSplitEvaluator"))
+            example_splits=[TEST_SPLIT], **evidence_counts).with_id(node_ids.TEST_SPLIT_EVALUATOR))
 
     nodes = [*fingerprint_nodes, example_gen, statistics_gen, schema_gen, example_validator,
              data_gate, transform, trainer, *baseline_nodes, evaluator, pusher, *held_out_nodes]

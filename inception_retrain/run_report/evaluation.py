@@ -11,6 +11,7 @@ from inception_retrain.components.evaluator import evidence_contract
 from inception_retrain.run_report import mlmd
 from inception_retrain.run_report.artifacts import RunArtifacts
 from inception_retrain.run_report.record import EvaluationSection, TestSplitSection
+from inception_retrain.components import node_ids
 
 
 def _has_tfma_output(evaluation_uri: str, prefix: str) -> bool:
@@ -267,7 +268,7 @@ def _matrix_counts(entries, class_names: Sequence[str]) -> Dict[str, Any]:
 
 def read_evaluation(run: RunArtifacts) -> Optional[EvaluationSection]:
     """The Evaluator's section; None when it did not run or wrote no evaluation."""
-    artifact = run.output("Evaluator", "evaluation")
+    artifact = run.output(node_ids.EVALUATOR, "evaluation")
     if artifact is None or not _has_tfma_output(artifact.uri, "metrics"):
         return None
     import tensorflow_model_analysis as tfma
@@ -279,13 +280,14 @@ def read_evaluation(run: RunArtifacts) -> Optional[EvaluationSection]:
     metrics, per_class = metric_tables(values, class_names)
     validation = (tfma.load_validation_result(uri) if _has_tfma_output(uri, "validations")
                   else None)
-    blessing = run.output("Evaluator", "blessing")
+    blessing = run.output(node_ids.EVALUATOR, "blessing")
     evidence = evidence_contract.read_evidence(uri)
     failures = failure_lines(validation, class_names) if validation is not None else []
     # the Evaluator's own rules (evidence, paired no-regression, group floor); TFMA's
     # thresholds are read from its validation result just above
     failures += [r for r in (evidence or {}).get("reasons") or [] if not r.startswith("TFMA")]
-    model, examples = run.input("Evaluator", "model"), run.input("Evaluator", "examples")
+    model = run.input(node_ids.EVALUATOR, "model")
+    examples = run.input(node_ids.EVALUATOR, "examples")
     return EvaluationSection(
         metrics=metrics, per_class=per_class, baseline=gate.get("baseline"),
         blessed=bool(blessing is not None and mlmd.property_value(
@@ -306,9 +308,9 @@ def read_evaluation(run: RunArtifacts) -> Optional[EvaluationSection]:
 
 def read_test_split(run: RunArtifacts) -> Optional[TestSplitSection]:
     """The held-out evaluation's section; None when the TestSplitEvaluator did not run."""
-    if "TestSplitEvaluator" not in run.ran:
+    if node_ids.TEST_SPLIT_EVALUATOR not in run.ran:
         return None
-    artifact = run.output("TestSplitEvaluator", "evaluation")
+    artifact = run.output(node_ids.TEST_SPLIT_EVALUATOR, "evaluation")
     record = (evaluator.read_gate_record(artifact.uri) if artifact is not None else None) or {}
     if record.get("skipped") or not record:
         return TestSplitSection(skipped=record.get("skipped")

@@ -16,6 +16,7 @@ from typing import Any, Dict, List, Optional, Tuple
 from inception_retrain.run_report import mlmd
 from inception_retrain.run_report.card_facts import wilson_interval
 from inception_retrain.run_report.record import RunRecord
+from inception_retrain.components import node_ids
 
 ACCURACY = "sparse_categorical_accuracy"
 
@@ -125,9 +126,9 @@ def run_entry(record: RunRecord, span: Optional[int] = None) -> RunEntry:
 
 
 def _span(store, nodes) -> Optional[int]:
-    if "ImageExampleGen" not in nodes:
+    if node_ids.EXAMPLE_GEN not in nodes:
         return None
-    examples = mlmd.first_output(store, nodes["ImageExampleGen"], "examples")
+    examples = mlmd.first_output(store, nodes[node_ids.EXAMPLE_GEN], "examples")
     value = examples.properties.get("span") if examples is not None else None
     return int(value.int_value) if value is not None else None
 

@@ -22,20 +22,21 @@ from tfx.types import standard_artifacts
 from tfx.types.component_spec import ChannelParameter, ExecutionParameter
 
 from inception_retrain.components.data_gate.component import DataReport
+from inception_retrain.components import node_ids
 
 # input key -> (component, output key): every output the report reads
 INPUTS = {
-    "examples": ("ImageExampleGen", "examples"),
-    "statistics": ("StatisticsGen", "statistics"),
-    "anomalies": ("ExampleValidator", "anomalies"),
-    "data_report": ("DataGate", "data_report"),
-    "data_facts": ("DataGate", "data_facts"),
-    "model_run": ("Trainer", "model_run"),
-    "model": ("Trainer", "model"),
-    "evaluation": ("Evaluator", "evaluation"),
-    "blessing": ("Evaluator", "blessing"),
-    "pushed_model": ("Pusher", "pushed_model"),
-    "test_evaluation": ("TestSplitEvaluator", "evaluation"),
+    "examples": (node_ids.EXAMPLE_GEN, "examples"),
+    "statistics": (node_ids.STATISTICS_GEN, "statistics"),
+    "anomalies": (node_ids.EXAMPLE_VALIDATOR, "anomalies"),
+    "data_report": (node_ids.DATA_GATE, "data_report"),
+    "data_facts": (node_ids.DATA_GATE, "data_facts"),
+    "model_run": (node_ids.TRAINER, "model_run"),
+    "model": (node_ids.TRAINER, "model"),
+    "evaluation": (node_ids.EVALUATOR, "evaluation"),
+    "blessing": (node_ids.EVALUATOR, "blessing"),
+    "pushed_model": (node_ids.PUSHER, "pushed_model"),
+    "test_evaluation": (node_ids.TEST_SPLIT_EVALUATOR, "evaluation"),
 }
 REPORT_KEY = "report"
 
@@ -59,8 +60,8 @@ def _record(input_dict: Mapping[str, List[types.Artifact]], pipeline_name: str, 
         if artifacts and key in INPUTS:
             component, output = INPUTS[key]
             outputs.setdefault(component, {})[output] = [a.mlmd_artifact for a in artifacts]
-    inputs = {"Evaluator": {"model": outputs.get("Trainer", {}).get("model", []),
-                            "examples": outputs.get("ImageExampleGen", {}).get("examples", [])}}
+    inputs = {node_ids.EVALUATOR: {"model": outputs.get(node_ids.TRAINER, {}).get("model", []),
+                            "examples": outputs.get(node_ids.EXAMPLE_GEN, {}).get("examples", [])}}
     run = RunArtifacts(ran=tuple(outputs), outputs=outputs, inputs=inputs)
     push = reader.read_push(run)
     if push is not None:  # a cached Pusher would have left this step cached too
@@ -133,7 +134,7 @@ def step(pipeline_name: str, data_root, model_card_json: str
         channels = {key: nodes[component].outputs[output]
                     for key, (component, output) in INPUTS.items() if component in nodes}
         return RunReporter(pipeline_name=pipeline_name, data_root=data_root,
-                           model_card=model_card_json, **channels)
+                           model_card=model_card_json, **channels).with_id(node_ids.RUN_REPORTER)
     return make
 
 

@@ -15,6 +15,7 @@ from typing import Any, Dict, List, Optional, Tuple
 from inception_retrain.components.data_gate import contract as data_gate
 from inception_retrain.components.image_example_gen import contract as example_gen
 from inception_retrain.components.pusher import contract as pusher
+from inception_retrain.components import node_ids
 from inception_retrain.components.trainer import contract as trainer
 from inception_retrain.pipeline import run_lock
 from inception_retrain.run_report import evaluation as evaluation_reader
@@ -68,7 +69,7 @@ def read_run(store, pipeline_name: str, run_context,
     push = read_push(artifacts)
     if push is not None:
         states = {c.component: c.state for c in components}
-        push = dataclasses.replace(push, by_this_run=states.get("Pusher") == "COMPLETE")
+        push = dataclasses.replace(push, by_this_run=states.get(node_ids.PUSHER) == "COMPLETE")
     return RunRecord(pipeline=pipeline_name, run=run_info(run_context, nodes),
                      components=components, data=read_data(artifacts),
                      training=read_training(artifacts),
@@ -102,8 +103,8 @@ def run_info(run_context, nodes: Dict[str, Any]) -> RunInfo:
     executions = list(nodes.values())
     start = min(e.create_time_since_epoch for e in executions)
     end = max(e.last_update_time_since_epoch for e in executions)
-    data_root = (mlmd.property_value(nodes["ImageExampleGen"].custom_properties, "input_base")
-                 if "ImageExampleGen" in nodes else None)
+    data_root = (mlmd.property_value(nodes[node_ids.EXAMPLE_GEN].custom_properties, "input_base")
+                 if node_ids.EXAMPLE_GEN in nodes else None)
     return RunInfo(
         run_id=run_context.name, data_root=data_root,
         started=datetime.datetime.fromtimestamp(start / 1000).isoformat(timespec="seconds"),
@@ -159,36 +160,37 @@ def _anomalies(anomalies_artifact) -> List[str]:
 def read_data(run: RunArtifacts) -> Optional[DataSection]:
     """The data section; None when none of the data components ran."""
     fields: Dict[str, Any] = {}
-    examples = run.output("ImageExampleGen", "examples")
+    examples = run.output(node_ids.EXAMPLE_GEN, "examples")
     if examples is not None:
         fields["quarantine"] = example_gen.read_quarantine(examples.uri)
         fields["quarantined_count"] = int(mlmd.property_value(
             examples.custom_properties, example_gen.QUARANTINED_PROPERTY) or 0)
         fields["skipped_count"] = int(mlmd.property_value(
             examples.custom_properties, example_gen.SKIPPED_PROPERTY) or 0)
-    statistics = run.output("StatisticsGen", "statistics")
+    statistics = run.output(node_ids.STATISTICS_GEN, "statistics")
     if statistics is not None:
         fields["class_counts"] = split_class_counts(statistics)
-    anomalies = run.output("ExampleValidator", "anomalies")
+    anomalies = run.output(node_ids.EXAMPLE_VALIDATOR, "anomalies")
     if anomalies is not None:
         fields["anomalies"] = _anomalies(anomalies)
-    report = run.output("DataGate", "data_report")
+    report = run.output(node_ids.DATA_GATE, "data_report")
     if report is not None:
         fields["report_path"] = data_gate.report_path(report.uri)
         fields["report_text"] = data_gate.read_report(report.uri)
-    facts_artifact = run.output("DataGate", "data_facts")
+    facts_artifact = run.output(node_ids.DATA_GATE, "data_facts")
     facts = data_gate.read_data_facts(facts_artifact.uri) if facts_artifact else None
     if facts is not None:
         fields["warnings"] = facts.get("warnings", [])
     if not fields and not any(node in run.ran for node in (
-            "ImageExampleGen", "StatisticsGen", "ExampleValidator", "DataGate")):
+            node_ids.EXAMPLE_GEN, node_ids.STATISTICS_GEN, node_ids.EXAMPLE_VALIDATOR,
+            node_ids.DATA_GATE)):
         return None
     return DataSection(**fields)
 
 
 def read_training(run: RunArtifacts) -> Optional[TrainingSection]:
     """The trainer's report; None when the Trainer did not run or left none."""
-    model_run = run.output("Trainer", "model_run")
+    model_run = run.output(node_ids.TRAINER, "model_run")
     report = trainer.read_training_report(model_run.uri) if model_run is not None else None
     if report is None:
         return None
@@ -209,7 +211,7 @@ def read_training(run: RunArtifacts) -> Optional[TrainingSection]:
 
 
 def read_push(run: RunArtifacts) -> Optional[PushSection]:
-    pushed = run.output("Pusher", "pushed_model")
+    pushed = run.output(node_ids.PUSHER, "pushed_model")
     if pushed is None:
         return None
     props = pushed.custom_properties

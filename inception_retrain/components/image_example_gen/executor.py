@@ -26,6 +26,7 @@ from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import proto_utils
 
 from inception_retrain.components import features
+from inception_retrain.components import node_ids
 from inception_retrain.components.image_example_gen import (
     contract, conversion, ingest, layout, manifest, split_ledger)
 from inception_retrain.components.image_example_gen.contract import (  # noqa: F401 (re-exported)
@@ -90,8 +91,8 @@ class ConvertImage(beam.DoFn):
     def __init__(self, root: str, options: ingest.IngestOptions):
         self._root = root
         self._options = options
-        self._examples = beam.metrics.Metrics.counter("ImageExampleGen", "examples")
-        self._quarantined = beam.metrics.Metrics.counter("ImageExampleGen", "quarantined")
+        self._examples = beam.metrics.Metrics.counter(node_ids.EXAMPLE_GEN, "examples")
+        self._quarantined = beam.metrics.Metrics.counter(node_ids.EXAMPLE_GEN, "quarantined")
 
     def process(self, path):
         """path: a file path, or a manifest.ManifestRow (path below the root, label, group)."""
