@@ -12,7 +12,7 @@ setup(
                 "and pushes blessed models to TF Serving.",
     python_requires=">=3.9,<3.11",
     packages=find_packages(include=["inception_retrain", "inception_retrain.*"]),
-    package_data={"inception_retrain.run_report": ["model_card_schema/*/*", "model_card_schema/*"],
+    package_data={"inception_retrain.run_rendering": ["model_card_schema/*/*", "model_card_schema/*"],
                   "inception_retrain.kubeflow": ["Dockerfile", "Dockerfile.dockerignore", "README.md"],
                   "inception_retrain.serving": ["k8s/*", "README.md"]},
     # The exact, resolved set lives in requirements.lock; these are the direct needs.

@@ -142,7 +142,7 @@ print(json.dumps({"images_per_second": seen / (time.time() - start),
 PIPELINE_SCRIPT = r"""
 import json, sys, time
 from inception_retrain.pipeline import config as config_lib, local_runner
-from inception_retrain.run_report import reader
+from inception_retrain.run_reading import reader
 args = json.loads(sys.argv[1])
 config = config_lib.load(overrides=args["overrides"])
 start = time.time()

@@ -17,7 +17,7 @@ os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 # Type title (after the "inception_retrain." prefix) -> the module that defines the class.
 ARTIFACT_TYPES = {
     "ImageDataReport": "inception_retrain.components.data_gate.component",
-    "RunReportFiles": "inception_retrain.run_report.pipeline_step",
+    "RunReportFiles": "inception_retrain.components.run_reporter.component",
 }
 
 

@@ -143,7 +143,7 @@ class PipelineRun:
 def flowers_run(tmp_path_factory) -> PipelineRun:
     """The whole DAG, run once with LocalDagRunner on 3 x 8 small flower JPEGs."""
     from inception_retrain.pipeline import local_runner
-    from inception_retrain.run_report import reader
+    from inception_retrain.run_reading import reader
 
     require_dataset(FLOWERS)
     base = tmp_path_factory.mktemp("flowers_e2e")

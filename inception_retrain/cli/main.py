@@ -86,7 +86,9 @@ def _locked_run(args, config, data_root: str, preflight_records) -> int:
             logging.getLogger().handle(record)
         tracker.echo(f"[run] data: {data_root}\n[run] work dir: {config.work_dir}\n"
                      "[run] loading TFX and TensorFlow (about a minute on a cold start)")
-        from inception_retrain.run_report import reader, summary  # ML Metadata: after the checks
+        # ML Metadata: after the checks
+        from inception_retrain.run_reading import reader
+        from inception_retrain.run_rendering import summary
         try:
             seconds = local_runner.run(config, data_root, progress=tracker, run_id=run_id)
         except Exception as err:  # a component failed; the summary and report show what ran
@@ -136,7 +138,7 @@ def _write_report(config, record, max_examples: int, log_path: str, failure: str
                   echo=print) -> str:
     """Writes the HTML report (and the model card of a pushed version); returns its path, or
     why there is none: a broken report must not hide the outcome of the run."""
-    from inception_retrain.run_report import report
+    from inception_retrain.run_rendering import report
 
     if max_examples:
         echo(f"[run] writing the report (classifying up to {max_examples} eval images for "
@@ -154,7 +156,7 @@ def _write_report(config, record, max_examples: int, log_path: str, failure: str
 
 def _cmd_report(args) -> int:
     from inception_retrain.cli import progress
-    from inception_retrain.run_report import report
+    from inception_retrain.run_rendering import report
 
     config = _load_config(args)
     if not os.path.exists(config.metadata_path):
@@ -178,7 +180,7 @@ def _cmd_report(args) -> int:
 
 def _list_runs(config) -> int:
     """`report --list`: one line per run in the store, oldest first."""
-    from inception_retrain.run_report import reader
+    from inception_retrain.run_reading import reader
 
     runs = reader.list_runs(config.metadata_path, config.pipeline_name, config.work_dir)
     for run in runs:
@@ -223,7 +225,8 @@ def _cmd_predict(args) -> int:
 
 
 def _cmd_history(args) -> int:
-    from inception_retrain.run_report import history
+    from inception_retrain.run_reading import history
+    from inception_retrain.run_rendering import history_view
 
     config = _load_config(args)
     logging.getLogger().setLevel(logging.WARNING)  # TFMA's INFO lines are no history
@@ -238,14 +241,14 @@ def _cmd_history(args) -> int:
 
         print(json.dumps(found.to_dict(), indent=2))
     else:
-        print(history.render_text(found))
+        print(history_view.render_text(found))
     return 0
 
 
 def _version_history(config, base: str):
     """The versions under base with their runs' metrics (from the work dir's store); without
     a store, the versions alone."""
-    from inception_retrain.run_report import history
+    from inception_retrain.run_reading import history
 
     runs = []
     if os.path.exists(config.metadata_path):
@@ -260,14 +263,14 @@ def _version_history(config, base: str):
 
 
 def _cmd_rollback(args) -> int:
-    from inception_retrain.run_report import history
+    from inception_retrain.run_rendering import history_view
     from inception_retrain.serving import versions
 
     config = _load_config(args)
     base = args.push_base or config.push_base
     try:
         if args.to is None:
-            print(history.version_lines(_version_history(config, base)))
+            print(history_view.version_lines(_version_history(config, base)))
             return 0
         keep = args.keep_versions or config.keep_versions
         published = versions.rollback(base, args.to, keep, reason=args.reason)
@@ -276,7 +279,7 @@ def _cmd_rollback(args) -> int:
         return 1
     print(f"version {args.to} is served again, as version {published.version} "
           f"({published.path}); removed old versions: {published.pruned or 'none'}")
-    from inception_retrain.run_report import rollback_card
+    from inception_retrain.run_rendering import rollback_card
 
     try:  # the rollback stands without its card
         print(f"model card: {rollback_card.write(base, published.version)}")

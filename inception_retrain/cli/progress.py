@@ -206,8 +206,9 @@ class RunProgress:
 
 def ingest_counts(metadata_path: str, pipeline_name: str, node: str) -> List[str]:
     """Lines describing what ImageExampleGen read or StatisticsGen counted in the newest run."""
-    from inception_retrain.run_report import mlmd, reader
-    from inception_retrain.run_report.artifacts import RunArtifacts
+    from inception_retrain.pipeline import mlmd
+    from inception_retrain.run_reading import reader
+    from inception_retrain.run_reading.artifacts import RunArtifacts
 
     store = mlmd.open_store(metadata_path)
     execution = mlmd.latest_run_executions(store, pipeline_name).get(node)

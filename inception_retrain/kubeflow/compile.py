@@ -22,7 +22,7 @@ from tfx.orchestration.kubeflow.v2 import compiler_utils
 from inception_retrain.kubeflow import parameters, targets
 from inception_retrain.pipeline import config as config_lib
 from inception_retrain.pipeline.pipeline import create_eval_config, create_pipeline, dag_arguments
-from inception_retrain.run_report import pipeline_step
+from inception_retrain.components.run_reporter import component as pipeline_step
 from inception_retrain.components import node_ids
 
 SCHEMA_VERSION = "2.1.0"

@@ -73,7 +73,7 @@ class EvaluationConfig:
 
 @dataclasses.dataclass(frozen=True)
 class ModelCardConfig:
-    """What only the user knows, for the model card (run_report.model_card): never read by the
+    """What only the user knows, for the model card (run_rendering.model_card): never read by the
     DAG, so changing it retrains nothing."""
 
     owners: Tuple[str, ...] = ()                 # people or teams, e.g. [Pathology ML <ml@lab>]

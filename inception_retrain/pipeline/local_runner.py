@@ -73,7 +73,7 @@ def run(config: config_lib.PipelineConfig, data_root: str, progress=None,
     run_id: the pipeline_run id in ML Metadata (default new_run_id()), so the caller reads back
     its own run. A component that raises is FAILED in the store without its error (TFX records
     one only for executors returning an error code): the error is added to it
-    (run_report.mlmd.record_error).
+    (pipeline.mlmd.record_error).
     progress: a cli.progress.RunProgress, told the components before the run starts."""
     from tfx.dsl.compiler import compiler, constants
     from tfx.orchestration import metadata as tfx_metadata
@@ -81,7 +81,7 @@ def run(config: config_lib.PipelineConfig, data_root: str, progress=None,
     from tfx.orchestration.portable import runtime_parameter_utils
 
     from inception_retrain.pipeline.pipeline import create_pipeline_from_config, default_schema_path
-    from inception_retrain.run_report import mlmd
+    from inception_retrain.pipeline import mlmd
 
     os.makedirs(config.work_dir, exist_ok=True)
     run_id = run_id or new_run_id()

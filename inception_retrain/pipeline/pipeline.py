@@ -129,7 +129,7 @@ def create_pipeline(
     driver: their cache then follows the data; kubeflow/targets.py).
 
     report_step: makes a last node from the DAG's nodes by id (Kubeflow runs: the
-    run_report.pipeline_step that writes the report and model card a local run's command
+    components.run_reporter.component that writes the report and model card a local run's command
     writes after the run).
 
     trainer_custom_config, eval_config: stand-ins for dataclasses.asdict(training) and the

@@ -14,7 +14,7 @@ def imbalanced_folder(root):
 
 
 def executions(config):
-    from inception_retrain.run_report import mlmd
+    from inception_retrain.pipeline import mlmd
 
     store = mlmd.open_store(config.metadata_path)
     return store, mlmd.latest_run_executions(store, config.pipeline_name)
@@ -24,7 +24,7 @@ def test_imbalanced_data_stops_the_pipeline_before_the_trainer(tmp_path):
     import dataclasses
 
     from inception_retrain.pipeline import local_runner
-    from inception_retrain.run_report import reader
+    from inception_retrain.run_reading import reader
 
     config = quick_config(tmp_path / "work", imbalanced_folder(tmp_path / "data"))
     config = dataclasses.replace(config, data=dataclasses.replace(config.data, max_class_ratio=5.0))
@@ -44,7 +44,7 @@ def test_imbalanced_data_stops_the_pipeline_before_the_trainer(tmp_path):
 def test_warn_setting_lets_imbalanced_data_pass_and_records_the_warning(tmp_path):
     from inception_retrain.components.data_gate.contract import REPORT_FILE
     from inception_retrain.components.image_example_gen.component import ImageExampleGen
-    from inception_retrain.run_report import mlmd
+    from inception_retrain.pipeline import mlmd
 
     data = imbalanced_folder(tmp_path / "data")
     metadata_path = run_data_gate_pipeline(ImageExampleGen(str(data)), tmp_path, "gate-warn",

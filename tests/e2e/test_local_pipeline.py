@@ -14,7 +14,9 @@ from pathlib import Path
 import pytest
 
 from inception_retrain.pipeline import default_dataset, local_runner
-from inception_retrain.run_report import mlmd, reader, summary
+from inception_retrain.pipeline import mlmd
+from inception_retrain.run_reading import reader
+from inception_retrain.run_rendering import summary
 
 # Nodes of the DAG (the Resolver is a node too, but records no executor run).
 COMPONENTS = ("ImageExampleGen", "StatisticsGen", "ImportSchemaGen", "ExampleValidator",

@@ -1,5 +1,5 @@
 """The run report of a real run: its numbers are those in the metadata store (read here directly
-with ml_metadata, TFMA and the TFRecords, not through run_report.summary), the page is
+with ml_metadata, TFMA and the TFRecords, not through run_rendering.summary), the page is
 self-contained and renders in headless Chromium, and the pushed version gets a model card."""
 import base64
 import contextlib
@@ -14,7 +14,8 @@ import pytest
 
 from inception_retrain.cli import main as cli
 from inception_retrain.pipeline import local_runner
-from inception_retrain.run_report import model_card, report
+from inception_retrain.run_rendering import model_card
+from inception_retrain.run_reading import misclassified
 
 STATES = {3: "COMPLETE", 4: "FAILED", 5: "CACHED"}
 
@@ -165,7 +166,7 @@ def test_confusion_matrix_and_misclassified_images_agree_with_the_evaluation(reb
     # the misclassified images' section (the data section has sample images too)
     section = page.split("<h3>Misclassified eval images</h3>", 1)[1].split("<h2", 1)[0]
     assert section.count("<figure>") == len(wrong["items"]) == min(wrong["misclassified"],
-                                                                   report.MAX_THUMBNAILS)
+                                                                   misclassified.MAX_THUMBNAILS)
     for item in wrong["items"]:
         assert item["label"] != item["predicted"]
         assert f"<code>{item['path']}</code>" in section
@@ -174,7 +175,7 @@ def test_confusion_matrix_and_misclassified_images_agree_with_the_evaluation(reb
     for uri in thumbnails:
         assert uri.startswith("data:image/jpeg;base64,")
         image = Image.open(io.BytesIO(base64.b64decode(uri.split(",", 1)[1])))
-        assert max(image.size) <= report.THUMBNAIL_PX
+        assert max(image.size) <= misclassified.THUMBNAIL_PX
     assert 'class="confusion"' in page
 
 

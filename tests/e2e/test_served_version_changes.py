@@ -5,7 +5,8 @@ from conftest import (E2E_CLASSES, E2E_IMAGES_PER_CLASS, FLOWERS, copy_smallest_
                       quick_config, require_dataset)
 from inception_retrain.components.evaluator import contract as evaluator_contract
 from inception_retrain.pipeline import local_runner
-from inception_retrain.run_report import mlmd, reader
+from inception_retrain.pipeline import mlmd
+from inception_retrain.run_reading import reader
 from inception_retrain.serving import versions
 
 

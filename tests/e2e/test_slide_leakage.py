@@ -48,7 +48,7 @@ def gate_pipeline(tmp_path, data, on_group_leakage):
 
 
 def test_a_slide_in_train_and_test_fails_the_gate_by_name_and_warn_records_it(tmp_path):
-    from inception_retrain.run_report import mlmd
+    from inception_retrain.pipeline import mlmd
 
     data = split_folder_data(tmp_path / "data")
     with pytest.raises(RuntimeError) as err:
@@ -72,7 +72,7 @@ def test_a_slide_in_train_and_test_fails_the_gate_by_name_and_warn_records_it(tm
 
 def test_identical_bytes_under_two_classes_stop_the_run_before_training(tmp_path):
     from inception_retrain.pipeline import local_runner
-    from inception_retrain.run_report import mlmd
+    from inception_retrain.pipeline import mlmd
 
     data = tmp_path / "data"
     for i in range(8):
@@ -124,7 +124,8 @@ def test_report_shows_split_leakage_and_sites_as_in_the_records_and_tfma(tmp_pat
 
     from inception_retrain.components import features
     from inception_retrain.pipeline import local_runner
-    from inception_retrain.run_report import mlmd, report
+    from inception_retrain.pipeline import mlmd
+    from inception_retrain.run_rendering import report
 
     data = site_tiles(tmp_path / "data")
     config = quick_config(tmp_path / "work", data)

@@ -34,7 +34,7 @@ def gate(tmp_path, data, name, **rules):
 
 def test_thirty_slides_give_every_class_eval_and_test_slides_kept_by_the_ledger(tmp_path):
     from inception_retrain.components.image_example_gen import contract
-    from inception_retrain.run_report import mlmd
+    from inception_retrain.pipeline import mlmd
 
     data = slide_tiles(tmp_path / "data", {"a": 10, "b": 10, "c": 10})
     metadata_path = gate(tmp_path, data, "thirty")
@@ -65,7 +65,7 @@ def test_a_class_with_two_slides_stops_the_data_gate_naming_class_and_split(tmp_
     assert ("class c has 0 test slides (2 slides in all: 1 train, 1 eval, 0 test); a class "
             "needs at least 3 slides to reach every split") in str(err.value), err.value
 
-    from inception_retrain.run_report import mlmd
+    from inception_retrain.pipeline import mlmd
 
     metadata_path = gate(tmp_path, data, "few-warn", on_split_coverage="warn")
     store = mlmd.open_store(metadata_path)

@@ -8,9 +8,9 @@ REPO = Path(__file__).resolve().parents[2]
 
 def test_subpackages_import_from_the_folder_their_name_says():
     import inception_retrain.components as components
-    import inception_retrain.run_report as run_report
+    import inception_retrain.run_rendering as run_rendering
     assert Path(components.__file__).resolve() == REPO / "inception_retrain" / "components" / "__init__.py"
-    assert Path(run_report.__file__).resolve().parent == REPO / "inception_retrain" / "run_report"
+    assert Path(run_rendering.__file__).resolve().parent == REPO / "inception_retrain" / "run_rendering"
 
 
 def test_setup_finds_every_folder_that_holds_python():
