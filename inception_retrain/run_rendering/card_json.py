@@ -1,5 +1,5 @@
 """The model card as JSON in Google's Model Card Toolkit schema v0.0.2
-(run_report/model_card_schema/, vendored): only keys that schema defines, so
+(run_rendering/model_card_schema/, vendored): only keys that schema defines, so
 model_card_toolkit's ModelCard.from_json loads it; every value plain text, no Markdown.
 
 What the schema has no field for (base weights, phases, training settings, code version, push

@@ -1,5 +1,5 @@
 """Issue 24, items 2 and 3: the card's JSON validates against the Model Card Toolkit's published
-schema (vendored in run_report/model_card_schema/), as published and closed to the keys it
+schema (vendored in run_rendering/model_card_schema/), as published and closed to the keys it
 defines (what model_card_toolkit's ModelCard.from_json accepts); a rollback writes a card for
 the version it creates, with the rollback's facts and the original card's, nothing new."""
 import copy
