@@ -2,8 +2,8 @@
 handful of small flower photos that several test modules inspect (it costs a few minutes).
 
 tests/unit/ mirrors the code's folders; tests/e2e/ runs pipelines, and each of its tests is marked
-`e2e`, so `./test.sh -m "not e2e"` is the fast part. Tests run on pytest-xdist workers (pytest.ini):
-unit test files spread over them, end-to-end tests one at a time on one."""
+`e2e`, so `./test.sh -m "not e2e"` is the fast part. Tests run on pytest-xdist workers (pytest.ini),
+a file (or the shared run's users) on one worker (pytest_collection_modifyitems)."""
 import contextlib
 import dataclasses
 import os
@@ -27,26 +27,22 @@ E2E_IMAGES_PER_CLASS = 8
 E2E_DIR = Path(__file__).resolve().parent / "e2e"
 
 
+SHARED_RUN_GROUP = "flowers_run"
+
+
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items):
+    """Marks end-to-end tests `e2e`, and says which tests must share a pytest-xdist worker
+    (pytest.ini runs --dist loadgroup): a file's tests stay together, so its module fixtures are
+    built once; every test using the shared flowers_run (which some of them run again in place)
+    goes to one worker; other files spread over the workers, end-to-end ones included, each
+    with its own work dir."""
     for item in items:
         if E2E_DIR in Path(str(item.fspath)).resolve().parents:
             item.add_marker(pytest.mark.e2e)
-
-
-@pytest.hookimpl(optionalhook=True)
-def pytest_xdist_make_scheduler(config, log):
-    """How pytest-xdist's workers share the suite (pytest.ini): a unit test file's tests on one
-    worker, so its module fixtures are built once; all end-to-end tests on one worker, one after
-    another, as each pipeline run already uses every core."""
-    from xdist.scheduler import LoadScopeScheduling
-
-    class FileOrEndToEnd(LoadScopeScheduling):
-        def _split_scope(self, nodeid: str) -> str:
-            if nodeid.startswith(f"{E2E_DIR.parent.name}/{E2E_DIR.name}/"):
-                return E2E_DIR.name
-            return nodeid.split("::", 1)[0]
-
-    return FileOrEndToEnd(config, log)
+        group = (SHARED_RUN_GROUP if "flowers_run" in getattr(item, "fixturenames", ())
+                 else item.nodeid.split("::", 1)[0])
+        item.add_marker(pytest.mark.xdist_group(group))
 
 
 def require_dataset(path: Path) -> Path:
