@@ -183,12 +183,12 @@ def _run(script: str, args: dict, label: str) -> dict:
 def _hash_split(data_root: str, limit_per_class: int):
     """The pipeline's own split (sha256 of the relative path feature, as TFX partitions), so
     all three contenders train and validate on exactly the same images."""
+    import tensorflow as tf
     from tfx.components.example_gen.base_example_gen_executor import _PartitionFn
     from tfx.proto import example_gen_pb2
 
     from inception_retrain.components import features
     from inception_retrain.components.image_example_gen import ingest
-    import tensorflow as tf
 
     split_config = example_gen_pb2.SplitConfig(partition_feature_name=features.PATH_KEY)
     chosen = {"train": [], "eval": []}

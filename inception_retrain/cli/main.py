@@ -316,7 +316,8 @@ def build_parser() -> argparse.ArgumentParser:
     arguments.add_report_command(sub).set_defaults(func=_cmd_report)
     arguments.add_config_command(sub).set_defaults(func=_cmd_config)
     arguments.add_schema_command(sub).set_defaults(func=_cmd_schema)
-    from inception_retrain.cli import kubeflow_commands  # compile, schedule (light imports only)
+    # compile, schedule (light imports only)
+    from inception_retrain.cli import kubeflow_commands
 
     kubeflow_commands.register(sub, arguments.add_config_args, _load_config)
     arguments.add_predict_command(sub).set_defaults(func=_cmd_predict)

@@ -1,9 +1,11 @@
-"""Reading and writing the small files components leave in their artifacts, without importing
-TensorFlow for local paths: plain open/glob locally, tf.io.gfile (imported on first use) for a
-URI with a scheme (gs://, s3://), as on Kubeflow. Used by the components' contract modules."""
+"""The one file-access layer for artifact URIs: reading and writing the files components leave in
+their artifacts, local paths and object stores alike. Plain open/glob locally (no TensorFlow
+import), tf.io.gfile (imported on first use) for a URI with a scheme (gs://, s3://, ram://), as
+on Kubeflow and Vertex. Every reader of a run and every contract module goes through it."""
 import fnmatch
 import glob as _glob
 import json
+import math
 import os
 from typing import IO, Any, List, Optional
 
@@ -31,6 +33,27 @@ def exists(path: str) -> bool:
     return os.path.exists(path)
 
 
+def isdir(path: str) -> bool:
+    if _remote(path):
+        import tensorflow as tf
+
+        return tf.io.gfile.isdir(path)
+    return os.path.isdir(path)
+
+
+def read_bytes(path: str) -> Optional[bytes]:
+    """The file's bytes, or None when it does not exist."""
+    if not exists(path):
+        return None
+    if _remote(path):
+        import tensorflow as tf
+
+        with tf.io.gfile.GFile(path, "rb") as f:
+            return f.read()
+    with open(path, "rb") as f:
+        return f.read()
+
+
 def read_text(path: str) -> Optional[str]:
     """The file's text, or None when it does not exist (its component did not write it)."""
     if not exists(path):
@@ -56,3 +79,17 @@ def glob(pattern: str) -> List[str]:
     folders = _glob.glob(directory) if _glob.has_magic(directory) else [directory]
     return sorted(os.path.join(folder, entry) for folder in folders if os.path.isdir(folder)
                   for entry in os.listdir(folder) if fnmatch.fnmatchcase(entry, name))
+
+
+def json_safe(value: Any) -> Any:
+    """value as strict JSON holds it: NaN and infinities (the precision of a class never
+    predicted) become null, numpy scalars plain numbers, tuples lists, keys strings."""
+    if isinstance(value, dict):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    if hasattr(value, "item") and not isinstance(value, (str, bytes)):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value

@@ -19,11 +19,15 @@ from tfx import v1 as tfx
 from tfx import version as tfx_version
 from tfx.orchestration.kubeflow.v2 import compiler_utils
 
+from inception_retrain.components import node_ids
+from inception_retrain.components.run_reporter import component as pipeline_step
 from inception_retrain.kubeflow import parameters, targets
 from inception_retrain.pipeline import config as config_lib
-from inception_retrain.pipeline.pipeline import create_eval_config, create_pipeline, dag_arguments
-from inception_retrain.components.run_reporter import component as pipeline_step
-from inception_retrain.components import node_ids
+from inception_retrain.pipeline.pipeline import (
+    create_eval_config,
+    create_pipeline,
+    dag_arguments,
+)
 
 SCHEMA_VERSION = "2.1.0"
 _INFRA_VALIDATOR = tfx.components.InfraValidator

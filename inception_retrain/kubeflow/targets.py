@@ -10,8 +10,8 @@ import os
 import re
 from typing import Dict, Mapping, Sequence, Tuple
 
-from inception_retrain.pipeline import config as config_lib
 from inception_retrain.components import node_ids
+from inception_retrain.pipeline import config as config_lib
 
 TFX_IMAGE = "gcr.io/tfx-oss-public/tfx:1.16.0"
 IMAGE_ROOT = "/pipeline"  # where kubeflow/Dockerfile installs this repository (editable)

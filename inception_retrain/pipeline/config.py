@@ -9,13 +9,18 @@ import os
 import typing
 from typing import Any, Dict, Mapping, Optional, Sequence, Tuple
 
-from inception_retrain.components.evaluator.evidence_contract import (AGGREGATIONS,
-                                                                       REGRESSION_RULES)
+from inception_retrain.components.evaluator.evidence_contract import (
+    AGGREGATIONS,
+    REGRESSION_RULES,
+)
 from inception_retrain.components.trainer.config import TrainConfig
-from inception_retrain.pipeline.config_values import (ConfigError, coerce, nearest_choice,
-                                                      unique_key_loader)
+from inception_retrain.pipeline.config_values import (
+    ConfigError,
+    coerce,
+    nearest_choice,
+    unique_key_loader,
+)
 from inception_retrain.pipeline.data_config import DataConfig
-
 
 # Where the Evaluator's no-regression baseline comes from (see pipeline.pipeline).
 BASELINES = ("served", "latest_blessed", "none")

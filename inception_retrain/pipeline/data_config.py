@@ -67,7 +67,9 @@ class DataConfig:
                    "on_drift": ("fail", "warn"), "on_group_leakage": ("fail", "warn"),
                    "on_duplicates": ("fail", "warn"), "on_label_conflict": ("fail", "warn"),
                    "on_split_coverage": ("fail", "warn")}
-        from inception_retrain.components.image_example_gen.ingest import pattern_problem
+        from inception_retrain.components.image_example_gen.ingest import (
+            pattern_problem,
+        )
 
         for key, name in (("group_pattern", "group"), ("site_pattern", "site")):
             problem = pattern_problem(key, getattr(self, key), name)

@@ -80,8 +80,11 @@ def run(config: config_lib.PipelineConfig, data_root: str, progress=None,
     from tfx.orchestration.local.local_dag_runner import LocalDagRunner
     from tfx.orchestration.portable import runtime_parameter_utils
 
-    from inception_retrain.pipeline.pipeline import create_pipeline_from_config, default_schema_path
     from inception_retrain.pipeline import mlmd
+    from inception_retrain.pipeline.pipeline import (
+        create_pipeline_from_config,
+        default_schema_path,
+    )
 
     os.makedirs(config.work_dir, exist_ok=True)
     run_id = run_id or new_run_id()

@@ -9,28 +9,31 @@ import os
 from typing import Any, Callable, Dict, Optional, Sequence, Tuple
 
 import tensorflow_model_analysis as tfma
+
 # TFX's modules, not its v1 facade: tfx.v1 imports every extension, the Vertex AI clients
 # among them (3 s of every process's start-up, the CLI's and each Kubeflow pod's).
 from tfx.components import ExampleValidator, StatisticsGen, Trainer, Transform
 from tfx.components.schema_gen.import_schema_gen.component import ImportSchemaGen
 from tfx.dsl.components.common.resolver import Resolver
 from tfx.dsl.input_resolution.strategies.latest_blessed_model_strategy import (
-    LatestBlessedModelStrategy)
+    LatestBlessedModelStrategy,
+)
 from tfx.orchestration.pipeline import Pipeline
 from tfx.proto import trainer_pb2, transform_pb2
 from tfx.types import Channel, standard_artifacts
 
-from inception_retrain.components import features
-from inception_retrain.components.evaluator.evaluator import GatedEvaluator
-from inception_retrain.components.evaluator.held_out import HeldOutEvaluator
+from inception_retrain.components import features, node_ids
 from inception_retrain.components.data_fingerprint.component import DataFingerprint
 from inception_retrain.components.data_gate.component import DataGate
-from inception_retrain.components.image_example_gen import component as image_example_gen
+from inception_retrain.components.evaluator.evaluator import GatedEvaluator
+from inception_retrain.components.evaluator.held_out import HeldOutEvaluator
+from inception_retrain.components.image_example_gen import (
+    component as image_example_gen,
+)
 from inception_retrain.components.image_example_gen.ingest import IngestOptions
 from inception_retrain.components.pusher.component import ServingPusher
 from inception_retrain.components.trainer.config import TrainConfig
 from inception_retrain.pipeline import config as config_lib
-from inception_retrain.components import node_ids
 
 PREPROCESSING_FN = "inception_retrain.components.transform.preprocessing.preprocessing_fn"
 RUN_FN = "inception_retrain.components.trainer.run.run_fn"

@@ -8,13 +8,12 @@ published, from which run (or a rollback of which version), the same metrics, wh
 Serving serves it now.
 """
 import dataclasses
-import math
 from typing import Any, Dict, Optional, Tuple
 
-from inception_retrain.pipeline import mlmd
+from inception_retrain.components import artifact_files, node_ids
 from inception_retrain.components.evaluator import evidence
+from inception_retrain.pipeline import mlmd
 from inception_retrain.run_reading.record import RunRecord
-from inception_retrain.components import node_ids
 
 ACCURACY = "sparse_categorical_accuracy"
 
@@ -94,14 +93,10 @@ def wilson_interval(successes: float, total: float) -> Tuple[float, float]:
     return (0.0, 1.0) if low is None else (low, high)
 
 
-def _finite(value: Optional[float]) -> Optional[float]:
-    return value if value is not None and math.isfinite(value) else None
-
-
 def run_entry(record: RunRecord, span: Optional[int] = None) -> RunEntry:
     """One run's line of the history, from its record."""
     evaluation, data, push = record.evaluation, record.data, record.push
-    accuracy = _finite(evaluation.metrics.get(ACCURACY)) if evaluation else None
+    accuracy = artifact_files.json_safe(evaluation.metrics.get(ACCURACY)) if evaluation else None
     count = evaluation.metrics.get("example_count") if evaluation else None
     interval = (wilson_interval(accuracy * count, count)
                 if accuracy is not None and count else None)

@@ -12,17 +12,25 @@ import logging
 import os
 from typing import Any, Dict, List, Optional, Tuple
 
+from inception_retrain.components import artifact_files, node_ids
 from inception_retrain.components.data_gate import contract as data_gate
 from inception_retrain.components.image_example_gen import contract as example_gen
 from inception_retrain.components.pusher import contract as pusher
-from inception_retrain.components import node_ids
 from inception_retrain.components.trainer import contract as trainer
-from inception_retrain.pipeline import run_lock
+from inception_retrain.pipeline import mlmd, run_lock
 from inception_retrain.run_reading import evaluation as evaluation_reader
-from inception_retrain.pipeline import mlmd
 from inception_retrain.run_reading.artifacts import RunArtifacts
 from inception_retrain.run_reading.record import (
-    PHASES, ActiveExecution, ComponentRun, DataSection, Phase, PushSection, RunInfo, RunRecord, TrainingSection)
+    PHASES,
+    ActiveExecution,
+    ComponentRun,
+    DataSection,
+    Phase,
+    PushSection,
+    RunInfo,
+    RunRecord,
+    TrainingSection,
+)
 
 
 def read(metadata_path: str, pipeline_name: str, run_id: Optional[str] = None,
@@ -118,10 +126,10 @@ def _split_names(artifact) -> List[str]:
 
 def _read_proto(path: str, message):
     """message parsed from path, or None when the file is missing."""
-    if not os.path.exists(path):
+    data = artifact_files.read_bytes(path)
+    if data is None:
         return None
-    with open(path, "rb") as f:
-        message.ParseFromString(f.read())
+    message.ParseFromString(data)
     return message
 
 

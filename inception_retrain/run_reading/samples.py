@@ -5,6 +5,7 @@ import collections
 import os
 from typing import Any, Dict, List, Optional
 
+from inception_retrain.components import artifact_files
 from inception_retrain.run_reading.misclassified import thumbnail
 
 PER_CLASS = 4
@@ -21,7 +22,7 @@ def read(examples_uri: Optional[str], per_class: int = PER_CLASS,
          split: str = "train") -> Optional[Dict[str, Any]]:
     """{"samples": {class: [{path, thumbnail, width, height}]}, "sizes": {split: {bucket:
     count}}, "min_side", "max_side"} from an Examples artifact; None without one."""
-    if not examples_uri or not os.path.isdir(examples_uri):
+    if not examples_uri or not artifact_files.isdir(examples_uri):
         return None
     import tensorflow as tf
 

@@ -11,11 +11,15 @@ import re
 import subprocess
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
-from inception_retrain.run_rendering import evidence_view
-from inception_retrain.run_rendering import split_sites
 from inception_retrain.run_reading import history
 from inception_retrain.run_reading.history import wilson_interval
-from inception_retrain.run_reading.record import DataSection, Phase, RunRecord, TrainingSection
+from inception_retrain.run_reading.record import (
+    DataSection,
+    Phase,
+    RunRecord,
+    TrainingSection,
+)
+from inception_retrain.run_rendering import evidence_view, split_sites
 
 SHORT = 60   # characters of a value in the settings table
 

@@ -9,8 +9,8 @@ import math
 import re
 from typing import Any, Dict, List, Optional
 
-from inception_retrain.run_rendering import card_facts
 from inception_retrain.run_reading.record import DataSection, RunRecord
+from inception_retrain.run_rendering import card_facts
 
 SCHEMA_VERSION = "0.0.2"
 TOP_LEVEL = ("schema_version", "model_details", "model_parameters", "quantitative_analysis",

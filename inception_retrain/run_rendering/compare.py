@@ -4,21 +4,16 @@ model_name "baseline", and the change "vs baseline"), with the difference, both 
 matrices, and the per-class no-regression rule (evaluation.max_class_recall_drop) per class.
 Rendered from the run's EvaluationSection only."""
 import html
-import math
 from typing import Any, Dict, List, Optional, Sequence
 
-from inception_retrain.run_rendering import charts
-from inception_retrain.run_rendering import evidence_view
+from inception_retrain.components import artifact_files
 from inception_retrain.run_reading.record import EvaluationSection
+from inception_retrain.run_rendering import charts, evidence_view
 from inception_retrain.run_rendering.summary import baseline_text
 
 BASELINE = " [baseline]"
 CHANGE = " (change vs baseline)"
 COLUMNS = (("precision", "top1_precision"), ("recall", "top1_recall"))
-
-
-def _finite(value: Optional[float]) -> Optional[float]:
-    return value if value is not None and math.isfinite(value) else None
 
 
 def has_baseline(evaluation: Optional[EvaluationSection]) -> bool:
@@ -33,9 +28,9 @@ def rows(evaluation: EvaluationSection, order: Sequence[str]) -> List[Dict[str, 
         values = evaluation.per_class.get(name, {})
         row: Dict[str, Any] = {"class": name}
         for label, key in COLUMNS:
-            candidate = _finite(values.get(key))
-            baseline = _finite(values.get(key + BASELINE))
-            change = _finite(values.get(key + CHANGE))
+            candidate = artifact_files.json_safe(values.get(key))
+            baseline = artifact_files.json_safe(values.get(key + BASELINE))
+            change = artifact_files.json_safe(values.get(key + CHANGE))
             if change is None and candidate is not None and baseline is not None:
                 change = candidate - baseline
             row[label] = {"candidate": candidate, "baseline": baseline, "change": change}
@@ -93,11 +88,11 @@ def comparison_html(evaluation: Optional[EvaluationSection], order: Sequence[str
     if not (evaluation.top_k and order and evaluation.top_k >= len(order)):
         names.insert(1, "sparse_top_k_categorical_accuracy")  # else 1 by definition
     for name in names:
-        candidate = _finite(evaluation.metrics.get(name))
-        base = _finite(evaluation.metrics.get(name + BASELINE))
+        candidate = artifact_files.json_safe(evaluation.metrics.get(name))
+        base = artifact_files.json_safe(evaluation.metrics.get(name + BASELINE))
         if candidate is None and base is None:
             continue
-        change = _finite(evaluation.metrics.get(name + CHANGE))
+        change = artifact_files.json_safe(evaluation.metrics.get(name + CHANGE))
         if change is None and candidate is not None and base is not None:
             change = candidate - base
         overall.append(f"<tr><td>{e(name)}</td>{_num(candidate)}{_num(base)}"

@@ -15,9 +15,8 @@ import re
 from typing import Any, Dict, List, Optional
 
 from inception_retrain.components import artifact_files
-from inception_retrain.run_rendering import card_facts
-from inception_retrain.run_rendering import card_json
 from inception_retrain.run_reading.record import DataSection, RunRecord
+from inception_retrain.run_rendering import card_facts, card_json
 
 CARDS_DIR = "model_cards"
 

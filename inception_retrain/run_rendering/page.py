@@ -3,16 +3,33 @@ URIs, no script and no external reference) rendered from a RunReport, section by
 import os
 from typing import Dict, Optional
 
-from inception_retrain.run_rendering import charts
-from inception_retrain.run_rendering import compare
-from inception_retrain.run_rendering import evidence_view
-from inception_retrain.run_rendering import history_view
-from inception_retrain.run_rendering import split_sites
-from inception_retrain.run_rendering.page_blocks import (
-    class_order, counts_html, escape, markdown_html, metrics_html, misclassified_html,
-    number_cell, quarantine_html, reorder_matrix, samples_html, table)
 from inception_retrain.run_reading.record import (
-    DataSection, EvaluationSection, RunRecord, RunReport, TrainingSection)
+    DataSection,
+    EvaluationSection,
+    RunRecord,
+    RunReport,
+    TrainingSection,
+)
+from inception_retrain.run_rendering import (
+    charts,
+    compare,
+    evidence_view,
+    history_view,
+    split_sites,
+)
+from inception_retrain.run_rendering.page_blocks import (
+    class_order,
+    counts_html,
+    escape,
+    markdown_html,
+    metrics_html,
+    misclassified_html,
+    number_cell,
+    quarantine_html,
+    reorder_matrix,
+    samples_html,
+    table,
+)
 from inception_retrain.run_rendering.summary import baseline_text
 
 REPORT_HTML = "report.html"

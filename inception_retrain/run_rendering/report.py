@@ -9,7 +9,6 @@ blessing decision with every threshold, and where the model was pushed.
 """
 import dataclasses
 import json
-import math
 import os
 from typing import Any, Dict, Optional, Tuple
 
@@ -74,7 +73,7 @@ def to_json(report: RunReport) -> Dict[str, Any]:
     if wrong:
         wrong = dict(wrong, items=[{k: v for k, v in item.items() if k != "thumbnail"}
                                    for item in wrong["items"]])
-    return _finite({
+    return artifact_files.json_safe({
         "format": REPORT_FORMAT, "generated_at": report.generated_at,
         "run": record.run.to_dict(), "summary": record.to_dict(),
         "metadata_path": report.metadata_path, "pipeline_root": report.pipeline_root,
@@ -124,15 +123,3 @@ def write(report: RunReport, output_dir: str, card_settings) -> ReportFiles:
         json.dump(to_json(report), f, indent=2, sort_keys=True, allow_nan=False)
         f.write("\n")
     return ReportFiles(html_path, json_path, report.model_card)
-
-
-def _finite(value):
-    """NaN and infinities (e.g. the precision of a class never predicted) become null: strict
-    JSON parsers refuse NaN."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_finite(v) for v in value]
-    return value

@@ -8,8 +8,7 @@ import copy
 from typing import Any, Dict, List, Optional
 
 from inception_retrain.components import artifact_files
-from inception_retrain.run_rendering import card_json
-from inception_retrain.run_rendering import model_card
+from inception_retrain.run_rendering import card_json, model_card
 from inception_retrain.run_rendering.model_card import md
 from inception_retrain.serving import versions
 

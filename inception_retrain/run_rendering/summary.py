@@ -3,8 +3,8 @@
 for any past run)."""
 from typing import Dict, List, Optional
 
-from inception_retrain.run_rendering import evidence_view
 from inception_retrain.run_reading.record import DataSection, RunRecord, TrainingSection
+from inception_retrain.run_rendering import evidence_view
 
 NAN = float("nan")
 

@@ -5,7 +5,9 @@ import os
 from pathlib import Path
 
 from conftest import write_class_images
-from inception_retrain.cli import main as cli, progress
+
+from inception_retrain.cli import main as cli
+from inception_retrain.cli import progress
 
 
 def test_ingest_counts_of_a_real_run(flowers_run):
@@ -51,9 +53,8 @@ def test_run_stopped_by_the_data_gate_says_where_and_writes_a_report(tmp_path, c
     assert os.path.dirname(log_line.split(": ", 1)[1]) == str(work / "logs")
     # The record of that failed run, read back from its store: data, nothing after the gate;
     # and that run again by its id through `inception-retrain report --run`.
-    from inception_retrain.run_rendering import model_card
     from inception_retrain.run_reading import reader
-    from inception_retrain.run_rendering import summary
+    from inception_retrain.run_rendering import model_card, summary
 
     record = reader.read(str(work / "metadata.sqlite"), "inception-retrain")
     assert record.failed_components == ["DataGate"]

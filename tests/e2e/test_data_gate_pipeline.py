@@ -3,7 +3,6 @@ setting lets it pass with a record."""
 import json
 
 import pytest
-
 from conftest import quick_config, run_data_gate_pipeline, write_class_images
 
 

@@ -16,10 +16,10 @@ import numpy as np
 import pytest
 
 from inception_retrain.components import features
-from inception_retrain.serving import versions
 from inception_retrain.pipeline import mlmd
 from inception_retrain.run_reading import reader
 from inception_retrain.run_rendering import summary
+from inception_retrain.serving import versions
 
 # The session's flowers run is small (its eval split may hold two photos of one class): the gate
 # is exercised on the train and eval splits together, so that every class is present.

@@ -13,8 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from inception_retrain.pipeline import default_dataset, local_runner
-from inception_retrain.pipeline import mlmd
+from inception_retrain.pipeline import default_dataset, local_runner, mlmd
 from inception_retrain.run_reading import reader
 from inception_retrain.run_rendering import summary
 

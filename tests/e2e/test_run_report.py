@@ -14,8 +14,8 @@ import pytest
 
 from inception_retrain.cli import main as cli
 from inception_retrain.pipeline import local_runner
-from inception_retrain.run_rendering import model_card
 from inception_retrain.run_reading import misclassified
+from inception_retrain.run_rendering import model_card
 
 STATES = {3: "COMPLETE", 4: "FAILED", 5: "CACHED"}
 

@@ -1,11 +1,17 @@
 """A rerun after another writer changed what is served (issue 13, item 3): the cached blessing
 made against the old served version is not reused; the Evaluator runs again against the version
 served now, and the Pusher pushes only if that is still what is served. Real LocalDagRunner."""
-from conftest import (E2E_CLASSES, E2E_IMAGES_PER_CLASS, FLOWERS, copy_smallest_images,
-                      quick_config, require_dataset)
+from conftest import (
+    E2E_CLASSES,
+    E2E_IMAGES_PER_CLASS,
+    FLOWERS,
+    copy_smallest_images,
+    quick_config,
+    require_dataset,
+)
+
 from inception_retrain.components.evaluator import contract as evaluator_contract
-from inception_retrain.pipeline import local_runner
-from inception_retrain.pipeline import mlmd
+from inception_retrain.pipeline import local_runner, mlmd
 from inception_retrain.run_reading import reader
 from inception_retrain.serving import versions
 

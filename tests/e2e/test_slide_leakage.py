@@ -10,7 +10,6 @@ import shutil
 import subprocess
 
 import pytest
-
 from conftest import quick_config, read_examples, run_data_gate_pipeline
 
 GROUP = r"^(?:lab\d-)?(?P<group>S\d+)_"
@@ -71,8 +70,7 @@ def test_a_slide_in_train_and_test_fails_the_gate_by_name_and_warn_records_it(tm
 
 
 def test_identical_bytes_under_two_classes_stop_the_run_before_training(tmp_path):
-    from inception_retrain.pipeline import local_runner
-    from inception_retrain.pipeline import mlmd
+    from inception_retrain.pipeline import local_runner, mlmd
 
     data = tmp_path / "data"
     for i in range(8):
@@ -123,8 +121,7 @@ def test_report_shows_split_leakage_and_sites_as_in_the_records_and_tfma(tmp_pat
     import tensorflow_model_analysis as tfma
 
     from inception_retrain.components import features
-    from inception_retrain.pipeline import local_runner
-    from inception_retrain.pipeline import mlmd
+    from inception_retrain.pipeline import local_runner, mlmd
     from inception_retrain.run_rendering import report
 
     data = site_tiles(tmp_path / "data")

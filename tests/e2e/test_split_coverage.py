@@ -4,7 +4,6 @@ recorded in the split ledger; a class with two slides stops the DataGate, naming
 import json
 
 import pytest
-
 from conftest import run_data_gate_pipeline
 from test_slide_leakage import png
 

@@ -11,9 +11,13 @@ import os
 
 import tensorflow as tf
 from tensorflow_metadata.proto.v0 import anomalies_pb2, statistics_pb2
-from tfx.types import artifact, artifact_utils, standard_artifacts
-from tfx.dsl.component.experimental.annotations import InputArtifact, OutputArtifact, Parameter
+from tfx.dsl.component.experimental.annotations import (
+    InputArtifact,
+    OutputArtifact,
+    Parameter,
+)
 from tfx.dsl.component.experimental.decorators import component
+from tfx.types import artifact, artifact_utils, standard_artifacts
 
 from inception_retrain.components import features
 from inception_retrain.components.data_gate import checks, contract, report

@@ -32,9 +32,14 @@ from tfx.types.component_spec import ExecutionParameter
 from tfx.utils import io_utils, json_utils, path_utils, proto_utils
 
 from inception_retrain.components import features
-from inception_retrain.components.evaluator import contract, evidence_rules, metrics, scoring
-from inception_retrain.serving import versions
+from inception_retrain.components.evaluator import (
+    contract,
+    evidence_rules,
+    metrics,
+    scoring,
+)
 from inception_retrain.components.trainer import export
+from inception_retrain.serving import versions
 
 SERVING_BASE_KEY = "serving_base"
 # What the push destination served when the DAG was built (local runs): part of the Evaluator's

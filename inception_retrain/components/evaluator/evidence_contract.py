@@ -3,7 +3,6 @@ predictions of the candidate and the baseline on the same examples (predictions.
 the evidence record built from them (evidence.json; keys in components/evaluator/
 evidence_rules.build_record). No TensorFlow or TFX import: the report reads these alone."""
 import json
-import math
 import posixpath
 from typing import Any, Dict, Iterable, List, Optional
 
@@ -19,22 +18,9 @@ REGRESSION_RULES = ("point", "bound")
 AGGREGATIONS = ("mean", "majority")
 
 
-def _plain(value: Any) -> Any:
-    """JSON-safe: NaN and infinities become null, numpy scalars plain numbers."""
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if hasattr(value, "item") and not isinstance(value, (str, bytes)):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
-
-
 def write_evidence(uri: str, record: Dict[str, Any]) -> None:
     with artifact_files.open_text(posixpath.join(uri, EVIDENCE_FILE), "w") as f:
-        f.write(json.dumps(_plain(record), indent=2, allow_nan=False))
+        f.write(json.dumps(artifact_files.json_safe(record), indent=2, allow_nan=False))
 
 
 def read_evidence(uri: str) -> Optional[Dict[str, Any]]:
@@ -47,7 +33,7 @@ def write_predictions(uri: str, rows: Iterable[Dict[str, Any]]) -> None:
     (scores, or null), scores in the order of the candidate's class names."""
     with artifact_files.open_text(posixpath.join(uri, PREDICTIONS_FILE), "w") as f:
         for row in rows:
-            f.write(json.dumps(_plain(row), allow_nan=False) + "\n")
+            f.write(json.dumps(artifact_files.json_safe(row), allow_nan=False) + "\n")
 
 
 def read_predictions(uri: str) -> List[Dict[str, Any]]:

@@ -8,8 +8,10 @@ from typing import Any, Dict, List, Optional, Sequence
 import numpy as np
 
 from inception_retrain.components.evaluator import evidence
-from inception_retrain.components.evaluator.evidence_contract import (AGGREGATIONS,
-                                                                       REGRESSION_RULES)
+from inception_retrain.components.evaluator.evidence_contract import (
+    AGGREGATIONS,
+    REGRESSION_RULES,
+)
 
 TOLERANCE = 1e-9   # accuracy differences are ratios of counts: -1/50 must pass ">= -0.02"
 

@@ -18,8 +18,14 @@ from tfx.utils import json_utils, proto_utils
 
 from inception_retrain.components.evaluator import contract, evidence_contract, scoring
 from inception_retrain.components.evaluator.evaluator import (
-    DEFAULT_EVIDENCE, EVIDENCE_COUNT_PARAMETERS, serving_dir, evidence_parameters,
-    pop_evidence_settings, with_per_class_metrics, with_site_slices)
+    DEFAULT_EVIDENCE,
+    EVIDENCE_COUNT_PARAMETERS,
+    evidence_parameters,
+    pop_evidence_settings,
+    serving_dir,
+    with_per_class_metrics,
+    with_site_slices,
+)
 from inception_retrain.components.trainer import export
 
 

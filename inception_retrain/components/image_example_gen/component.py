@@ -16,7 +16,12 @@ from tfx.types import standard_artifacts, standard_component_specs
 from tfx.types.component_spec import ExecutionParameter
 
 from inception_retrain.components import features
-from inception_retrain.components.image_example_gen import contract, executor, ingest, layout
+from inception_retrain.components.image_example_gen import (
+    contract,
+    executor,
+    ingest,
+    layout,
+)
 
 DEFAULT_SPLITS = (("train", 70), ("eval", 20), ("test", 10))
 

@@ -9,8 +9,21 @@ from typing import TYPE_CHECKING, Optional, Tuple, Union
 
 from inception_retrain.components import features
 from inception_retrain.components.image_example_gen.ingest import (
-    EMPTY, GROUP_NAME, NO_GROUP, NOT_AN_IMAGE, SITE_NAME, TOO_LARGE, UNREADABLE, IngestOptions,
-    Quarantined, is_hidden, is_remote, label_of, relative_to_root, search_named)
+    EMPTY,
+    GROUP_NAME,
+    NO_GROUP,
+    NOT_AN_IMAGE,
+    SITE_NAME,
+    TOO_LARGE,
+    UNREADABLE,
+    IngestOptions,
+    Quarantined,
+    is_hidden,
+    is_remote,
+    label_of,
+    relative_to_root,
+    search_named,
+)
 from inception_retrain.components.image_example_gen.manifest import ManifestRow
 
 if TYPE_CHECKING:  # annotations only: TensorFlow is imported where an example is built
@@ -158,8 +171,8 @@ def _format_name(pillow_format: str) -> str:
 def _to_rgb8(img):
     """8-bit RGB from any Pillow mode; 16-bit and float images are scaled, not clipped;
     transparent pixels are laid on white."""
-    from PIL import Image
     import numpy as np
+    from PIL import Image
 
     if img.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
         array = np.asarray(img, dtype=np.float64)

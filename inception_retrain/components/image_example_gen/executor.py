@@ -11,11 +11,11 @@ import re
 from typing import Any, Dict, List, Optional, Tuple
 
 import apache_beam as beam
+import tensorflow as tf
 from apache_beam import coders
 from apache_beam.io import filebasedsink, fileio
 from apache_beam.options.pipeline_options import DirectOptions
 from apache_beam.runners.direct.direct_runner import DirectRunner
-import tensorflow as tf
 from google.protobuf import json_format, struct_pb2
 from tfx import types
 from tfx.components.example_gen import base_example_gen_executor, write_split
@@ -25,14 +25,29 @@ from tfx.proto import example_gen_pb2
 from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import proto_utils
 
-from inception_retrain.components import features
-from inception_retrain.components import node_ids
+from inception_retrain.components import features, node_ids
 from inception_retrain.components.image_example_gen import (
-    contract, conversion, ingest, layout, manifest, split_ledger)
+    contract,
+    conversion,
+    ingest,
+    layout,
+    manifest,
+    split_ledger,
+)
 from inception_retrain.components.image_example_gen.contract import (  # noqa: F401 (re-exported)
-    GROUPED_PROPERTY, INDEX_DIR, INDEX_FILE, PREVIOUS_SPAN_COUNTS_PROPERTY,
-    PREVIOUS_SPAN_PROPERTY, QUARANTINE_DIR, QUARANTINE_FILE, QUARANTINED_PROPERTY,
-    SKIPPED_PROPERTY, read_quarantine, write_index, write_quarantine)
+    GROUPED_PROPERTY,
+    INDEX_DIR,
+    INDEX_FILE,
+    PREVIOUS_SPAN_COUNTS_PROPERTY,
+    PREVIOUS_SPAN_PROPERTY,
+    QUARANTINE_DIR,
+    QUARANTINE_FILE,
+    QUARANTINED_PROPERTY,
+    SKIPPED_PROPERTY,
+    read_quarantine,
+    write_index,
+    write_quarantine,
+)
 
 INGEST_KEY = "ingest"
 PATTERN_KEY = "input_pattern"

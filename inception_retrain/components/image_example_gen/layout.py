@@ -10,12 +10,30 @@ import unicodedata
 from typing import Dict, List, Sequence, Tuple
 
 from inception_retrain.components.image_example_gen.class_names import (
-    MAX_CLASS_NAME_CHARS, class_name_problem, not_utf8, shown_name)
+    MAX_CLASS_NAME_CHARS,
+    class_name_problem,
+    not_utf8,
+    shown_name,
+)
 from inception_retrain.components.image_example_gen.ingest import (
-    GROUP_NAME, HIDDEN, MANIFEST_ROW, IngestOptions, LayoutError, Quarantined, is_hidden,
-    is_remote, label_of, relative_to_root, search_named)
+    GROUP_NAME,
+    HIDDEN,
+    MANIFEST_ROW,
+    IngestOptions,
+    LayoutError,
+    Quarantined,
+    is_hidden,
+    is_remote,
+    label_of,
+    relative_to_root,
+    search_named,
+)
 from inception_retrain.components.image_example_gen.manifest import (
-    manifest_of_pattern, manifest_split_pattern, read_manifest, rows_in_folder)
+    manifest_of_pattern,
+    manifest_split_pattern,
+    read_manifest,
+    rows_in_folder,
+)
 
 # Files with these extensions beside the class folders are misplaced images (a layout error);
 # other files there (LICENSE.txt, README.md) are documentation and are ignored.

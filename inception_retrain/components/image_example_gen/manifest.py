@@ -7,9 +7,16 @@ import posixpath
 from typing import List, Sequence, Tuple
 
 from inception_retrain.components.image_example_gen.class_names import (
-    class_name_problem, shown_name)
+    class_name_problem,
+    shown_name,
+)
 from inception_retrain.components.image_example_gen.ingest import (
-    MANIFEST_ROW, LayoutError, Quarantined, is_hidden, is_remote)
+    MANIFEST_ROW,
+    LayoutError,
+    Quarantined,
+    is_hidden,
+    is_remote,
+)
 
 # Manifest columns: path and label are required, group and site optional.
 MANIFEST_COLUMNS = ("path", "label", "group", "site")

@@ -23,7 +23,9 @@ def draft_schema(data_root: str, work_dir: str, input_pattern: str = "*/*",
     import tensorflow_data_validation as tfdv
 
     from inception_retrain.components.image_example_gen.component import ImageExampleGen
-    from inception_retrain.components.image_example_gen.standalone import run_example_gen
+    from inception_retrain.components.image_example_gen.standalone import (
+        run_example_gen,
+    )
 
     examples = run_example_gen(
         ImageExampleGen(data_root, input_pattern=input_pattern, split_folders=split_folders,

@@ -8,14 +8,23 @@ served version stays as it is.
 import logging
 
 from tfx.components.util import model_utils
+from tfx.dsl.component.experimental.annotations import (
+    InputArtifact,
+    OutputArtifact,
+    Parameter,
+)
+from tfx.dsl.component.experimental.decorators import component
 from tfx.types import standard_artifacts
 from tfx.utils import path_utils
-from tfx.dsl.component.experimental.annotations import InputArtifact, OutputArtifact, Parameter
-from tfx.dsl.component.experimental.decorators import component
 
 from inception_retrain.components.evaluator import contract as evaluator_contract
 from inception_retrain.components.pusher.contract import (
-    ALREADY_SERVED, PRUNED_VERSIONS, PUSHED, PUSHED_DESTINATION, PUSHED_VERSION)
+    ALREADY_SERVED,
+    PRUNED_VERSIONS,
+    PUSHED,
+    PUSHED_DESTINATION,
+    PUSHED_VERSION,
+)
 from inception_retrain.serving import versions
 
 

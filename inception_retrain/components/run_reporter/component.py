@@ -21,8 +21,8 @@ from tfx.dsl.io import fileio
 from tfx.types import standard_artifacts
 from tfx.types.component_spec import ChannelParameter, ExecutionParameter
 
-from inception_retrain.components.data_gate.component import DataReport
 from inception_retrain.components import node_ids
+from inception_retrain.components.data_gate.component import DataReport
 
 # input key -> (component, output key): every output the report reads
 INPUTS = {
@@ -51,8 +51,7 @@ def _record(input_dict: Mapping[str, List[types.Artifact]], pipeline_name: str, 
             data_root: str):
     """The RunRecord of the run, from the step's inputs: every component that produced one
     ran and completed (or the step would not run)."""
-    from inception_retrain.run_reading import evaluation
-    from inception_retrain.run_reading import reader
+    from inception_retrain.run_reading import evaluation, reader
     from inception_retrain.run_reading.artifacts import RunArtifacts
     from inception_retrain.run_reading.record import ComponentRun, RunInfo, RunRecord
 

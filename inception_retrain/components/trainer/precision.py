@@ -16,6 +16,7 @@ No TensorFlow import here: choose() is testable with any flags.
 from typing import Dict, FrozenSet, Iterable, Optional
 
 from inception_retrain.components.trainer.config import PRECISIONS as CHOICES  # noqa: E402
+
 # tf_keras mixed-precision policy per resolved precision.
 POLICIES = {"float32": "float32", "bfloat16": "mixed_bfloat16", "float16": "mixed_float16"}
 BF16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")

@@ -21,8 +21,9 @@ import tensorflow_transform as tft
 import tf_keras
 
 from inception_retrain.components import features
-from inception_retrain.components.trainer import cache as cache_lib, contract, model as model_lib
-from inception_retrain.components.trainer import distribute, frozen_features
+from inception_retrain.components.trainer import cache as cache_lib
+from inception_retrain.components.trainer import contract, distribute, frozen_features
+from inception_retrain.components.trainer import model as model_lib
 from inception_retrain.components.trainer import precision as precision_lib
 from inception_retrain.components.trainer.config import TrainConfig
 from inception_retrain.components.trainer.frozen_features import FrozenFeatures

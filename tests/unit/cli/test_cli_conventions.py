@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from conftest import write_class_images
+
 from inception_retrain.cli import main as cli
 from inception_retrain.pipeline import config as config_lib
 
@@ -97,8 +97,12 @@ def test_a_run_that_is_not_blessed_says_the_next_step_and_exits_with_its_code(
     from inception_retrain.cli import progress
     from inception_retrain.pipeline import local_runner
     from inception_retrain.run_reading import reader
+    from inception_retrain.run_reading.record import (
+        EvaluationSection,
+        RunInfo,
+        RunRecord,
+    )
     from inception_retrain.run_rendering import summary
-    from inception_retrain.run_reading.record import EvaluationSection, RunInfo, RunRecord
 
     record = RunRecord(pipeline="p", run=RunInfo(run_id="r1"), evaluation=EvaluationSection(
         metrics={"sparse_categorical_accuracy": 0.41}, per_class={}, baseline=None,

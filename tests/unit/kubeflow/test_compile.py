@@ -63,7 +63,8 @@ def options(tmp_path, target="kfp", **kwargs) -> targets.CompileOptions:
 
 @pytest.fixture(scope="module")
 def compile_lib():
-    from inception_retrain.kubeflow import compile as compile_lib  # imports TFX: about a minute on a cold start
+    # imports TFX: about a minute on a cold start
+    from inception_retrain.kubeflow import compile as compile_lib
 
     return compile_lib
 
@@ -180,8 +181,8 @@ def test_resource_overrides_and_vertex_accelerator(compile_lib, tmp_path):
 
 
 def test_runtime_parameters_have_defaults_and_feed_their_tasks(kfp_spec):
-    from google.protobuf import json_format
     import tensorflow_model_analysis as tfma
+    from google.protobuf import json_format
 
     spec, config = kfp_spec
     declared = spec["root"]["inputDefinitions"]["parameters"]

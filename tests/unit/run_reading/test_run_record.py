@@ -12,12 +12,9 @@ from tensorflow_metadata.proto.v0 import anomalies_pb2, statistics_pb2
 
 from inception_retrain.components.image_example_gen import contract as example_gen
 from inception_retrain.components.trainer import contract as trainer
-from inception_retrain.run_rendering import model_card
-from inception_retrain.run_rendering import page
 from inception_retrain.run_reading import reader
-from inception_retrain.run_rendering import report
-from inception_retrain.run_rendering import summary
 from inception_retrain.run_reading.record import RunReport
+from inception_retrain.run_rendering import model_card, page, report, summary
 
 COMPLETE, FAILED = metadata_store_pb2.Execution.COMPLETE, metadata_store_pb2.Execution.FAILED
 COUNTS = {"train": {"common": 10, "rare": 2}, "eval": {"common": 3, "rare": 1}}

@@ -11,11 +11,9 @@ from test_run_record import COMPLETE, FAILED, FakeRun
 
 from inception_retrain.pipeline import config as config_lib
 from inception_retrain.pipeline import mlmd
-from inception_retrain.run_rendering import page
 from inception_retrain.run_reading import reader, report_inputs
-from inception_retrain.run_rendering import report
-from inception_retrain.run_rendering import summary
 from inception_retrain.run_reading.record import RunReport
+from inception_retrain.run_rendering import page, report, summary
 
 RUNNING = metadata_store_pb2.Execution.RUNNING
 ERROR = "OSError: Unable to open file (file signature not found)"

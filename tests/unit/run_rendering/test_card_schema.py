@@ -11,11 +11,16 @@ import jsonschema
 import pytest
 
 from inception_retrain.pipeline import config as config_lib
-from inception_retrain.run_rendering import card_json
-from inception_retrain.run_rendering import model_card
-from inception_retrain.run_rendering import rollback_card
 from inception_retrain.run_reading.record import (
-    DataSection, EvaluationSection, Phase, PushSection, RunInfo, RunRecord, TrainingSection)
+    DataSection,
+    EvaluationSection,
+    Phase,
+    PushSection,
+    RunInfo,
+    RunRecord,
+    TrainingSection,
+)
+from inception_retrain.run_rendering import card_json, model_card, rollback_card
 from inception_retrain.serving import versions
 
 SCHEMA = Path(model_card.__file__).parent / "model_card_schema" / "v0.0.2" / \

@@ -3,10 +3,8 @@ a change is called better or worse only when the test says it is significant; pe
 images whose prediction changed; no flat list of the baseline's metrics."""
 import dataclasses
 
-from inception_retrain.run_rendering import compare
-from inception_retrain.run_rendering import evidence_view
-from inception_retrain.run_rendering import summary
 from inception_retrain.run_reading.record import EvaluationSection, RunRecord
+from inception_retrain.run_rendering import compare, evidence_view, summary
 
 
 def _evidence(verdict="no significant change", p_value=0.62):

@@ -8,11 +8,17 @@ from html.parser import HTMLParser
 
 import markdown
 
-from inception_retrain.run_rendering import card_json
-from inception_retrain.run_rendering import model_card
 from inception_retrain.run_reading import reader
 from inception_retrain.run_reading.record import (
-    DataSection, EvaluationSection, Phase, PushSection, RunInfo, RunRecord, TrainingSection)
+    DataSection,
+    EvaluationSection,
+    Phase,
+    PushSection,
+    RunInfo,
+    RunRecord,
+    TrainingSection,
+)
+from inception_retrain.run_rendering import card_json, model_card
 from inception_retrain.serving import versions
 
 VERSIONS = {"package": "0.1.0", "commit": "abc123"}

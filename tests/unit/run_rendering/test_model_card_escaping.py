@@ -7,9 +7,16 @@ from html.parser import HTMLParser
 import markdown
 import pytest
 
-from inception_retrain.run_rendering import model_card
 from inception_retrain.run_reading.record import (
-    DataSection, EvaluationSection, Phase, PushSection, RunInfo, RunRecord, TrainingSection)
+    DataSection,
+    EvaluationSection,
+    Phase,
+    PushSection,
+    RunInfo,
+    RunRecord,
+    TrainingSection,
+)
+from inception_retrain.run_rendering import model_card
 
 HOSTILE = ["<svg onload=alert(1)>", "a|b", "*bold* _it_ `code`", "[x](javascript:alert(1))",
            "<img src=x onerror=alert(2)>", "&amp; #h \\ ~~s~~"]

@@ -9,10 +9,22 @@ import pytest
 
 from inception_retrain.pipeline import config as config_lib
 from inception_retrain.run_reading import history, misclassified
-from inception_retrain.run_rendering import (history_view,
-    card_json, charts, compare, model_card, page_blocks)
 from inception_retrain.run_reading.record import (
-    DataSection, EvaluationSection, PushSection, RunInfo, RunRecord, TrainingSection)
+    DataSection,
+    EvaluationSection,
+    PushSection,
+    RunInfo,
+    RunRecord,
+    TrainingSection,
+)
+from inception_retrain.run_rendering import (
+    card_json,
+    charts,
+    compare,
+    history_view,
+    model_card,
+    page_blocks,
+)
 from inception_retrain.serving import versions
 
 CLASSES = ["roses", "daisy", "dandelion"]   # the model's vocabulary order (not sorted)

@@ -3,8 +3,8 @@ names the site, not the overall value (which passes the floor while one site fai
 from inception_retrain.components import features
 from inception_retrain.components.evaluator import evaluator
 from inception_retrain.run_reading import evaluation
-from inception_retrain.run_rendering import page
 from inception_retrain.run_reading.record import EvaluationSection
+from inception_retrain.run_rendering import page
 
 SITES = {"lab-a": 0.95, "lab-b": 0.85, "lab-c": 0.6}
 
