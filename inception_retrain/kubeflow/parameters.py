@@ -172,9 +172,8 @@ def resolve(assignments: Sequence[str], declared: Mapping[str, Tuple[type, Any]]
     """`KEY=VALUE` strings -> the runtime parameter values to send (only those set).
     mount_paths: where the package mounts volumes (data_root and push_base may lie there).
 
-    KEY is a parameter name, data.root / data.min_examples_per_class /
-    data.max_quarantined_fraction, training.<key>, evaluation.accuracy_floor or
-    evaluation.max_accuracy_drop. Every value is checked like the config file's.
+    KEY is a parameter name, a config key a parameter stands for (CONFIG_KEYS, e.g. data.root),
+    training.<key> or evaluation.accuracy_floor. Every value is checked like the config file's.
     """
     values: Dict[str, Any] = {}
     training_edits: Dict[str, str] = {}

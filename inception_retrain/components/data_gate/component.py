@@ -18,7 +18,7 @@ from tfx.types import artifact, artifact_utils, standard_artifacts
 from tfx.dsl.component.experimental.annotations import InputArtifact, OutputArtifact, Parameter
 from tfx.dsl.component.experimental.decorators import component
 
-from inception_retrain.components import features
+from inception_retrain.components import features, node_ids
 from inception_retrain.components.data_gate import checks, contract, report
 from inception_retrain.components.data_gate.thresholds import GateThresholds
 from inception_retrain.components.image_example_gen import contract as example_gen
@@ -59,7 +59,8 @@ def _with_gate_parameters(func):
     types = typing.get_type_hints(GateThresholds)
     rules = [inspect.Parameter(field.name, inspect.Parameter.POSITIONAL_OR_KEYWORD,
                                default=field.default, annotation=Parameter[types[field.name]])
-             for field in dataclasses.fields(GateThresholds)]
+             for field in dataclasses.fields(GateThresholds)
+             if field.metadata["reader"] == node_ids.DATA_GATE]
     parameters = own[:first_default] + rules + own[first_default:]
     func.__signature__ = signature.replace(parameters=parameters)
     func.__annotations__ = {p.name: p.annotation for p in parameters}

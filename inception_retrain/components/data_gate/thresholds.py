@@ -72,10 +72,9 @@ class GateThresholds:
 
     @classmethod
     def from_values(cls, values: Mapping[str, Any]) -> "GateThresholds":
-        """The rules from a mapping holding (at least) every rule, e.g. a component's
-        parameters."""
-        return cls(**{name: values[name] for name in rule_names()})
-
+        """The rules found in a mapping (e.g. a component's parameters: TFX leaves out those
+        not set), the declared default for the others; other keys are ignored."""
+        return cls(**{name: values[name] for name in rule_names() if name in values})
 
 def rule_names(reader: Optional[str] = None) -> List[str]:
     """Every rule's name in declaration order; with reader, only the rules that node reads."""

@@ -69,3 +69,5 @@ def test_every_rule_has_a_check_and_the_rules_rebuild_from_their_values():
     strict = GateThresholds(min_examples_per_class=9, on_duplicates="fail")
     assert GateThresholds.from_values(
         {"train_split": "train", **dataclasses.asdict(strict)}) == strict
+    # TFX passes only the parameters a pipeline set; the others keep their declared default
+    assert GateThresholds.from_values({"on_drift": "fail"}) == GateThresholds(on_drift="fail")
