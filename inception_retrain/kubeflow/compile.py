@@ -57,26 +57,29 @@ def eval_config_json(config: config_lib.PipelineConfig) -> str:
         preserving_proto_field_name=True, sort_keys=True, indent=None)
 
 
+def compiled_defaults(config: config_lib.PipelineConfig, schema_path: str) -> Dict[str, Any]:
+    """Each runtime parameter's default: the DAG value it replaces, as the local run has it."""
+    return parameters.default_values(
+        dag_arguments(config, data_root=config.data.root, schema_path=schema_path),
+        eval_config_json(config))
+
+
 def build(config: config_lib.PipelineConfig, schema_path: str, target: targets.Target
           ) -> tfx.dsl.Pipeline:
     """The DAG of pipeline.dag_arguments (the local runner's mapping) with every
     runtime-settable value replaced by a RuntimeParameter whose default is the configuration's,
     a DataFingerprint node where the target runs no ExampleGen driver, and the RunReporter
     last (a scheduled run leaves the report and model card a local run's command writes)."""
-    defaults = parameters.default_values(config, schema_path, eval_config_json(config))
-    runtime = {name: tfx.dsl.experimental.RuntimeParameter(
-        name=name, ptype=ptype, default=defaults[name], description=description)
-        for name, (ptype, description) in parameters.RUNTIME_PARAMETERS.items()}
     arguments = dag_arguments(config, data_root=config.data.root, schema_path=schema_path)
-    for argument, parameter in parameters.DAG_ARGUMENTS.items():
-        if argument not in arguments:
-            raise KeyError(f"create_pipeline has no argument {argument!r} for runtime "
-                           f"parameter {parameter!r}")
-        arguments[argument] = runtime[parameter]
+    defaults = compiled_defaults(config, schema_path)
+    arguments["runtime"] = dataclasses.replace(
+        arguments["runtime"], fingerprint_data=not target.runs_example_gen_driver)
+    runtime = {spec.replaces: tfx.dsl.experimental.RuntimeParameter(
+        name=spec.name, ptype=spec.ptype, default=defaults[spec.name],
+        description=spec.description) for spec in parameters.PARAMETERS}
     return create_pipeline(
-        **arguments, trainer_custom_config=runtime["training_config"],
-        eval_config=runtime["eval_config"], fingerprint_data=not target.runs_example_gen_driver,
-        report_step=pipeline_step.step(config.pipeline_name, arguments["data_root"],
+        **arguments, parameters=runtime,
+        report_step=pipeline_step.step(config.pipeline_name, runtime["paths.data_root"],
                                        json.dumps(dataclasses.asdict(config.model_card))))
 
 
@@ -105,7 +108,7 @@ def _finish_spec(spec: Dict[str, Any], config: config_lib.PipelineConfig,
     for name, value in defaults.items():
         if name in declared:
             declared[name].update(defaultValue=value, isOptional=True,
-                                  description=parameters.RUNTIME_PARAMETERS[name][1])
+                                  description=parameters.BY_NAME[name].description)
     _use_project_entrypoint(spec)
     _name_parameter_producers(spec)
     executors = spec["deploymentSpec"]["executors"]
@@ -250,7 +253,7 @@ def compile_spec(config: config_lib.PipelineConfig, options: targets.CompileOpti
             use_pipeline_spec_2_1=True))
     job = runner.run(dag, write_out=False)
     spec_dict = job["pipelineSpec"]
-    defaults = parameters.default_values(config, options.schema_path, eval_config_json(config))
+    defaults = compiled_defaults(config, options.schema_path)
     _finish_spec(spec_dict, config, options, defaults)
     check_executors(spec_dict, options.target_spec)
     return job, spec_dict, defaults

@@ -15,45 +15,62 @@ from typing import Any, Dict, Mapping, Optional, Sequence, Tuple
 from inception_retrain.components.trainer.config import TrainConfig
 from inception_retrain.kubeflow import targets
 from inception_retrain.pipeline import config as config_lib
+from inception_retrain.pipeline import sections
 
-# name -> (Python type, what it feeds; shown as the parameter's description in the KFP UI).
-RUNTIME_PARAMETERS: Dict[str, Tuple[type, str]] = {
-    "data_root": (str, "ImageExampleGen input_base: <data_root>/<class>/<image files>"),
-    "schema_path": (str, "ImportSchemaGen schema_file (default: the schema baked into the image)"),
-    "min_examples_per_class": (int, "DataGate: fewest train examples any class may have"),
-    "max_quarantined_fraction": (float, "DataGate: largest share of unreadable image files"),
-    "training_config": (str, "Trainer custom_config: JSON object with every training.* key "
-                             "(epochs, learning rates, ...)"),
-    "eval_config": (str, "Evaluator eval_config: tfma.EvalConfig as JSON (accuracy floor)"),
-    "max_accuracy_drop": (float, "Evaluator: how far the paired accuracy difference vs. the "
-                                 "baseline may fall below 0"),
-    "push_base": (str, "ServingPusher and served baseline: TF Serving's model base path "
-                       "(<push_base>/<integer version>/)"),
-    "keep_versions": (int, "ServingPusher: version directories kept under push_base"),
-    "split_ledger": (str, "ImageExampleGen: each group's split, kept across runs (default: "
-                          "<push_base>.split_ledger.json; set it with push_base)"),
-}
 
-# create_pipeline argument -> the runtime parameter that stands for it in a compiled pipeline
-# (training_config and eval_config stand for the Trainer's custom_config and the EvalConfig).
-DAG_ARGUMENTS = {
-    "data_root": "data_root",
-    "schema_path": "schema_path",
-    "min_examples_per_class": "min_examples_per_class",
-    "max_quarantined_fraction": "max_quarantined_fraction",
-    "max_accuracy_drop": "max_accuracy_drop",
-    "push_base": "push_base",
-    "keep_versions": "keep_versions",
-    "split_ledger": "split_ledger",
-}
+@dataclasses.dataclass(frozen=True)
+class RuntimeParameterSpec:
+    """One runtime parameter of the compiled pipeline, declared once.
 
-# Config-style keys that are plain parameters.
-CONFIG_KEYS = {
-    "data.root": "data_root",
-    "data.min_examples_per_class": "min_examples_per_class",
-    "data.max_quarantined_fraction": "max_quarantined_fraction",
-    "evaluation.max_accuracy_drop": "max_accuracy_drop",
-}
+    replaces: the DAG value it stands in for (a key of sections.RUNTIME_SETTABLE); its compiled
+    default is that value of pipeline.dag_arguments. config_key: the config-style key `--param`
+    also accepts for it, checked as the config file's key is ("" = none). where: "pods" for a
+    path every pod must reach (gs:// or a mounted volume), "image" for one that may lie in the
+    container image, "" for a value that is no path. description: what it feeds, shown in the
+    KFP UI."""
+
+    name: str
+    ptype: type
+    replaces: str
+    description: str
+    config_key: str = ""
+    where: str = ""
+
+
+PARAMETERS: Tuple[RuntimeParameterSpec, ...] = (
+    RuntimeParameterSpec("data_root", str, "paths.data_root",
+                         "ImageExampleGen input_base: <data_root>/<class>/<image files>",
+                         config_key="data.root", where="pods"),
+    RuntimeParameterSpec("schema_path", str, "paths.schema_path",
+                         "ImportSchemaGen schema_file (default: the schema baked into the image)",
+                         where="image"),
+    RuntimeParameterSpec("min_examples_per_class", int, "gate.min_examples_per_class",
+                         "DataGate: fewest train examples any class may have",
+                         config_key="data.min_examples_per_class"),
+    RuntimeParameterSpec("max_quarantined_fraction", float, "gate.max_quarantined_fraction",
+                         "DataGate: largest share of unreadable image files",
+                         config_key="data.max_quarantined_fraction"),
+    RuntimeParameterSpec("training_config", str, sections.TRAINER_CUSTOM_CONFIG,
+                         "Trainer custom_config: JSON object with every training.* key "
+                         "(epochs, learning rates, ...)"),
+    RuntimeParameterSpec("eval_config", str, sections.EVALUATOR_EVAL_CONFIG,
+                         "Evaluator eval_config: tfma.EvalConfig as JSON (accuracy floor)"),
+    RuntimeParameterSpec("max_accuracy_drop", float, "evaluation.max_accuracy_drop",
+                         "Evaluator: how far the paired accuracy difference vs. the baseline "
+                         "may fall below 0", config_key="evaluation.max_accuracy_drop"),
+    RuntimeParameterSpec("push_base", str, "serving.push_base",
+                         "ServingPusher and served baseline: TF Serving's model base path "
+                         "(<push_base>/<integer version>/)", where="pods"),
+    RuntimeParameterSpec("keep_versions", int, "serving.keep_versions",
+                         "ServingPusher: version directories kept under push_base",
+                         config_key="keep_versions"),
+    RuntimeParameterSpec("split_ledger", str, "paths.split_ledger",
+                         "ImageExampleGen: each group's split, kept across runs (default: "
+                         "<push_base>.split_ledger.json; set it with push_base)", where="pods"),
+)
+BY_NAME = {spec.name: spec for spec in PARAMETERS}
+# Config-style keys `--param` accepts for a plain parameter.
+CONFIG_KEYS = {spec.config_key: spec.name for spec in PARAMETERS if spec.config_key}
 ACCURACY_METRIC = "SparseCategoricalAccuracy"
 _TYPE_OF_SPEC = {"STRING": str, "NUMBER_INTEGER": int, "NUMBER_DOUBLE": float}
 _TRAINING_TYPES = typing.get_type_hints(TrainConfig)
@@ -64,21 +81,17 @@ def training_config_json(training: TrainConfig) -> str:
     return json.dumps(dataclasses.asdict(training), sort_keys=True)
 
 
-def default_values(config: config_lib.PipelineConfig, schema_path: str,
-                   eval_config_json: str) -> Dict[str, Any]:
-    """The compiled defaults, taken from the configuration the pipeline was compiled with."""
-    return {
-        "data_root": config.data.root,
-        "schema_path": schema_path,
-        "min_examples_per_class": config.data.min_examples_per_class,
-        "max_quarantined_fraction": config.data.max_quarantined_fraction,
-        "training_config": training_config_json(config.training),
-        "eval_config": eval_config_json,
-        "max_accuracy_drop": config.evaluation.max_accuracy_drop,
-        "push_base": config.push_base,
-        "keep_versions": config.keep_versions,
-        "split_ledger": config.split_ledger,
-    }
+def default_values(arguments: Mapping[str, Any], eval_config_json: str) -> Dict[str, Any]:
+    """The compiled defaults: the values of pipeline.dag_arguments (the configuration the
+    pipeline was compiled with) that the parameters replace."""
+    whole = {sections.TRAINER_CUSTOM_CONFIG: training_config_json(arguments["training"]),
+             sections.EVALUATOR_EVAL_CONFIG: eval_config_json}
+    values = {}
+    for spec in PARAMETERS:
+        section, _, field = spec.replaces.partition(".")
+        values[spec.name] = (whole[spec.replaces] if spec.replaces in whole
+                             else getattr(arguments[section], field))
+    return values
 
 
 def spec_parameters(spec: Mapping[str, Any]) -> Dict[str, Tuple[type, Any]]:
@@ -158,9 +171,8 @@ def resolve(assignments: Sequence[str], declared: Mapping[str, Tuple[type, Any]]
     """`KEY=VALUE` strings -> the runtime parameter values to send (only those set).
     mount_paths: where the package mounts volumes (data_root and push_base may lie there).
 
-    KEY is a parameter name, data.root / data.min_examples_per_class /
-    data.max_quarantined_fraction, training.<key>, evaluation.accuracy_floor or
-    evaluation.max_accuracy_drop. Every value is checked like the config file's.
+    KEY is a parameter name, a config key a parameter stands for (CONFIG_KEYS, e.g. data.root),
+    training.<key> or evaluation.accuracy_floor. Every value is checked like the config file's.
     """
     values: Dict[str, Any] = {}
     training_edits: Dict[str, str] = {}
@@ -204,38 +216,42 @@ def resolve(assignments: Sequence[str], declared: Mapping[str, Tuple[type, Any]]
     if "training_config" in values:
         check_training_config("training_config", values["training_config"],
                               declared["training_config"][1])
+    if "eval_config" in values:
+        _json_object("eval_config", values["eval_config"])
     if accuracy_floor is not None:
         eval_config = _json_object("eval_config", current("eval_config"))
         config_lib.EvaluationConfig(accuracy_floor=accuracy_floor)  # range check, key named
         _set_accuracy_floor(eval_config, accuracy_floor)
         values["eval_config"] = json.dumps(eval_config, sort_keys=True)
-    if "max_accuracy_drop" in values:
-        config_lib.EvaluationConfig(max_accuracy_drop=values["max_accuracy_drop"])
     _check_data_values(values, mount_paths)
     return values
 
 
+def _check_config_value(key: str, value: Any) -> None:
+    """value as the config file's key would be checked: its section built with it alone."""
+    section, _, field = key.rpartition(".")
+    cls = config_lib.PipelineConfig
+    if section:
+        cls = type(getattr(config_lib.PipelineConfig(), section))
+    cls(**{field: value})
+
+
 def _check_data_values(values: Mapping[str, Any], mount_paths: Sequence[str]) -> None:
     """Thresholds and paths, checked as the config file's keys are."""
-    data_fields = {"min_examples_per_class": "min_examples_per_class",
-                   "max_quarantined_fraction": "max_quarantined_fraction"}
-    edits = {field: values[name] for name, field in data_fields.items() if name in values}
-    if edits:
-        config_lib.DataConfig(**edits)
-    for name in ("data_root", "push_base", "schema_path", "split_ledger"):
-        if name in values and not values[name]:
+    for name, value in values.items():
+        spec = BY_NAME.get(name)
+        if spec is None:
+            continue
+        if spec.config_key:
+            _check_config_value(spec.config_key, value)
+        if spec.where and not value:
             raise config_lib.ConfigError(f"{name} must not be empty")
-    for name in ("data_root", "push_base", "split_ledger"):
-        value = values.get(name)
-        if value is not None and not value.startswith("gs://") and not any(
+        if spec.where == "pods" and not value.startswith("gs://") and not any(
                 targets.on_volume(value, mount) for mount in mount_paths):
             raise config_lib.ConfigError(
                 f"{name} must be a URI every pod can reach (gs://bucket/...) or a path on a "
                 f"volume the package mounts ({', '.join(mount_paths) or 'none'}), "
                 f"got {value!r}")
-    if "keep_versions" in values and values["keep_versions"] < 1:
-        raise config_lib.ConfigError(
-            f"keep_versions must be at least 1, got {values['keep_versions']}")
 
 
 def describe(declared: Mapping[str, Tuple[type, Any]], values: Optional[Mapping[str, Any]] = None

@@ -8,6 +8,7 @@ import dataclasses
 import json
 from typing import Any, Dict, List
 
+from inception_retrain.components.data_gate.thresholds import GateThresholds
 from inception_retrain.pipeline import config as config_lib
 
 SECTION_DESCRIPTIONS = {
@@ -31,9 +32,6 @@ DESCRIPTIONS = {
                           "test = 100)",
     "data.eval_percent": "the Evaluator's split (> 0)",
     "data.test_percent": "held out, evaluated once on a blessed model; 0 = no test split",
-    "data.min_examples_per_class": "DataGate: fewer training examples in any class stop the run",
-    "data.max_quarantined_fraction": "DataGate: more unreadable files than this share stop "
-                                     "the run (0..1)",
     "data.input_pattern": "files below root: <class>/<file>; 'span-{SPAN}/*/*' for spans",
     "data.split_folders": "your own split folders instead of the assigned split, e.g. "
                           "[train, val, test]",
@@ -41,21 +39,12 @@ DESCRIPTIONS = {
     "data.max_image_bytes": "larger files are quarantined",
     "data.max_image_pixels": "larger images are quarantined (decompression bombs)",
     "data.max_image_side": "longer sides are downscaled to this at ingest; 0 = keep every size",
-    "data.max_class_ratio": "DataGate: largest / smallest training class; 0 = off",
-    "data.min_class_fraction": "DataGate: smallest class's share of train (0..1); 0 = off",
-    "data.on_imbalance": "fail | warn when a class-balance rule is broken",
-    "data.max_label_drift": "largest change of a class's share vs. the previous span; 0 = off",
-    "data.on_drift": "fail | warn when the label drift is exceeded",
     "data.group_pattern": "regex with (?P<group>...) on the file name, then the path: the "
                           "slide; the split keeps it whole; \"\" = split per image",
     "data.site_pattern": "regex with (?P<site>...) on the file name, then the path: the lab; "
                          "results per site",
     "data.manifest": "CSV below root, one row per image: path,label[,group][,site]; "
                      "instead of class folders",
-    "data.on_group_leakage": "fail | warn when a group (slide) is in more than one split",
-    "data.on_duplicates": "fail | warn when identical files are in more than one split",
-    "data.on_label_conflict": "fail | warn when identical files carry different labels",
-    "data.on_split_coverage": "fail | warn when a class has no image (or no group) in a split",
     "training.image_size": "pixels per side fed to InceptionV3 (75..1024)",
     "training.batch_size": "examples per training step",
     "training.phase1_epochs": "phase 1: the new head on the frozen network (>= 1)",
@@ -105,6 +94,9 @@ DESCRIPTIONS = {
     "model_card.license": "the model's license, e.g. CC-BY-4.0 or proprietary",
     "model_card.ethical_considerations": "risks and how they are handled, one entry each",
     "model_card.references": "links: protocol, data sheet, publication",
+    # the DataGate's rules: their help is declared with the rule (GateThresholds' fields)
+    **{f"data.{field.name}": field.metadata["help"]
+       for field in dataclasses.fields(GateThresholds)},
 }
 
 

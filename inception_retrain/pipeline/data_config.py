@@ -4,7 +4,7 @@ import dataclasses
 import posixpath
 from typing import Sequence, Tuple
 
-from inception_retrain.components.data_gate.thresholds import DEFAULTS as _GATE
+from inception_retrain.components.data_gate.thresholds import GateThresholds
 from inception_retrain.components.image_example_gen.ingest import IngestOptions
 from inception_retrain.pipeline.config_values import ConfigError, nearest_choice
 
@@ -12,33 +12,29 @@ _INGEST = IngestOptions()  # the ingest limits' defaults, written once in Ingest
 
 
 @dataclasses.dataclass(frozen=True)
-class DataConfig:
-    """Where the images are and how they are split and gated."""
+class DataSource:
+    """Where the images are and how they are split (DataConfig's keys before the gate's)."""
 
     root: str = ""                        # <root>/<class_name>/<image files>; "" = embedded default
     train_percent: int = 70
     eval_percent: int = 20
     test_percent: int = 10
-    min_examples_per_class: int = _GATE.min_examples_per_class  # in the train split
-    max_quarantined_fraction: float = _GATE.max_quarantined_fraction
     input_pattern: str = "*/*"            # <class>/<file> below root; "span-{SPAN}/*/*": spans
     split_folders: Tuple[str, ...] = ()   # the user's own train, eval[, test] folders: train val
     hidden_files: str = _INGEST.hidden_files  # error | skip (each listed in the quarantine)
     max_image_bytes: int = _INGEST.max_file_bytes
     max_image_pixels: int = _INGEST.max_pixels  # refused above this (decompression bombs)
     max_image_side: int = _INGEST.max_side      # downscaled to this longest side; 0 = keep all
-    max_class_ratio: float = _GATE.max_class_ratio        # largest / smallest in train; 0 = off
-    min_class_fraction: float = _GATE.min_class_fraction  # smallest class's share; 0 = off
-    on_imbalance: str = _GATE.on_imbalance                # fail | warn
-    max_label_drift: float = _GATE.max_label_drift        # L-inf. to the previous span; 0 = off
-    on_drift: str = _GATE.on_drift                        # fail | warn
     group_pattern: str = _INGEST.group_pattern  # regex with (?P<group>...): the slide of a tile
     site_pattern: str = _INGEST.site_pattern    # regex with (?P<site>...): the lab of an image
     manifest: str = _INGEST.manifest            # CSV below root (path,label[,group][,site])
-    on_group_leakage: str = _GATE.on_group_leakage    # fail | warn: a group in two splits
-    on_duplicates: str = _GATE.on_duplicates          # fail | warn: same file in two splits
-    on_label_conflict: str = _GATE.on_label_conflict  # fail | warn: same file, two labels
-    on_split_coverage: str = _GATE.on_split_coverage  # fail | warn: a class missing from a split
+
+
+@dataclasses.dataclass(frozen=True)
+class DataConfig(GateThresholds, DataSource):
+    """Where the images are and how they are split and gated. The gate's rules are
+    GateThresholds' fields (declared there once, keys `data.<rule>`); listing GateThresholds
+    first puts them after DataSource's keys (dataclasses order fields base class first)."""
 
     def __post_init__(self):
         splits = (self.train_percent, self.eval_percent, self.test_percent)
@@ -47,13 +43,10 @@ class DataConfig:
                               f"non-negative and add up to 100, got {splits}")
         if self.train_percent == 0 or self.eval_percent == 0:
             raise ConfigError("data.train_percent and data.eval_percent must be above 0")
-        if self.min_examples_per_class < 1:
-            raise ConfigError("data.min_examples_per_class must be at least 1, "
-                              f"got {self.min_examples_per_class}")
-        if not 0 <= self.max_quarantined_fraction <= 1:
-            raise ConfigError("data.max_quarantined_fraction must be in [0, 1], "
-                              f"got {self.max_quarantined_fraction}")
         self._check_ingest_keys()
+        problems = self.problems("data.", nearest_choice)
+        if problems:
+            raise ConfigError(problems[0])
 
     def _check_ingest_keys(self):
         if len(self.input_pattern.strip("/").split("/")) < 2:
@@ -63,10 +56,7 @@ class DataConfig:
             raise ConfigError("data.split_folders names the train, eval and optional test "
                               f"folders, e.g. 'train val test', got {self.split_folders!r}")
         _check_split_folders(self.split_folders)
-        choices = {"hidden_files": ("error", "skip"), "on_imbalance": ("fail", "warn"),
-                   "on_drift": ("fail", "warn"), "on_group_leakage": ("fail", "warn"),
-                   "on_duplicates": ("fail", "warn"), "on_label_conflict": ("fail", "warn"),
-                   "on_split_coverage": ("fail", "warn")}
+        choices = {"hidden_files": ("error", "skip")}
         from inception_retrain.components.image_example_gen.ingest import (
             pattern_problem,
         )
@@ -92,12 +82,6 @@ class DataConfig:
         if self.max_image_side < 0:
             raise ConfigError(f"data.max_image_side must be 0 (off) or more, "
                               f"got {self.max_image_side}")
-        if self.max_class_ratio != 0 and self.max_class_ratio < 1:
-            raise ConfigError("data.max_class_ratio must be 0 (off) or at least 1, "
-                              f"got {self.max_class_ratio}")
-        for key in ("min_class_fraction", "max_label_drift"):
-            if not 0 <= getattr(self, key) <= 1:
-                raise ConfigError(f"data.{key} must be in [0, 1], got {getattr(self, key)}")
 
     def ingest_options(self) -> IngestOptions:
         """Per-image limits and hidden-file policy, as ImageExampleGen and preflight use them."""

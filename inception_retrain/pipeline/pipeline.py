@@ -6,7 +6,8 @@ versions), and the test split evaluated on a blessed candidate.
 """
 import dataclasses
 import os
-from typing import Any, Callable, Dict, Optional, Sequence, Tuple
+from types import MappingProxyType
+from typing import Any, Callable, Dict, Mapping, Optional
 
 import tensorflow_model_analysis as tfma
 
@@ -25,15 +26,24 @@ from tfx.types import Channel, standard_artifacts
 from inception_retrain.components import features, node_ids
 from inception_retrain.components.data_fingerprint.component import DataFingerprint
 from inception_retrain.components.data_gate.component import DataGate
+from inception_retrain.components.data_gate.thresholds import GateThresholds, rule_names
 from inception_retrain.components.evaluator.evaluator import GatedEvaluator
 from inception_retrain.components.evaluator.held_out import HeldOutEvaluator
 from inception_retrain.components.image_example_gen import (
     component as image_example_gen,
 )
-from inception_retrain.components.image_example_gen.ingest import IngestOptions
 from inception_retrain.components.pusher.component import ServingPusher
 from inception_retrain.components.trainer.config import TrainConfig
 from inception_retrain.pipeline import config as config_lib
+from inception_retrain.pipeline.data_config import DataConfig
+from inception_retrain.pipeline.sections import (
+    EVALUATOR_EVAL_CONFIG,
+    RUNTIME_SETTABLE,
+    TRAINER_CUSTOM_CONFIG,
+    DagPaths,
+    RuntimeSection,
+    ServingSection,
+)
 
 PREPROCESSING_FN = "inception_retrain.components.transform.preprocessing.preprocessing_fn"
 RUN_FN = "inception_retrain.components.trainer.run.run_fn"
@@ -72,74 +82,32 @@ def create_eval_config(accuracy_floor: Optional[float], top_k: int = 5) -> tfma.
 
 def create_pipeline(
     *,
-    pipeline_name: str,
-    pipeline_root: str,
-    data_root: str,
-    schema_path: str,
-    push_base: str,
-    splits: Sequence[Tuple[str, int]],
-    input_pattern: str,
-    split_folders: Sequence[str],
-    split_ledger: str,
-    ingest_options: IngestOptions,
-    min_examples_per_class: int,
-    max_quarantined_fraction: float,
-    max_class_ratio: float,
-    min_class_fraction: float,
-    on_imbalance: str,
-    max_label_drift: float,
-    on_drift: str,
-    on_group_leakage: str,
-    on_duplicates: str,
-    on_label_conflict: str,
-    on_split_coverage: str,
+    paths: DagPaths,
+    data: DataConfig,
+    gate: GateThresholds,
     training: TrainConfig,
-    accuracy_floor: float,
-    max_accuracy_drop: float,
-    baseline: str,
-    per_class_recall_floor: float,
-    top_k: int,
-    min_site_accuracy: float,
-    max_class_recall_drop: float,
-    min_eval_examples_per_class: int,
-    min_eval_groups_per_class: int,
-    significance_level: float,
-    regression_rule: str,
-    group_aggregation: str,
-    min_group_accuracy: float,
-    keep_versions: int,
-    enable_cache: bool,
-    beam_pipeline_args: Sequence[str],
-    metadata_connection_config=None,
-    trainer_custom_config=None,
-    eval_config=None,
-    served_state: str = "",
-    fingerprint_data: bool = False,
+    evaluation: config_lib.EvaluationConfig,
+    serving: ServingSection,
+    runtime: RuntimeSection,
+    parameters: Mapping[str, Any] = MappingProxyType({}),
     report_step: Optional[Callable[[Dict[str, Any]], Any]] = None,
 ) -> Pipeline:
-    """The whole DAG. Every path, setting and threshold is an argument, none has a default
-    here (the defaults live once, in pipeline.config); nothing is global. One function on
-    purpose (longer than 80 lines): the DAG reads top to bottom, node by node, as in TFX's
-    templates. Runners call it
-    through dag_arguments, the one mapping from a PipelineConfig.
+    """The whole DAG from typed sections; nothing has a default here (the defaults live once,
+    in pipeline.config) and nothing is global. One function on purpose (longer than 80 lines):
+    the DAG reads top to bottom, node by node, as in TFX's templates. Runners call it through
+    dag_arguments, the one mapping from a PipelineConfig.
 
-    served_state: what push_base serves as the run starts (a local runner reads it): part of
-    the Evaluator's cache key, so a blessing cached against one served version is never reused
-    once another is served. The Pusher checks it once more when it pushes (compare and swap).
-
-    fingerprint_data: add DataFingerprint before ImageExampleGen, which hands ImageExampleGen the
-    fingerprint of its input files as a parameter (for Kubeflow backends that run no ExampleGen
-    driver: their cache then follows the data; kubeflow/targets.py).
+    data: where the images are and how they are split (its gate keys are read from `gate`).
+    parameters: stand-ins (e.g. Kubeflow RuntimeParameters) for the DAG values named in
+    sections.RUNTIME_SETTABLE, so a compiled run can change them: "<section>.<field>" of these
+    arguments, the Trainer's whole custom_config (the JSON of every training key) and the gating
+    EvalConfig (kubeflow/compile.py). The sections themselves stay plain, checked values.
 
     report_step: makes a last node from the DAG's nodes by id (Kubeflow runs: the
-    components.run_reporter.component that writes the report and model card a local run's command
+    run_report.pipeline_step that writes the report and model card a local run's command
     writes after the run).
 
-    trainer_custom_config, eval_config: stand-ins for dataclasses.asdict(training) and the
-    gating EvalConfig built from the thresholds, e.g. RuntimeParameters holding their JSON so a
-    Kubeflow run can change epochs, learning rates and thresholds (kubeflow/compile.py).
-
-    baseline: where the Evaluator's no-regression baseline comes from.
+    evaluation.baseline: where the Evaluator's no-regression baseline comes from.
       "served": the version TF Serving serves under push_base when the Evaluator runs (no
         Resolver node: works on open-source Kubeflow Pipelines; the push destination must be
         readable from the pipeline's pods).
@@ -147,25 +115,41 @@ def create_pipeline(
         open-source KFP cannot run resolvers.
       "none": absolute floors only.
     Blessed models are pushed by ServingPusher to push_base/<integer version>/, keeping the
-    newest keep_versions. A "test" split, when configured, is evaluated once on a blessed
+    newest keep_versions; the Pusher checks runtime.served_state once more when it pushes
+    (compare and swap). A "test" split, when configured, is evaluated once on a blessed
     candidate (HeldOutEvaluator) and recorded, never gated on.
     """
+    unknown = sorted(set(parameters) - RUNTIME_SETTABLE)
+    if unknown:
+        raise KeyError(f"create_pipeline cannot take parameters for {unknown}; it takes "
+                       f"{sorted(RUNTIME_SETTABLE)}")
+
+    def value(key: str, section: Any) -> Any:
+        """A section's field, or the stand-in for it."""
+        return parameters.get(key, getattr(section, key.partition(".")[2]))
+
+    baseline = evaluation.baseline
     if baseline not in config_lib.BASELINES:
         raise ValueError(f"baseline must be one of {config_lib.BASELINES}, got {baseline!r}")
+    data_root, push_base = value("paths.data_root", paths), value("serving.push_base", serving)
+    ingest_options = data.ingest_options()
     fingerprint_nodes, input_fingerprint = [], None
-    if fingerprint_data:
+    if runtime.fingerprint_data:
         fingerprint_nodes.append(DataFingerprint(
             input_base=data_root,
             input_config=image_example_gen.input_config(
-                input_pattern, split_folders, ingest_options)).with_id(node_ids.DATA_FINGERPRINT))
+                data.input_pattern, data.split_folders, ingest_options)
+        ).with_id(node_ids.DATA_FINGERPRINT))
         input_fingerprint = fingerprint_nodes[0].outputs["fingerprint"].future()[0].value
     example_gen = image_example_gen.ImageExampleGen(
-        input_base=data_root, splits=splits, input_pattern=input_pattern,
-        split_folders=split_folders, options=ingest_options, input_fingerprint=input_fingerprint,
-        split_ledger=split_ledger).with_id(node_ids.EXAMPLE_GEN)
+        input_base=data_root, splits=data.splits, input_pattern=data.input_pattern,
+        split_folders=data.split_folders, options=ingest_options,
+        input_fingerprint=input_fingerprint,
+        split_ledger=value("paths.split_ledger", paths)).with_id(node_ids.EXAMPLE_GEN)
     statistics_gen = StatisticsGen(
         examples=example_gen.outputs["examples"]).with_id(node_ids.STATISTICS_GEN)
-    schema_gen = ImportSchemaGen(schema_file=schema_path).with_id(node_ids.SCHEMA_GEN)
+    schema_gen = ImportSchemaGen(
+        schema_file=value("paths.schema_path", paths)).with_id(node_ids.SCHEMA_GEN)
     example_validator = ExampleValidator(
         statistics=statistics_gen.outputs["statistics"],
         schema=schema_gen.outputs["schema"]).with_id(node_ids.EXAMPLE_VALIDATOR)
@@ -173,17 +157,8 @@ def create_pipeline(
         examples=example_gen.outputs["examples"],
         statistics=statistics_gen.outputs["statistics"],
         anomalies=example_validator.outputs["anomalies"],
-        min_examples_per_class=min_examples_per_class,
-        max_quarantined_fraction=max_quarantined_fraction,
-        max_class_ratio=max_class_ratio,
-        min_class_fraction=min_class_fraction,
-        on_imbalance=on_imbalance,
-        max_label_drift=max_label_drift,
-        on_drift=on_drift,
-        on_group_leakage=on_group_leakage,
-        on_duplicates=on_duplicates,
-        on_label_conflict=on_label_conflict,
-        on_split_coverage=on_split_coverage).with_id(node_ids.DATA_GATE)
+        **{rule: value(f"gate.{rule}", gate) for rule in rule_names(node_ids.DATA_GATE)}
+    ).with_id(node_ids.DATA_GATE)
     transform = Transform(
         examples=example_gen.outputs["examples"],
         schema=schema_gen.outputs["schema"],
@@ -200,13 +175,13 @@ def create_pipeline(
         hyperparameters=data_gate.outputs["data_facts"],
         train_args=trainer_pb2.TrainArgs(splits=["train"]),
         eval_args=trainer_pb2.EvalArgs(splits=["eval"]),
-        custom_config=(dataclasses.asdict(training) if trainer_custom_config is None
-                       else trainer_custom_config)).with_id(node_ids.TRAINER)
+        custom_config=parameters.get(TRAINER_CUSTOM_CONFIG, dataclasses.asdict(training))
+    ).with_id(node_ids.TRAINER)
     # What both Evaluators' evidence records count and estimate with.
-    evidence_counts = dict(min_eval_examples_per_class=min_eval_examples_per_class,
-                           min_eval_groups_per_class=min_eval_groups_per_class,
-                           significance_level=significance_level,
-                           group_aggregation=group_aggregation)
+    evidence_counts = dict(min_eval_examples_per_class=evaluation.min_eval_examples_per_class,
+                           min_eval_groups_per_class=evaluation.min_eval_groups_per_class,
+                           significance_level=evaluation.significance_level,
+                           group_aggregation=evaluation.group_aggregation)
     baseline_nodes = []
     baseline_model = None
     if baseline == "latest_blessed":
@@ -223,28 +198,29 @@ def create_pipeline(
         baseline_model=baseline_model,
         serving_base=push_base if baseline == "served" else "",
         example_splits=["eval"],
-        eval_config=(create_eval_config(accuracy_floor, top_k)
-                     if eval_config is None else eval_config),
-        per_class_recall_floor=per_class_recall_floor,
-        min_site_accuracy=min_site_accuracy,
-        max_class_recall_drop=max_class_recall_drop,
-        max_accuracy_drop=max_accuracy_drop,
-        regression_rule=regression_rule,
-        min_group_accuracy=min_group_accuracy,
+        eval_config=parameters.get(EVALUATOR_EVAL_CONFIG, create_eval_config(
+            evaluation.accuracy_floor, evaluation.top_k)),
+        per_class_recall_floor=evaluation.per_class_recall_floor,
+        min_site_accuracy=evaluation.min_site_accuracy,
+        max_class_recall_drop=evaluation.max_class_recall_drop,
+        max_accuracy_drop=value("evaluation.max_accuracy_drop", evaluation),
+        regression_rule=evaluation.regression_rule,
+        min_group_accuracy=evaluation.min_group_accuracy,
         **evidence_counts,
-        served_state=served_state if baseline == "served" else "").with_id(node_ids.EVALUATOR)
+        served_state=runtime.served_state if baseline == "served" else ""
+    ).with_id(node_ids.EVALUATOR)
     pusher = ServingPusher(
         model=trainer.outputs["model"],
         model_blessing=evaluator.outputs["blessing"],
         push_base=push_base,
-        keep_versions=keep_versions).with_id(node_ids.PUSHER)
+        keep_versions=value("serving.keep_versions", serving)).with_id(node_ids.PUSHER)
     held_out_nodes = []
-    if TEST_SPLIT in {name for name, _ in splits}:
+    if TEST_SPLIT in {name for name, _ in data.splits}:
         held_out_nodes.append(HeldOutEvaluator(
             examples=example_gen.outputs["examples"],
             model=trainer.outputs["model"],
             blessing=evaluator.outputs["blessing"],
-            eval_config=create_eval_config(None, top_k),
+            eval_config=create_eval_config(None, evaluation.top_k),
             example_splits=[TEST_SPLIT], **evidence_counts).with_id(node_ids.TEST_SPLIT_EVALUATOR))
 
     nodes = [*fingerprint_nodes, example_gen, statistics_gen, schema_gen, example_validator,
@@ -252,62 +228,33 @@ def create_pipeline(
     if report_step is not None:
         nodes.append(report_step({node.id: node for node in nodes}))
     return Pipeline(
-        pipeline_name=pipeline_name,
-        pipeline_root=pipeline_root,
+        pipeline_name=paths.pipeline_name,
+        pipeline_root=paths.pipeline_root,
         components=nodes,
-        enable_cache=enable_cache,
-        metadata_connection_config=metadata_connection_config,
-        beam_pipeline_args=list(beam_pipeline_args))
+        enable_cache=runtime.enable_cache,
+        metadata_connection_config=runtime.metadata_connection_config,
+        beam_pipeline_args=list(runtime.beam_pipeline_args))
 
 
 def dag_arguments(config: config_lib.PipelineConfig, data_root: str, schema_path: str
                   ) -> Dict[str, Any]:
-    """create_pipeline's arguments from a PipelineConfig: the one mapping every runner uses.
+    """create_pipeline's sections from a PipelineConfig: the one mapping every runner uses.
 
-    The local runner passes them as they are (plus its metadata connection); the Kubeflow
-    compile replaces some with RuntimeParameters that default to these values. Every
-    configuration key reaches one of them (tests/unit/pipeline/test_dag_mapping.py).
+    The local runner adds its metadata connection and served state to `runtime`; the Kubeflow
+    compile adds `parameters` (RuntimeParameters that default to these values) and its report
+    step. Every configuration key reaches one of them (tests/unit/pipeline/test_dag_mapping.py).
     """
-    data, evaluation = config.data, config.evaluation
     return dict(
-        pipeline_name=config.pipeline_name,
-        pipeline_root=config.pipeline_root,
-        data_root=data_root,
-        schema_path=schema_path,
-        push_base=config.push_base,
-        splits=data.splits,
-        input_pattern=data.input_pattern,
-        split_folders=data.split_folders,
-        split_ledger=config.split_ledger,
-        ingest_options=data.ingest_options(),
-        min_examples_per_class=data.min_examples_per_class,
-        max_quarantined_fraction=data.max_quarantined_fraction,
-        max_class_ratio=data.max_class_ratio,
-        min_class_fraction=data.min_class_fraction,
-        on_imbalance=data.on_imbalance,
-        max_label_drift=data.max_label_drift,
-        on_drift=data.on_drift,
-        on_group_leakage=data.on_group_leakage,
-        on_duplicates=data.on_duplicates,
-        on_label_conflict=data.on_label_conflict,
-        on_split_coverage=data.on_split_coverage,
+        paths=DagPaths(pipeline_name=config.pipeline_name, pipeline_root=config.pipeline_root,
+                       data_root=data_root, schema_path=schema_path,
+                       split_ledger=config.split_ledger),
+        data=config.data,
+        gate=GateThresholds.from_values(dataclasses.asdict(config.data)),
         training=config.training,
-        accuracy_floor=evaluation.accuracy_floor,
-        max_accuracy_drop=evaluation.max_accuracy_drop,
-        baseline=evaluation.baseline,
-        per_class_recall_floor=evaluation.per_class_recall_floor,
-        top_k=evaluation.top_k,
-        min_site_accuracy=evaluation.min_site_accuracy,
-        max_class_recall_drop=evaluation.max_class_recall_drop,
-        min_eval_examples_per_class=evaluation.min_eval_examples_per_class,
-        min_eval_groups_per_class=evaluation.min_eval_groups_per_class,
-        significance_level=evaluation.significance_level,
-        regression_rule=evaluation.regression_rule,
-        group_aggregation=evaluation.group_aggregation,
-        min_group_accuracy=evaluation.min_group_accuracy,
-        keep_versions=config.keep_versions,
-        enable_cache=config.enable_cache,
-        beam_pipeline_args=config.beam_args,
+        evaluation=config.evaluation,
+        serving=ServingSection(push_base=config.push_base, keep_versions=config.keep_versions),
+        runtime=RuntimeSection(enable_cache=config.enable_cache,
+                               beam_pipeline_args=tuple(config.beam_args)),
     )
 
 
@@ -315,9 +262,11 @@ def create_pipeline_from_config(config: config_lib.PipelineConfig, schema_path: 
                                 data_root: str, metadata_connection_config=None,
                                 served_state: str = "") -> Pipeline:
     """The DAG a local run executes: dag_arguments as they are."""
-    return create_pipeline(**dag_arguments(config, data_root, schema_path),
-                           metadata_connection_config=metadata_connection_config,
-                           served_state=served_state)
+    arguments = dag_arguments(config, data_root, schema_path)
+    arguments["runtime"] = dataclasses.replace(
+        arguments["runtime"], metadata_connection_config=metadata_connection_config,
+        served_state=served_state)
+    return create_pipeline(**arguments)
 
 
 def default_schema_path() -> str:

@@ -60,12 +60,13 @@ def _run(root: Path, data_root: str, beam_args):
     config = config_lib.load(overrides={"work_dir": str(root), "data": {"root": data_root}})
     arguments = pipeline_lib.dag_arguments(config, data_root,
                                            pipeline_lib.default_schema_path())
-    example_gen = ImageExampleGen(input_base=data_root, splits=arguments["splits"],
-                                  input_pattern=arguments["input_pattern"],
-                                  split_folders=arguments["split_folders"],
-                                  options=arguments["ingest_options"])
+    data = arguments["data"]
+    example_gen = ImageExampleGen(input_base=data_root, splits=data.splits,
+                                  input_pattern=data.input_pattern,
+                                  split_folders=data.split_folders,
+                                  options=data.ingest_options())
     statistics = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
-    schema = tfx.components.ImportSchemaGen(schema_file=arguments["schema_path"])
+    schema = tfx.components.ImportSchemaGen(schema_file=arguments["paths"].schema_path)
     transform = tfx.components.Transform(
         examples=example_gen.outputs["examples"], schema=schema.outputs["schema"],
         preprocessing_fn=pipeline_lib.PREPROCESSING_FN, materialize=False,

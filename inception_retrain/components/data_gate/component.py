@@ -6,8 +6,11 @@ person can read why a run stopped); then raises with a message naming split, fea
 when a check fails, or writes class counts, class weights and warnings as a HyperParameters
 artifact that the Trainer consumes (a data dependency, not just ordering).
 """
+import dataclasses
+import inspect
 import json
 import os
+import typing
 
 import tensorflow as tf
 from tensorflow_metadata.proto.v0 import anomalies_pb2, statistics_pb2
@@ -19,9 +22,9 @@ from tfx.dsl.component.experimental.annotations import (
 from tfx.dsl.component.experimental.decorators import component
 from tfx.types import artifact, artifact_utils, standard_artifacts
 
-from inception_retrain.components import features
+from inception_retrain.components import features, node_ids
 from inception_retrain.components.data_gate import checks, contract, report
-from inception_retrain.components.data_gate.thresholds import DEFAULTS as GATE_DEFAULTS
+from inception_retrain.components.data_gate.thresholds import GateThresholds
 from inception_retrain.components.image_example_gen import contract as example_gen
 
 
@@ -50,33 +53,36 @@ def _previous_span(examples):
                 example_gen.PREVIOUS_SPAN_COUNTS_PROPERTY)))
 
 
+def _with_gate_parameters(func):
+    """func with one Parameter per GateThresholds field (name, type and default from the rule's
+    declaration) before its own parameters: TFX's @component reads a function's signature and
+    annotations, so the DataGate's execution properties follow the rules without a list here."""
+    signature = inspect.signature(func)
+    own = [p for p in signature.parameters.values() if p.kind is not p.VAR_KEYWORD]
+    first_default = next(i for i, p in enumerate(own) if p.default is not p.empty)
+    types = typing.get_type_hints(GateThresholds)
+    rules = [inspect.Parameter(field.name, inspect.Parameter.POSITIONAL_OR_KEYWORD,
+                               default=field.default, annotation=Parameter[types[field.name]])
+             for field in dataclasses.fields(GateThresholds)
+             if field.metadata["reader"] == node_ids.DATA_GATE]
+    parameters = own[:first_default] + rules + own[first_default:]
+    func.__signature__ = signature.replace(parameters=parameters)
+    func.__annotations__ = {p.name: p.annotation for p in parameters}
+    return func
+
+
 @component
+@_with_gate_parameters
 def DataGate(
     examples: InputArtifact[standard_artifacts.Examples],
     statistics: InputArtifact[standard_artifacts.ExampleStatistics],
     anomalies: InputArtifact[standard_artifacts.ExampleAnomalies],
     data_facts: OutputArtifact[standard_artifacts.HyperParameters],
     data_report: OutputArtifact[DataReport],
-    min_examples_per_class: Parameter[int] = GATE_DEFAULTS.min_examples_per_class,
-    max_quarantined_fraction: Parameter[float] = GATE_DEFAULTS.max_quarantined_fraction,
-    max_class_ratio: Parameter[float] = GATE_DEFAULTS.max_class_ratio,
-    min_class_fraction: Parameter[float] = GATE_DEFAULTS.min_class_fraction,
-    on_imbalance: Parameter[str] = GATE_DEFAULTS.on_imbalance,
-    max_label_drift: Parameter[float] = GATE_DEFAULTS.max_label_drift,
-    on_drift: Parameter[str] = GATE_DEFAULTS.on_drift,
-    on_group_leakage: Parameter[str] = GATE_DEFAULTS.on_group_leakage,
-    on_duplicates: Parameter[str] = GATE_DEFAULTS.on_duplicates,
-    on_label_conflict: Parameter[str] = GATE_DEFAULTS.on_label_conflict,
-    on_split_coverage: Parameter[str] = GATE_DEFAULTS.on_split_coverage,
     train_split: Parameter[str] = "train",
+    **rules,
 ):
-    thresholds = checks.GateThresholds(
-        min_examples_per_class=min_examples_per_class,
-        max_quarantined_fraction=max_quarantined_fraction, max_class_ratio=max_class_ratio,
-        min_class_fraction=min_class_fraction, on_imbalance=on_imbalance,
-        max_label_drift=max_label_drift, on_drift=on_drift, on_group_leakage=on_group_leakage,
-        on_duplicates=on_duplicates, on_label_conflict=on_label_conflict,
-        on_split_coverage=on_split_coverage)
+    thresholds = GateThresholds.from_values(rules)
     problems = []
     for split in artifact_utils.decode_split_names(anomalies.split_names):
         path = os.path.join(anomalies.uri, f"Split-{split}", "SchemaDiff.pb")
@@ -119,7 +125,7 @@ def DataGate(
         distance, worst = checks.label_drift(checks.total_counts(counts), previous[1])
         facts["label_drift"] = {"previous_span": previous[0], "previous_counts": previous[1],
                                 "distance": distance, "class": worst,
-                                "threshold": max_label_drift}
+                                "threshold": thresholds.max_label_drift}
     with tf.io.gfile.GFile(report_path, "w") as f:
         f.write(report.render(facts, example_gen.read_quarantine(examples.uri), problems,
                               sizes, formats))

@@ -186,11 +186,12 @@ def test_runtime_parameters_have_defaults_and_feed_their_tasks(kfp_spec):
 
     spec, config = kfp_spec
     declared = spec["root"]["inputDefinitions"]["parameters"]
-    assert set(declared) == set(parameters.RUNTIME_PARAMETERS)
+    assert set(declared) == set(parameters.BY_NAME)
     kinds = {str: "STRING", int: "NUMBER_INTEGER", float: "NUMBER_DOUBLE"}
-    for name, (ptype, _) in parameters.RUNTIME_PARAMETERS.items():
-        assert declared[name]["parameterType"] == kinds[ptype], name
-        assert declared[name]["isOptional"] is True
+    for parameter in parameters.PARAMETERS:
+        assert declared[parameter.name]["parameterType"] == kinds[parameter.ptype], parameter.name
+        assert declared[parameter.name]["isOptional"] is True
+        assert declared[parameter.name]["description"] == parameter.description
     assert declared["data_root"]["defaultValue"] == "gs://bucket/images"
     assert declared["schema_path"]["defaultValue"] == targets.IMAGE_SCHEMA_PATH
     assert declared["push_base"]["defaultValue"] == config.push_base

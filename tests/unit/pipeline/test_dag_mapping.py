@@ -12,7 +12,7 @@ import pytest
 from google.protobuf import json_format, message
 
 from inception_retrain.pipeline import config as config_lib
-from inception_retrain.pipeline import config_reference
+from inception_retrain.pipeline import config_reference, sections
 
 SCHEMA = "/pipeline/schema/schema.pbtxt"
 IMAGE = "registry.example.com/ml/inception-retrain:1.0"
@@ -290,3 +290,34 @@ def test_dag_arguments_are_every_argument_of_create_pipeline():
     required = {name for name, p in signature.parameters.items() if p.default is p.empty}
     assert required == set(dag_arguments(load({}), "gs://lab/tiles", SCHEMA))
     assert dataclasses.is_dataclass(config_lib.PipelineConfig)
+    assert len(signature.parameters) <= 12
+
+
+def _stand_in(key: str, arguments: Dict[str, Any]):
+    """A RuntimeParameter for one settable DAG value, of that value's type."""
+    from tfx.orchestration import data_types
+
+    section, _, field = key.partition(".")
+    default = getattr(arguments[section], field) if section in arguments else "{}"
+    return data_types.RuntimeParameter(name=key.replace(".", "_"), ptype=type(default),
+                                       default=default)
+
+
+@pytest.mark.parametrize("key", sorted(sections.RUNTIME_SETTABLE))
+def test_each_settable_value_given_a_stand_in_reaches_a_component(key):
+    """What the Kubeflow compile relies on: a stand-in is never dropped silently."""
+    from inception_retrain.pipeline.pipeline import create_pipeline, dag_arguments
+
+    arguments = dag_arguments(load({}), "gs://lab/tiles", SCHEMA)
+    stand_in = _stand_in(key, arguments)
+    dag = create_pipeline(**arguments, parameters={key: stand_in})
+    assert [component.id for component in dag.components
+            if any(value is stand_in for value in component.exec_properties.values())], key
+
+
+def test_an_unknown_stand_in_is_refused_by_name():
+    from inception_retrain.pipeline.pipeline import create_pipeline, dag_arguments
+
+    arguments = dag_arguments(load({}), "gs://lab/tiles", SCHEMA)
+    with pytest.raises(KeyError, match="evaluation.accuracy_floor"):
+        create_pipeline(**arguments, parameters={"evaluation.accuracy_floor": 0.5})
