@@ -64,6 +64,68 @@ def upward_imports(package: Path = PACKAGE):
     return found
 
 
+def module_graph(package: Path = PACKAGE):
+    """{module: modules it imports}, module names without the inception_retrain prefix; an
+    import of a package's name (from inception_retrain.x import y) counts as x.y when y is a
+    module."""
+    graph = {}
+    for path in sorted(package.rglob("*.py")):
+        parts = path.relative_to(package).with_suffix("").parts
+        module = ".".join(part for part in parts if part != "__init__")
+        targets = set()
+        for _, target in imported_modules(path):
+            targets.add(target)
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith(
+                    "inception_retrain."):
+                base = node.module[len("inception_retrain."):]
+                targets |= {f"{base}.{alias.name}" for alias in node.names
+                            if (package / Path(*base.split("."), alias.name + ".py")).exists()}
+        graph[module] = {t for t in targets if t != module}
+    return graph
+
+
+def import_cycles(graph):
+    """The strongly connected groups of more than one module (Tarjan)."""
+    index, low, stack, on_stack, found = {}, {}, [], set(), []
+
+    def visit(node):
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        on_stack.add(node)
+        for target in graph.get(node, ()):
+            if target not in graph:
+                continue
+            if target not in index:
+                visit(target)
+                low[node] = min(low[node], low[target])
+            elif target in on_stack:
+                low[node] = min(low[node], index[target])
+        if low[node] == index[node]:
+            group = []
+            while True:
+                member = stack.pop()
+                on_stack.discard(member)
+                group.append(member)
+                if member == node:
+                    break
+            if len(group) > 1:
+                found.append(sorted(group))
+
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
+    return found
+
+
+def test_no_modules_import_each_other_in_a_circle():
+    assert import_cycles(module_graph()) == []
+
+
+def test_a_circle_is_found():
+    assert import_cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+
+
 def test_no_module_imports_a_layer_above_its_own():
     assert upward_imports() == []
 
