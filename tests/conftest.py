@@ -3,7 +3,8 @@ handful of small flower photos that several test modules inspect (it costs a few
 
 tests/unit/ mirrors the code's folders; tests/e2e/ runs pipelines, and each of its tests is marked
 `e2e`, so `./test.sh -m "not e2e"` is the fast part. Tests run on pytest-xdist workers (pytest.ini),
-a file (or the shared run's users) on one worker (pytest_collection_modifyitems)."""
+a file (or the files using the shared run) on one worker (pytest_xdist_make_scheduler)."""
+import ast
 import contextlib
 import dataclasses
 import os
@@ -27,22 +28,44 @@ E2E_IMAGES_PER_CLASS = 8
 E2E_DIR = Path(__file__).resolve().parent / "e2e"
 
 
-SHARED_RUN_GROUP = "flowers_run"
+SHARED_RUN = "flowers_run"
 
 
-@pytest.hookimpl(tryfirst=True)
-def pytest_collection_modifyitems(items):
-    """Marks end-to-end tests `e2e`, and says which tests must share a pytest-xdist worker
-    (pytest.ini runs --dist loadgroup): a file's tests stay together, so its module fixtures are
-    built once; every test using the shared flowers_run (which some of them run again in place)
-    goes to one worker; other files spread over the workers, end-to-end ones included, each
-    with its own work dir."""
-    for item in items:
-        if E2E_DIR in Path(str(item.fspath)).resolve().parents:
-            item.add_marker(pytest.mark.e2e)
-        group = (SHARED_RUN_GROUP if "flowers_run" in getattr(item, "fixturenames", ())
-                 else item.nodeid.split("::", 1)[0])
-        item.add_marker(pytest.mark.xdist_group(group))
+def pytest_itemcollected(item):
+    if E2E_DIR in Path(str(item.fspath)).resolve().parents:
+        item.add_marker(pytest.mark.e2e)
+
+
+def files_using(fixture: str, folder: Path = E2E_DIR) -> List[str]:
+    """Test files (relative to the rootdir's tests/) with a function (test or fixture) that takes
+    `fixture`: read from the sources, as the scheduler sees only node ids."""
+    found = []
+    for path in sorted(folder.glob("test_*.py")):
+        tree = ast.parse(path.read_text())
+        if any(isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
+               and fixture in {arg.arg for arg in node.args.args}
+               for node in ast.walk(tree)):
+            found.append(f"{folder.parent.name}/{folder.name}/{path.name}")
+    return found
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    """How pytest-xdist's workers share the suite (pytest.ini): a test file on one worker, so its
+    module fixtures are built once; the files using the shared flowers_run (some of them run it
+    again in place) together on one worker; other files, end-to-end ones included, spread over
+    the workers, each test with its own work dir. (xdist's own --dist loadgroup cannot group
+    on pytest 9: it renames node ids through an attribute pytest 9 no longer reads.)"""
+    from xdist.scheduler import LoadScopeScheduling
+
+    shared = set(files_using(SHARED_RUN))
+
+    class FileOrSharedRun(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            path = nodeid.split("::", 1)[0]
+            return SHARED_RUN if path in shared else path
+
+    return FileOrSharedRun(config, log)
 
 
 def require_dataset(path: Path) -> Path:
