@@ -67,7 +67,8 @@ def has_slide_extension(path: str) -> bool:
 
 def is_slide(path: str) -> bool:
     """Whether path is tiled as a slide: a slide extension, and for .tif/.tiff a file OpenSlide
-    detects with more than one level (a plain or single-level TIFF stays an image)."""
+    detects as a pyramid (more than one level; one it detects but cannot open is a slide, so
+    its error is reported as such); a plain or single-level TIFF stays an image."""
     import openslide
 
     ext = os.path.splitext(path)[1].lower()
@@ -81,7 +82,7 @@ def is_slide(path: str) -> bool:
         with openslide.OpenSlide(path) as slide:
             return slide.level_count > 1
     except openslide.OpenSlideError:
-        return False
+        return True
 
 
 def open_slide(path: str, name: str):

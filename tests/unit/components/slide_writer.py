@@ -43,11 +43,15 @@ def write_slide(path: Path, pixels: np.ndarray, mpp: Optional[float] = 0.5,
     return path
 
 
-def truncate(path: Path, keep_fraction: float = 0.999) -> Path:
-    """Cuts the file short: its directories survive (tifffile writes each before its
-    tiles), the last tiles do not."""
-    data = path.read_bytes()
-    path.write_bytes(data[:int(len(data) * keep_fraction)])
+def truncate(path: Path) -> Path:
+    """Cuts the file short in the middle of its last level's tiles: the directories survive
+    (tifffile writes each before its tiles), so OpenSlide still detects a tiled TIFF."""
+    import tifffile
+
+    with tifffile.TiffFile(path) as tiff:
+        page = tiff.pages[-1]
+        cut = page.dataoffsets[0] + page.databytecounts[0] // 2
+    path.write_bytes(path.read_bytes()[:cut])
     return path
 
 

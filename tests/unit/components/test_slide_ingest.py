@@ -1,0 +1,59 @@
+"""Whole-slide images through the real ImageExampleGen (driver, Beam executor, split): each
+slide one work item, its tissue tiles the examples, the slide their group, bad slides
+quarantined with the reason while the run goes on."""
+import json
+
+from conftest import read_examples
+from inception_retrain.components import features
+from inception_retrain.components.image_example_gen import contract
+from slide_writer import class_slides, slide_pixels, truncate, write_slide
+from test_image_example_gen_split import ingest
+from test_image_ingest import encode, two_tone
+
+
+def text(example, key):
+    return example.features.feature[key].bytes_list.value[0].decode()
+
+
+def test_nine_slides_give_tiles_grouped_by_slide_each_slide_in_one_split(tmp_path):
+    expected = class_slides(tmp_path / "data")
+    artifact = ingest(tmp_path / "data", tmp_path / "out",
+                      splits=(("train", 60), ("eval", 20), ("test", 20)))
+    splits = read_examples(artifact.uri)
+    tiles = [(split, e) for split, examples in splits.items() for e in examples]
+    assert len(tiles) == expected >= 45
+    split_of = {}
+    for split, example in tiles:
+        group, path = text(example, features.GROUP_KEY), text(example, features.PATH_KEY)
+        assert path.startswith(group + "#x=") and group.endswith(".tiff")
+        assert text(example, features.LABEL_KEY) == group.split("/")[0]
+        assert split_of.setdefault(group, split) == split      # never in two splits
+    assert len(split_of) == 9 and set(split_of.values()) == {"train", "eval", "test"}
+    assert artifact.get_int_custom_property(contract.GROUPED_PROPERTY) == 1
+    accounts = contract.read_slides(artifact.uri)
+    assert [a["slide"] for a in accounts] == sorted(split_of)
+    assert all(a["tiles_kept"] == 10 and a["background_skipped"] == 16 * 12 - 10
+               and a["dropped_out_of_bounds"] == 0 and a["level"] == 0 for a in accounts)
+
+
+def test_bad_slides_are_quarantined_and_the_rest_ingested(tmp_path):
+    data = tmp_path / "data"
+    tissue = [(0, 0, 512, 512)]
+    for name in ("a", "b"):
+        write_slide(data / name / f"{name}_good.tiff", slide_pixels((1024, 1024), tissue))
+        (data / name / f"{name}.png").write_bytes(encode(two_tone((8, 8)), "PNG"))
+    truncate(write_slide(data / "a" / "cut.tiff", slide_pixels((1024, 1024), tissue)))
+    write_slide(data / "b" / "noscale.tiff", slide_pixels((1024, 1024), tissue), mpp=None)
+    artifact = ingest(data, tmp_path / "out")
+    paths = sorted(text(e, features.PATH_KEY) for s in read_examples(artifact.uri).values()
+                   for e in s)
+    assert paths == sorted([f"{c}/{c}.png" for c in "ab"] + [
+        f"{c}/{c}_good.tiff#x={x},y={y}" for c in "ab" for y in (0, 256) for x in (0, 256)])
+    quarantine = {r["relative_path"]: r for r in contract.read_quarantine(artifact.uri)}
+    assert sorted(quarantine) == ["a/cut.tiff", "b/noscale.tiff"]
+    assert "truncated" in quarantine["a/cut.tiff"]["reason"]
+    assert quarantine["b/noscale.tiff"]["category"] == "no_scale"
+    assert "data.slide_default_mpp" in quarantine["b/noscale.tiff"]["reason"]
+    assert artifact.get_int_custom_property(contract.QUARANTINED_PROPERTY) == 2
+    assert [a["slide"] for a in contract.read_slides(artifact.uri)] == [
+        "a/a_good.tiff", "b/b_good.tiff"]
