@@ -56,6 +56,14 @@ DESCRIPTIONS = {
     "data.on_duplicates": "fail | warn when identical files are in more than one split",
     "data.on_label_conflict": "fail | warn when identical files carry different labels",
     "data.on_split_coverage": "fail | warn when a class has no image (or no group) in a split",
+    "data.slide_tile_um": "whole-slide images: tile side in micrometres (128 = 256 px at "
+                          "0.5 um/px)",
+    "data.slide_tile_px": "whole-slide tiles are stored at this many pixels per side",
+    "data.slide_stride_um": "whole-slide tile grid step in micrometres; 0 = the tile side",
+    "data.slide_min_tissue": "whole-slide tiles with less tissue than this share are skipped "
+                             "(0..1)",
+    "data.slide_default_mpp": "microns per pixel for slides that state none; 0 = quarantine "
+                              "them",
     "training.image_size": "pixels per side fed to InceptionV3 (75..1024)",
     "training.batch_size": "examples per training step",
     "training.phase1_epochs": "phase 1: the new head on the frozen network (>= 1)",

@@ -39,6 +39,11 @@ class DataConfig:
     on_duplicates: str = _GATE.on_duplicates          # fail | warn: same file in two splits
     on_label_conflict: str = _GATE.on_label_conflict  # fail | warn: same file, two labels
     on_split_coverage: str = _GATE.on_split_coverage  # fail | warn: a class missing from a split
+    slide_tile_um: float = _INGEST.slide_tile_um        # whole-slide tiles: side in micrometres
+    slide_tile_px: int = _INGEST.slide_tile_px          # stored side in pixels (256 at 0.5 um/px)
+    slide_stride_um: float = _INGEST.slide_stride_um    # tile grid step; 0 = the tile side
+    slide_min_tissue: float = _INGEST.slide_min_tissue  # tiles with less tissue are skipped
+    slide_default_mpp: float = _INGEST.slide_default_mpp  # for slides stating none; 0 = refuse
 
     def __post_init__(self):
         splits = (self.train_percent, self.eval_percent, self.test_percent)
@@ -90,6 +95,16 @@ class DataConfig:
         if self.max_image_side < 0:
             raise ConfigError(f"data.max_image_side must be 0 (off) or more, "
                               f"got {self.max_image_side}")
+        for key in ("slide_tile_um", "slide_tile_px"):
+            if getattr(self, key) <= 0:
+                raise ConfigError(f"data.{key} must be above 0, got {getattr(self, key)}")
+        for key in ("slide_stride_um", "slide_default_mpp"):
+            if getattr(self, key) < 0:
+                raise ConfigError(f"data.{key} must be 0 (off) or more, "
+                                  f"got {getattr(self, key)}")
+        if not 0 <= self.slide_min_tissue <= 1:
+            raise ConfigError(f"data.slide_min_tissue must be in [0, 1], "
+                              f"got {self.slide_min_tissue}")
         if self.max_class_ratio != 0 and self.max_class_ratio < 1:
             raise ConfigError("data.max_class_ratio must be 0 (off) or at least 1, "
                               f"got {self.max_class_ratio}")
@@ -103,7 +118,11 @@ class DataConfig:
                              max_side=self.max_image_side, hidden_files=self.hidden_files,
                              group_pattern=self.group_pattern, site_pattern=self.site_pattern,
                              manifest=posixpath.normpath(self.manifest) if self.manifest
-                             else "")
+                             else "", slide_tile_um=self.slide_tile_um,
+                             slide_tile_px=self.slide_tile_px,
+                             slide_stride_um=self.slide_stride_um,
+                             slide_min_tissue=self.slide_min_tissue,
+                             slide_default_mpp=self.slide_default_mpp)
 
     @property
     def splits(self) -> Tuple[Tuple[str, int], ...]:
