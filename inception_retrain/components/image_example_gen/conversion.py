@@ -13,7 +13,7 @@ from inception_retrain.components.image_example_gen.ingest import (
     IngestOptions, Quarantined, is_hidden, is_remote, label_of, relative_to_root, search_named)
 from inception_retrain.components.image_example_gen.manifest import ManifestRow
 from inception_retrain.components.image_example_gen.slides import (
-    SlideAccount, SlideError, encode_png, tile_name, tile_slide)
+    SLIDE_FORMAT, SlideAccount, SlideError, encode_png, tile_name, tile_slide)
 
 if TYPE_CHECKING:  # annotations only: TensorFlow is imported where an example is built
     import tensorflow as tf
@@ -85,7 +85,7 @@ def slide_examples(path: str, root: str, options: IngestOptions,
         for tile in tile_slide(path, rel, options, account):
             encoded = encode_png(tile.rgb)
             example = _example(encoded, tile_name(rel, tile), options.slide_tile_px,
-                               options.slide_tile_px, "slide")
+                               options.slide_tile_px, SLIDE_FORMAT)
             yield _keyed(example, encoded, label, group, site)
     except SlideError as err:
         yield Quarantined(rel, str(err), NO_SCALE if err.category == NO_SCALE else UNREADABLE)

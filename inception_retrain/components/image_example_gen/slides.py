@@ -18,6 +18,7 @@ from inception_retrain.components.image_example_gen.ingest import IngestOptions
 # Extensions OpenSlide reads; .tif/.tiff are slides only when OpenSlide sees a tiled pyramid.
 SLIDE_EXTENSIONS = {".svs", ".ndpi", ".mrxs", ".scn", ".tif", ".tiff"}
 _TIFF_EXTENSIONS = {".tif", ".tiff"}
+SLIDE_FORMAT = "slide"  # a tile's source_format (schema/schema.pbtxt's domain lists it)
 # The mask level: at least this many mask pixels per tile side, at most this many pixels whole.
 _MASK_PIXELS_PER_TILE = 4
 _MASK_MAX_PIXELS = 16_000_000
