@@ -57,3 +57,23 @@ def test_bad_slides_are_quarantined_and_the_rest_ingested(tmp_path):
     assert artifact.get_int_custom_property(contract.QUARANTINED_PROPERTY) == 2
     assert [a["slide"] for a in contract.read_slides(artifact.uri)] == [
         "a/a_good.tiff", "b/b_good.tiff"]
+
+
+def test_manifest_rows_name_slides_with_their_label_and_patient_group(tmp_path):
+    from test_slide_groups import ingest_split
+
+    data = tmp_path / "data"
+    tissue = [(0, 0, 512, 256)]
+    for name, label in (("s1", "tumour"), ("s2", "normal"), ("s3", "normal")):
+        write_slide(data / "scans" / f"{name}.tiff", slide_pixels((512, 1024), tissue))
+    (data / "slides.csv").write_text("path,label,group\nscans/s1.tiff,tumour,patient1\n"
+                                     "scans/s2.tiff,normal,patient1\n"
+                                     "scans/s3.tiff,normal,patient2\n")
+    artifact, by_split = ingest_split(data, tmp_path / "out", manifest="slides.csv")
+    groups = {path: group for split in by_split.values() for path, group in split.items()}
+    assert groups == {f"scans/{s}.tiff#x={x},y=0": g for s, g in (
+        ("s1", "patient1"), ("s2", "patient1"), ("s3", "patient2")) for x in (0, 256)}
+    labels = {text(e, features.PATH_KEY).split("#")[0]: text(e, features.LABEL_KEY)
+              for s in read_examples(artifact.uri).values() for e in s}
+    assert labels == {"scans/s1.tiff": "tumour", "scans/s2.tiff": "normal",
+                      "scans/s3.tiff": "normal"}

@@ -73,3 +73,13 @@ def test_tissue_mask_splits_stain_from_glass_and_finds_none_on_blank_glass():
     noisy_glass = np.clip(slide_pixels((64, 64), []).astype(int)
                           + np.random.default_rng(0).integers(-3, 4, (64, 64, 3)), 0, 255)
     assert not slides.tissue_mask(noisy_glass.astype(np.uint8)).any()
+
+
+def test_scale_from_tiff_resolution_in_inches_or_centimetres():
+    assert slides.microns_per_pixel({"openslide.mpp-x": "0.2527"}, "s") == 0.2527
+    assert slides.microns_per_pixel({"tiff.ResolutionUnit": "inch",
+                                     "tiff.XResolution": "50800"}, "s") == pytest.approx(0.5)
+    assert slides.microns_per_pixel({"tiff.ResolutionUnit": "centimeter",
+                                     "tiff.XResolution": "40000"}, "s") == pytest.approx(0.25)
+    with pytest.raises(slides.SlideError, match="slide s: states no microns-per-pixel"):
+        slides.microns_per_pixel({"tiff.ResolutionUnit": "none", "tiff.XResolution": "1"}, "s")
