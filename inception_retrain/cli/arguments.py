@@ -126,6 +126,7 @@ def add_predict_command(subparsers) -> argparse.ArgumentParser:
                               "the thumbnail (one colour per class, opacity by score)")
     predict.add_argument("--tiles", metavar="OUT.csv",
                          help="with whole-slide images: one row per tile (x, y, class, scores)")
+    add_config_args(predict)  # the data.slide_* keys: tiles cut as at ingest
     return predict
 
 

@@ -239,7 +239,8 @@ def _predict_slides(args, model_name: str) -> int:
                              else client.DEFAULT_GRPC)
     return slide_predict.run(args.paths, lambda images: predictor(server, model_name, images,
                                                                   args.version),
-                             args.heatmap, args.tiles, batch_size=args.batch_size,
+                             args.heatmap, args.tiles, _load_config(args).data.ingest_options(),
+                             batch_size=args.batch_size,
                              warn=lambda line: print(line, file=sys.stderr))
 
 

@@ -62,9 +62,14 @@ def test_heatmap_tiles_csv_and_slide_call(colour_model, tmp_path, capsys):
     assert np.abs(image[600, 100] - np.array(GLASS)).max() <= 4    # glass left as it is
 
 
-def test_slide_without_scale_is_skipped_by_name(colour_model, tmp_path, capsys):
+def test_slide_without_scale_is_skipped_by_name_unless_the_config_gives_one(
+        colour_model, tmp_path, capsys):
     slide = write_slide(tmp_path / "noscale.tiff", slide_pixels((512, 512), [(0, 0, 256, 256)]),
                         mpp=None, levels=2)
     assert cli.main(["predict", "--model", colour_model, str(slide), "--heatmap",
                      str(tmp_path / "h.png")]) == 1
     assert "noscale.tiff: skipped" in capsys.readouterr().err
+    assert cli.main(["predict", "--model", colour_model, str(slide), "--heatmap",
+                     str(tmp_path / "h.png"), "--set", "data.slide_default_mpp=0.5",
+                     "--set", "data.slide_tile_um=64"]) == 0
+    assert capsys.readouterr().out.split("\t")[:3] == [str(slide), "red", "4"]
