@@ -12,6 +12,7 @@ from inception_retrain.components.image_example_gen.ingest import (
     EMPTY, GROUP_NAME, NO_GROUP, NO_SCALE, NOT_AN_IMAGE, SITE_NAME, TOO_LARGE, UNREADABLE,
     IngestOptions, Quarantined, is_hidden, is_remote, label_of, relative_to_root, search_named)
 from inception_retrain.components.image_example_gen.manifest import ManifestRow
+from inception_retrain.components.image_example_gen.slide_regions import annotation_path
 from inception_retrain.components.image_example_gen.slides import (
     SLIDE_FORMAT, SlideAccount, SlideError, encode_png, tile_name, tile_slide)
 
@@ -73,7 +74,8 @@ def slide_examples(path: str, root: str, options: IngestOptions,
                    row: Optional[ManifestRow] = None
                    ) -> Iterator[Union["tf.train.Example", Quarantined, SlideAccount]]:
     """One slide's tissue tiles as PNG tf.Examples (path `<class>/<slide>#x=..,y=..`, group the
-    slide: the manifest row's group, or the slide's path), then its SlideAccount; or a
+    slide: the manifest row's group, or the slide's path; label the annotated region's class
+    when `<slide stem>.geojson` lies beside it), then its SlideAccount; or a
     Quarantined record naming the slide and why it cannot be tiled."""
     rel = relative_to_root(path, root)
     label = row.label if row is not None else label_of(rel)
@@ -82,11 +84,11 @@ def slide_examples(path: str, root: str, options: IngestOptions,
         search_named(options.site_pattern, SITE_NAME, rel) or "")
     account = SlideAccount(rel)
     try:
-        for tile in tile_slide(path, rel, options, account):
+        for tile in tile_slide(path, rel, options, account, annotation_path(path)):
             encoded = encode_png(tile.rgb)
             example = _example(encoded, tile_name(rel, tile), options.slide_tile_px,
                                options.slide_tile_px, SLIDE_FORMAT)
-            yield _keyed(example, encoded, label, group, site)
+            yield _keyed(example, encoded, tile.label or label, group, site)
     except SlideError as err:
         yield Quarantined(rel, str(err), NO_SCALE if err.category == NO_SCALE else UNREADABLE)
         return

@@ -27,7 +27,7 @@ from tfx.utils import proto_utils
 
 from inception_retrain.components import features
 from inception_retrain.components.image_example_gen import (
-    contract, conversion, ingest, layout, manifest, slides, split_ledger)
+    contract, conversion, ingest, layout, manifest, slide_regions, slides, split_ledger)
 from inception_retrain.components.image_example_gen.contract import (  # noqa: F401 (re-exported)
     GROUPED_PROPERTY, INDEX_DIR, INDEX_FILE, PREVIOUS_SPAN_COUNTS_PROPERTY,
     PREVIOUS_SPAN_PROPERTY, QUARANTINE_DIR, QUARANTINE_FILE, QUARANTINED_PROPERTY,
@@ -108,6 +108,8 @@ class ConvertImage(beam.DoFn):
         """path: a file path, or a manifest.ManifestRow (path below the root, label, group)."""
         row = path if isinstance(path, manifest.ManifestRow) else None
         full = posixpath.join(self._root, row.path) if row else path
+        if row is None and slide_regions.is_annotation_of_a_slide(full, slides.SLIDE_EXTENSIONS):
+            return  # a slide's region labels, read with the slide
         if self._is_slide(full, row):
             results = conversion.slide_examples(full, self._root, self._options, row)
         else:

@@ -47,6 +47,7 @@ class SlideAccount:
     tiles_kept: int = 0
     background_skipped: int = 0
     dropped_out_of_bounds: int = 0
+    outside_regions: int = 0  # with an annotation: tissue tiles in no labelled region
 
     def as_dict(self) -> Dict:
         return dataclasses.asdict(self)
@@ -60,6 +61,7 @@ class Tile:
     y: int
     tissue: float
     rgb: np.ndarray
+    label: str = ""   # the annotated region's class ("" without an annotation)
 
 
 def has_slide_extension(path: str) -> bool:
@@ -170,15 +172,21 @@ def _read_rgb(slide, location: Tuple[int, int], level: int, size: Tuple[int, int
     return background
 
 
+def _integral(mask: np.ndarray) -> np.ndarray:
+    return np.pad(mask.astype(np.int64).cumsum(0).cumsum(1), ((1, 0), (1, 0)))
+
+
 def tile_slide(path: str, name: str, options: IngestOptions = IngestOptions(),
-               account: Optional[SlideAccount] = None) -> Iterator[Tile]:
+               account: Optional[SlideAccount] = None, annotation: str = "") -> Iterator[Tile]:
     """The slide's tissue tiles, one at a time, filling account as it goes.
 
     Grid of slide_tile_um tiles every slide_stride_um (both in micrometres, from the slide's
     microns-per-pixel) over level 0; each tile read at the coarsest level not coarser than the
     target scale (slide_tile_um / slide_tile_px um per pixel) and resized to slide_tile_px.
     Tiles reaching past the slide are dropped; tiles with less tissue than slide_min_tissue
-    (on the mask) are skipped as background. Raises SlideError naming the file.
+    (on the mask) are skipped as background. With an annotation (GeoJSON, slide_regions), a
+    tile takes the class of the region holding most of its tissue, and is skipped when that
+    share is below slide_min_tissue. Raises SlideError naming the file.
     """
     import openslide
     from PIL import Image
@@ -198,8 +206,9 @@ def tile_slide(path: str, name: str, options: IngestOptions = IngestOptions(),
         mask_level = _mask_level(slide, tile_l0, name)
         mask = tissue_mask(np.asarray(_read_rgb(slide, (0, 0), mask_level,
                                                 slide.level_dimensions[mask_level])))
-        integral = np.pad(mask.astype(np.int64).cumsum(0).cumsum(1), ((1, 0), (1, 0)))
+        integral = _integral(mask)
         mask_ds = slide.level_downsamples[mask_level]
+        regions = _region_integrals(annotation, name, mask, mask_ds)
         width, height = slide.dimensions
         for y, x in _grid(width, height, stride_l0):
             if x + tile_l0 > width + 0.5 or y + tile_l0 > height + 0.5:
@@ -209,17 +218,39 @@ def tile_slide(path: str, name: str, options: IngestOptions = IngestOptions(),
             if tissue < options.slide_min_tissue:
                 account.background_skipped += 1
                 continue
+            label = ""
+            if regions:
+                share, label = max((_fraction(r, x / mask_ds, y / mask_ds, tile_l0 / mask_ds), k)
+                                   for k, r in regions.items())
+                if share < options.slide_min_tissue:
+                    account.outside_regions += 1
+                    continue
             image = _read_rgb(slide, (x, y), level, (size_l, size_l))
             if image.size != (options.slide_tile_px, options.slide_tile_px):
                 image = image.resize((options.slide_tile_px, options.slide_tile_px),
                                      Image.Resampling.LANCZOS)
             account.tiles_kept += 1
-            yield Tile(x, y, tissue, np.asarray(image))
+            yield Tile(x, y, tissue, np.asarray(image), label)
     except openslide.OpenSlideError as err:
         raise SlideError(f"slide {name}: OpenSlide failed reading it (truncated or corrupt): "
                          f"{err}", "unreadable") from None
     finally:
         slide.close()
+
+
+def _region_integrals(annotation: str, name: str, mask: np.ndarray,
+                      mask_ds: float) -> Dict[str, np.ndarray]:
+    """{class: integral image of tissue inside its regions} ({} without an annotation)."""
+    if not annotation:
+        return {}
+    from inception_retrain.components.image_example_gen import slide_regions
+
+    try:
+        regions = slide_regions.read_regions(annotation, os.path.splitext(name)[0] + ".geojson")
+    except slide_regions.RegionError as err:
+        raise SlideError(str(err), "unreadable") from None
+    return {label: _integral(region & mask) for label, region in
+            slide_regions.region_masks(regions, mask.shape, mask_ds).items()}
 
 
 def _grid(width: int, height: int, stride: float) -> List[Tuple[int, int]]:

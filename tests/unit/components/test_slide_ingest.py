@@ -77,3 +77,33 @@ def test_manifest_rows_name_slides_with_their_label_and_patient_group(tmp_path):
               for s in read_examples(artifact.uri).values() for e in s}
     assert labels == {"scans/s1.tiff": "tumour", "scans/s2.tiff": "normal",
                       "scans/s3.tiff": "normal"}
+
+
+def test_geojson_regions_give_one_slide_tiles_of_two_classes(tmp_path):
+    data = tmp_path / "data"
+    # tissue on the top half (1024 x 256 px); regions: tumour over x 0-512, stroma over x 512-768
+    # (a hole cut out of it at x 640-700), nothing over x 768-1024
+    write_slide(data / "a" / "s1.tiff", slide_pixels((512, 1024), [(0, 0, 1024, 256)]))
+    write_slide(data / "b" / "s2.tiff", slide_pixels((512, 1024), [(0, 0, 256, 256)]))
+
+    def square(x0, x1):
+        return [[x0, 0], [x1, 0], [x1, 256], [x0, 256], [x0, 0]]
+
+    (data / "a" / "s1.geojson").write_text(json.dumps({"type": "FeatureCollection", "features": [
+        {"type": "Feature", "geometry": {"type": "Polygon", "coordinates": [square(0, 512)]},
+         "properties": {"classification": {"name": "tumour"}}},
+        {"type": "Feature", "geometry": {"type": "Polygon", "coordinates": [
+            square(500, 760), square(600, 620)]},
+         "properties": {"classification": {"name": "stroma"}}}]}))
+    artifact = ingest(data, tmp_path / "out")
+    labels = {text(e, features.PATH_KEY): (text(e, features.LABEL_KEY),
+                                           text(e, features.GROUP_KEY))
+              for s in read_examples(artifact.uri).values() for e in s}
+    assert labels == {"a/s1.tiff#x=0,y=0": ("tumour", "a/s1.tiff"),
+                      "a/s1.tiff#x=256,y=0": ("tumour", "a/s1.tiff"),
+                      "a/s1.tiff#x=512,y=0": ("stroma", "a/s1.tiff"),
+                      "b/s2.tiff#x=0,y=0": ("b", "b/s2.tiff")}
+    assert contract.read_quarantine(artifact.uri) == []
+    s1 = contract.read_slides(artifact.uri)[0]
+    assert s1["slide"] == "a/s1.tiff"
+    assert (s1["tiles_kept"], s1["outside_regions"]) == (3, 1)

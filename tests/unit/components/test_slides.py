@@ -18,7 +18,8 @@ def test_only_the_tissue_corner_is_tiled_at_the_target_scale(tmp_path):
     assert all(t.rgb.shape == (256, 256, 3) and t.tissue == 1.0 for t in tiles)
     assert account.as_dict() == {
         "slide": "corner.tiff", "mpp": 0.25, "level": 1, "level_downsample": 2.0, "scale": 1.0,
-        "tiles_kept": 2, "background_skipped": 10, "dropped_out_of_bounds": 0}
+        "tiles_kept": 2, "background_skipped": 10, "dropped_out_of_bounds": 0,
+        "outside_regions": 0}
     assert tuple(tiles[0].rgb[10, 10]) != (236, 236, 240)   # tissue pixels, not glass
 
 
@@ -83,3 +84,15 @@ def test_scale_from_tiff_resolution_in_inches_or_centimetres():
                                      "tiff.XResolution": "40000"}, "s") == pytest.approx(0.25)
     with pytest.raises(slides.SlideError, match="slide s: states no microns-per-pixel"):
         slides.microns_per_pixel({"tiff.ResolutionUnit": "none", "tiff.XResolution": "1"}, "s")
+
+
+def test_annotation_without_classified_polygons_is_refused_by_name(tmp_path):
+    import json
+
+    path = write_slide(tmp_path / "s.tiff", slide_pixels((512, 512), [(0, 0, 256, 256)]),
+                       levels=2)
+    (tmp_path / "s.geojson").write_text(json.dumps({"type": "FeatureCollection", "features": [
+        {"type": "Feature", "geometry": {"type": "Point", "coordinates": [1, 2]},
+         "properties": {"classification": {"name": "tumour"}}}]}))
+    with pytest.raises(slides.SlideError, match="annotation s.geojson: no Polygon"):
+        list(slides.tile_slide(str(path), "s.tiff", annotation=str(tmp_path / "s.geojson")))
