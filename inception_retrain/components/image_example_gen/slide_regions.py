@@ -65,7 +65,7 @@ def region_masks(regions: Dict[str, List[List[Ring]]], shape: Tuple[int, int],
         draw = ImageDraw.Draw(image)
         for polygon in polygons:
             for i, ring in enumerate(polygon):
-                points = [(float(x) / downsample, float(y) / downsample) for x, y in ring[:]]
+                points = [(float(x) / downsample, float(y) / downsample) for x, y in ring]
                 if len(points) >= 3:
                     draw.polygon(points, fill=0 if i else 1)
         masks[label] = np.asarray(image, dtype=bool)
