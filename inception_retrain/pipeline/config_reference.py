@@ -64,6 +64,8 @@ DESCRIPTIONS = {
                              "(0..1)",
     "data.slide_default_mpp": "microns per pixel for slides that state none; 0 = quarantine "
                               "them",
+    "data.slide_min_sharpness": "whole-slide tiles whose Laplacian variance is below this are "
+                                "dropped as blurry; 0 = off",
     "training.image_size": "pixels per side fed to InceptionV3 (75..1024)",
     "training.batch_size": "examples per training step",
     "training.phase1_epochs": "phase 1: the new head on the frozen network (>= 1)",

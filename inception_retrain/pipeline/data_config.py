@@ -44,6 +44,7 @@ class DataConfig:
     slide_stride_um: float = _INGEST.slide_stride_um    # tile grid step; 0 = the tile side
     slide_min_tissue: float = _INGEST.slide_min_tissue  # tiles with less tissue are skipped
     slide_default_mpp: float = _INGEST.slide_default_mpp  # for slides stating none; 0 = refuse
+    slide_min_sharpness: float = _INGEST.slide_min_sharpness  # blurrier tiles dropped; 0 = off
 
     def __post_init__(self):
         splits = (self.train_percent, self.eval_percent, self.test_percent)
@@ -98,7 +99,7 @@ class DataConfig:
         for key in ("slide_tile_um", "slide_tile_px"):
             if getattr(self, key) <= 0:
                 raise ConfigError(f"data.{key} must be above 0, got {getattr(self, key)}")
-        for key in ("slide_stride_um", "slide_default_mpp"):
+        for key in ("slide_stride_um", "slide_default_mpp", "slide_min_sharpness"):
             if getattr(self, key) < 0:
                 raise ConfigError(f"data.{key} must be 0 (off) or more, "
                                   f"got {getattr(self, key)}")
@@ -122,7 +123,8 @@ class DataConfig:
                              slide_tile_px=self.slide_tile_px,
                              slide_stride_um=self.slide_stride_um,
                              slide_min_tissue=self.slide_min_tissue,
-                             slide_default_mpp=self.slide_default_mpp)
+                             slide_default_mpp=self.slide_default_mpp,
+                             slide_min_sharpness=self.slide_min_sharpness)
 
     @property
     def splits(self) -> Tuple[Tuple[str, int], ...]:

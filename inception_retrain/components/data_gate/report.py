@@ -73,9 +73,10 @@ def slide_section(accounts) -> List[str]:
         return []
     out = ["", f"## Whole-slide images ({len(accounts)})", ""]
     out += _table(["slide", "tiles kept", "background skipped", "dropped (out of bounds)",
-                   "outside annotated regions", "um/px", "level (downsample)", "scale read"],
+                   "dropped (blurry)", "outside annotated regions", "um/px", "level (downsample)", "scale read"],
                   [[f"`{a['slide']}`", a["tiles_kept"], a["background_skipped"],
-                    a["dropped_out_of_bounds"], a.get("outside_regions", 0), f"{a['mpp']:g}",
+                    a["dropped_out_of_bounds"], a.get("dropped_blurry", 0),
+                    a.get("outside_regions", 0), f"{a['mpp']:g}",
                     f"{a['level']} ({a['level_downsample']:g}x)", f"{a['scale']:g}"]
                    for a in accounts])
     return out

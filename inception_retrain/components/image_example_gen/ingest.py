@@ -54,6 +54,7 @@ class IngestOptions:
     slide_stride_um: float = 0.0
     slide_min_tissue: float = 0.5
     slide_default_mpp: float = 0.0
+    slide_min_sharpness: float = 0.0  # variance of the tile's Laplacian; below: blurry (0: off)
 
     def __post_init__(self):
         if self.max_file_bytes < 1 or self.max_pixels < 1 or self.max_side < 0:
@@ -64,7 +65,7 @@ class IngestOptions:
             raise ValueError(f"hidden_files must be one of {HIDDEN_POLICIES}, "
                              f"got {self.hidden_files!r}")
         if (self.slide_tile_um <= 0 or self.slide_tile_px < 1 or self.slide_stride_um < 0
-                or self.slide_default_mpp < 0 or not 0 <= self.slide_min_tissue <= 1):
+                or self.slide_default_mpp < 0 or self.slide_min_sharpness < 0 or not 0 <= self.slide_min_tissue <= 1):
             raise ValueError(f"slide tiling settings out of range: {self}")
         for key, name in (("group_pattern", GROUP_NAME), ("site_pattern", SITE_NAME)):
             pattern_problem(key, getattr(self, key), name, raise_it=True)

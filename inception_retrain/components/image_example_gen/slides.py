@@ -48,6 +48,7 @@ class SlideAccount:
     background_skipped: int = 0
     dropped_out_of_bounds: int = 0
     outside_regions: int = 0  # with an annotation: tissue tiles in no labelled region
+    dropped_blurry: int = 0   # below slide_min_sharpness
 
     def as_dict(self) -> Dict:
         return dataclasses.asdict(self)
@@ -184,7 +185,7 @@ def tile_slide(path: str, name: str, options: IngestOptions = IngestOptions(),
     microns-per-pixel) over level 0; each tile read at the coarsest level not coarser than the
     target scale (slide_tile_um / slide_tile_px um per pixel) and resized to slide_tile_px.
     Tiles reaching past the slide are dropped; tiles with less tissue than slide_min_tissue
-    (on the mask) are skipped as background. With an annotation (GeoJSON, slide_regions), a
+    (on the mask) are skipped as background; with slide_min_sharpness, blurry tiles dropped. With an annotation (GeoJSON, slide_regions), a
     tile takes the class of the region holding most of its tissue, and is skipped when that
     share is below slide_min_tissue. Raises SlideError naming the file.
     """
@@ -229,8 +230,12 @@ def tile_slide(path: str, name: str, options: IngestOptions = IngestOptions(),
             if image.size != (options.slide_tile_px, options.slide_tile_px):
                 image = image.resize((options.slide_tile_px, options.slide_tile_px),
                                      Image.Resampling.LANCZOS)
+            pixels = np.asarray(image)
+            if options.slide_min_sharpness and sharpness(pixels) < options.slide_min_sharpness:
+                account.dropped_blurry += 1
+                continue
             account.tiles_kept += 1
-            yield Tile(x, y, tissue, np.asarray(image), label)
+            yield Tile(x, y, tissue, pixels, label)
     except openslide.OpenSlideError as err:
         raise SlideError(f"slide {name}: OpenSlide failed reading it (truncated or corrupt): "
                          f"{err}", "unreadable") from None
@@ -251,6 +256,15 @@ def _region_integrals(annotation: str, name: str, mask: np.ndarray,
         raise SlideError(str(err), "unreadable") from None
     return {label: _integral(region & mask) for label, region in
             slide_regions.region_masks(regions, mask.shape, mask_ds).items()}
+
+
+def sharpness(rgb: np.ndarray) -> float:
+    """Variance of the 4-neighbour Laplacian of the tile's grey levels: near 0 for an
+    out-of-focus tile, large where there are edges and texture."""
+    grey = rgb.astype(np.float32).mean(axis=2)
+    laplacian = (grey[:-2, 1:-1] + grey[2:, 1:-1] + grey[1:-1, :-2] + grey[1:-1, 2:]
+                 - 4 * grey[1:-1, 1:-1])
+    return float(laplacian.var())
 
 
 def _grid(width: int, height: int, stride: float) -> List[Tuple[int, int]]:

@@ -19,7 +19,7 @@ def test_only_the_tissue_corner_is_tiled_at_the_target_scale(tmp_path):
     assert account.as_dict() == {
         "slide": "corner.tiff", "mpp": 0.25, "level": 1, "level_downsample": 2.0, "scale": 1.0,
         "tiles_kept": 2, "background_skipped": 10, "dropped_out_of_bounds": 0,
-        "outside_regions": 0}
+        "outside_regions": 0, "dropped_blurry": 0}
     assert tuple(tiles[0].rgb[10, 10]) != (236, 236, 240)   # tissue pixels, not glass
 
 
@@ -96,3 +96,16 @@ def test_annotation_without_classified_polygons_is_refused_by_name(tmp_path):
          "properties": {"classification": {"name": "tumour"}}}]}))
     with pytest.raises(slides.SlideError, match="annotation s.geojson: no Polygon"):
         list(slides.tile_slide(str(path), "s.tiff", annotation=str(tmp_path / "s.geojson")))
+
+
+def test_blurry_tiles_are_dropped_only_with_a_sharpness_floor(tmp_path):
+    pixels = slide_pixels((512, 1024), [(0, 0, 256, 256)])         # textured tissue
+    ramp = np.linspace(0, 1, 256)[None, :, None]                     # smooth, out of focus
+    pixels[0:256, 512:768] = (np.array([190, 70, 150]) * (0.8 + 0.2 * ramp)).astype(np.uint8)
+    path = write_slide(tmp_path / "blur.tiff", pixels, levels=2)
+    assert [t.x for t in slides.tile_slide(str(path), "blur.tiff")] == [0, 512]
+    account = slides.SlideAccount("blur.tiff")
+    kept = slides.tile_slide(str(path), "blur.tiff", IngestOptions(slide_min_sharpness=5.0),
+                             account)
+    assert [t.x for t in kept] == [0]
+    assert account.dropped_blurry == 1

@@ -57,6 +57,7 @@ NON_DEFAULT: Dict[str, Any] = {
     "data.slide_stride_um": 64.0,
     "data.slide_min_tissue": 0.25,
     "data.slide_default_mpp": 0.25,
+    "data.slide_min_sharpness": 20.0,
     "training.image_size": 160,
     "training.batch_size": 16,
     "training.phase1_epochs": 4,
