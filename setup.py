@@ -16,7 +16,8 @@ setup(
                   "inception_retrain.kubeflow": ["Dockerfile", "Dockerfile.dockerignore", "README.md"],
                   "inception_retrain.serving": ["k8s/*", "README.md"]},
     # The exact, resolved set lives in requirements.lock; these are the direct needs.
-    install_requires=["tfx[kfp]==1.16.0", "apache-beam[gcp]==2.61.0", "dill", "pillow", "pyyaml"],
-    extras_require={"test": ["pytest", "pytest-xdist", "jsonschema"]},
+    install_requires=["tfx[kfp]==1.16.0", "apache-beam[gcp]==2.61.0", "dill", "pillow", "pyyaml",
+                      "openslide-python", "openslide-bin"],
+    extras_require={"test": ["pytest", "pytest-xdist", "jsonschema", "tifffile"]},
     entry_points={"console_scripts": ["inception-retrain=inception_retrain.cli.main:main"]},
 )

@@ -120,6 +120,13 @@ def add_predict_command(subparsers) -> argparse.ArgumentParser:
                          help="images per request (default 8)")
     predict.add_argument("--top-k", type=int, default=3, metavar="K",
                          help="classes listed per image (default 3)")
+    predict.add_argument("--heatmap", metavar="OUT.png",
+                         help="the paths are whole-slide images (or folders of them): tile "
+                              "each on tissue as at ingest, classify the tiles, draw them over "
+                              "the thumbnail (one colour per class, opacity by score)")
+    predict.add_argument("--tiles", metavar="OUT.csv",
+                         help="with whole-slide images: one row per tile (x, y, class, scores)")
+    add_config_args(predict)  # the data.slide_* keys: tiles cut as at ingest
     return predict
 
 

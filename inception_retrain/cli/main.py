@@ -215,6 +215,8 @@ def _cmd_predict(args) -> int:
 
     model_name = args.model_name or config_lib.PipelineConfig().model_name
     try:
+        if args.heatmap or args.tiles:
+            return _predict_slides(args, model_name)
         return client.run(args.paths, args.protocol, args.server, model_name,
                            version=args.version, batch_size=args.batch_size, k=args.top_k,
                            warn=lambda line: print(line, file=sys.stderr),
@@ -222,6 +224,27 @@ def _cmd_predict(args) -> int:
     except client.PredictError as err:
         print(f"predict error: {err}", file=sys.stderr)
         return 1
+
+
+def _predict_slides(args, model_name: str) -> int:
+    """predict --heatmap/--tiles: whole-slide images tiled and classified tile by tile."""
+    from inception_retrain.cli import slide_predict
+    from inception_retrain.serving import client
+
+    if args.model:
+        model_dir = client.local_model_dir(args.model, args.version)
+        print(f"[predict] local SavedModel {model_dir} (serving_default, no server)",
+              file=sys.stderr)
+        predictor = client.local_predictor(model_dir)
+    else:
+        predictor = client.predict_rest if args.protocol == "rest" else client.predict_grpc
+    server = args.server or (client.DEFAULT_REST if args.protocol == "rest"
+                             else client.DEFAULT_GRPC)
+    return slide_predict.run(args.paths, lambda images: predictor(server, model_name, images,
+                                                                  args.version),
+                             args.heatmap, args.tiles, _load_config(args).data.ingest_options(),
+                             batch_size=args.batch_size,
+                             warn=lambda line: print(line, file=sys.stderr))
 
 
 def _cmd_history(args) -> int:

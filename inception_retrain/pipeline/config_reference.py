@@ -45,6 +45,16 @@ DESCRIPTIONS = {
                          "results per site",
     "data.manifest": "CSV below root, one row per image: path,label[,group][,site]; "
                      "instead of class folders",
+    "data.slide_tile_um": "whole-slide images: tile side in micrometres (128 = 256 px at "
+                          "0.5 um/px)",
+    "data.slide_tile_px": "whole-slide tiles are stored at this many pixels per side",
+    "data.slide_stride_um": "whole-slide tile grid step in micrometres; 0 = the tile side",
+    "data.slide_min_tissue": "whole-slide tiles with less tissue than this share are skipped "
+                             "(0..1)",
+    "data.slide_default_mpp": "microns per pixel for slides that state none; 0 = quarantine "
+                              "them",
+    "data.slide_min_sharpness": "whole-slide tiles whose Laplacian variance is below this are "
+                                "dropped as blurry; 0 = off",
     "training.image_size": "pixels per side fed to InceptionV3 (75..1024)",
     "training.batch_size": "examples per training step",
     "training.phase1_epochs": "phase 1: the new head on the frozen network (>= 1)",

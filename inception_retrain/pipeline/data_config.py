@@ -28,6 +28,12 @@ class DataSource:
     group_pattern: str = _INGEST.group_pattern  # regex with (?P<group>...): the slide of a tile
     site_pattern: str = _INGEST.site_pattern    # regex with (?P<site>...): the lab of an image
     manifest: str = _INGEST.manifest            # CSV below root (path,label[,group][,site])
+    slide_tile_um: float = _INGEST.slide_tile_um        # whole-slide tiles: side in micrometres
+    slide_tile_px: int = _INGEST.slide_tile_px          # stored side in pixels (256 at 0.5 um/px)
+    slide_stride_um: float = _INGEST.slide_stride_um    # tile grid step; 0 = the tile side
+    slide_min_tissue: float = _INGEST.slide_min_tissue  # tiles with less tissue are skipped
+    slide_default_mpp: float = _INGEST.slide_default_mpp  # for slides stating none; 0 = refuse
+    slide_min_sharpness: float = _INGEST.slide_min_sharpness  # blurrier tiles dropped; 0 = off
 
 
 @dataclasses.dataclass(frozen=True)
@@ -82,6 +88,16 @@ class DataConfig(GateThresholds, DataSource):
         if self.max_image_side < 0:
             raise ConfigError(f"data.max_image_side must be 0 (off) or more, "
                               f"got {self.max_image_side}")
+        for key in ("slide_tile_um", "slide_tile_px"):
+            if getattr(self, key) <= 0:
+                raise ConfigError(f"data.{key} must be above 0, got {getattr(self, key)}")
+        for key in ("slide_stride_um", "slide_default_mpp", "slide_min_sharpness"):
+            if getattr(self, key) < 0:
+                raise ConfigError(f"data.{key} must be 0 (off) or more, "
+                                  f"got {getattr(self, key)}")
+        if not 0 <= self.slide_min_tissue <= 1:
+            raise ConfigError(f"data.slide_min_tissue must be in [0, 1], "
+                              f"got {self.slide_min_tissue}")
 
     def ingest_options(self) -> IngestOptions:
         """Per-image limits and hidden-file policy, as ImageExampleGen and preflight use them."""
@@ -89,7 +105,12 @@ class DataConfig(GateThresholds, DataSource):
                              max_side=self.max_image_side, hidden_files=self.hidden_files,
                              group_pattern=self.group_pattern, site_pattern=self.site_pattern,
                              manifest=posixpath.normpath(self.manifest) if self.manifest
-                             else "")
+                             else "", slide_tile_um=self.slide_tile_um,
+                             slide_tile_px=self.slide_tile_px,
+                             slide_stride_um=self.slide_stride_um,
+                             slide_min_tissue=self.slide_min_tissue,
+                             slide_default_mpp=self.slide_default_mpp,
+                             slide_min_sharpness=self.slide_min_sharpness)
 
     @property
     def splits(self) -> Tuple[Tuple[str, int], ...]:

@@ -121,6 +121,9 @@ def DataGate(
         facts["split"] = dict(split_facts,
                               method=example_gen.read_assignment(examples.uri).get("method"))
         facts["leakage"] = checks.leakage_summary(leaks)
+    slides = example_gen.read_slides(examples.uri)
+    if slides:
+        facts["slides"] = slides
     if previous is not None:
         distance, worst = checks.label_drift(checks.total_counts(counts), previous[1])
         facts["label_drift"] = {"previous_span": previous[0], "previous_counts": previous[1],

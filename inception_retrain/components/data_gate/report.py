@@ -36,6 +36,7 @@ def render(facts: Dict[str, Any], quarantine: List[Dict[str, str]], anomalies: L
                   + [["**total**"] + [sum(counts[s].values()) for s in splits]
                      + [sum(sum(counts[s].values()) for s in splits), ""]])
     out += split_section(facts.get("split"), facts.get("leakage"))
+    out += slide_section(facts.get("slides"))
     drift = facts.get("label_drift")
     out += ["", "## Label drift", ""]
     if drift:
@@ -63,6 +64,22 @@ def render(facts: Dict[str, Any], quarantine: List[Dict[str, str]], anomalies: L
     out += ["", "## Schema anomalies", ""]
     out += [f"- {line}" for line in anomalies] or ["None."]
     return "\n".join(out) + "\n"
+
+
+def slide_section(accounts) -> List[str]:
+    """Per whole-slide image: tiles kept, background skipped, dropped at the edge, and the level
+    and scale read; nothing when no slide was tiled."""
+    if not accounts:
+        return []
+    out = ["", f"## Whole-slide images ({len(accounts)})", ""]
+    out += _table(["slide", "tiles kept", "background skipped", "dropped (out of bounds)",
+                   "dropped (blurry)", "outside annotated regions", "um/px", "level (downsample)", "scale read"],
+                  [[f"`{a['slide']}`", a["tiles_kept"], a["background_skipped"],
+                    a["dropped_out_of_bounds"], a.get("dropped_blurry", 0),
+                    a.get("outside_regions", 0), f"{a['mpp']:g}",
+                    f"{a['level']} ({a['level_downsample']:g}x)", f"{a['scale']:g}"]
+                   for a in accounts])
+    return out
 
 
 def split_section(split, leakage) -> List[str]:

@@ -61,6 +61,7 @@ def read_index(examples_uri: str) -> Dict[str, List[Dict[str, str]]]:
 # split_ledger: beside the model base path).
 SPLIT_DIR = "split"                    # <examples uri>/split/assignment.json
 ASSIGNMENT_FILE = "assignment.json"    # method, ledger, counts per split and class
+SLIDES_FILE = "slides.json"            # <split dir>/<input pattern>.slides.json: per slide tiled
 SPLIT_LEDGER_PARAMETER = "split_ledger"  # ImageExampleGen's parameter: the ledger's path or URI
 
 
@@ -71,6 +72,22 @@ def assignment_path(examples_uri: str) -> str:
 def read_assignment(examples_uri: str) -> Dict[str, Any]:
     """The split record ImageExampleGen wrote ({} for user split folders or older runs)."""
     return artifact_files.read_json(assignment_path(examples_uri)) or {}
+
+
+def write_slides(accounts: Iterable[Dict[str, Any]], path: str) -> None:
+    """The slides' tiling accounts (slides.SlideAccount.as_dict()), sorted by slide."""
+    with artifact_files.open_text(path, "w") as f:
+        json.dump(sorted(accounts, key=lambda a: a["slide"]), f, indent=1, sort_keys=True)
+
+
+def read_slides(examples_uri: str) -> List[Dict[str, Any]]:
+    """Every tiled slide's account (tiles kept, background skipped, dropped, level and scale
+    read), sorted by slide; [] when no slide was ingested."""
+    accounts = []
+    pattern = posixpath.join(examples_uri, SPLIT_DIR, "*." + SLIDES_FILE)
+    for path in artifact_files.glob(pattern):
+        accounts.extend(artifact_files.read_json(path) or [])
+    return sorted(accounts, key=lambda a: a["slide"])
 
 
 def read_ledger(path: str) -> Dict[str, Dict[str, str]]:

@@ -5,26 +5,16 @@ import io
 import os
 import stat
 import warnings
-from typing import TYPE_CHECKING, Optional, Tuple, Union
+from typing import TYPE_CHECKING, Iterator, Optional, Tuple, Union
 
 from inception_retrain.components import features
 from inception_retrain.components.image_example_gen.ingest import (
-    EMPTY,
-    GROUP_NAME,
-    NO_GROUP,
-    NOT_AN_IMAGE,
-    SITE_NAME,
-    TOO_LARGE,
-    UNREADABLE,
-    IngestOptions,
-    Quarantined,
-    is_hidden,
-    is_remote,
-    label_of,
-    relative_to_root,
-    search_named,
-)
+    EMPTY, GROUP_NAME, NO_GROUP, NO_SCALE, NOT_AN_IMAGE, SITE_NAME, TOO_LARGE, UNREADABLE,
+    IngestOptions, Quarantined, is_hidden, is_remote, label_of, relative_to_root, search_named)
 from inception_retrain.components.image_example_gen.manifest import ManifestRow
+from inception_retrain.components.image_example_gen.slide_regions import annotation_path
+from inception_retrain.components.image_example_gen.slides import (
+    SLIDE_FORMAT, SlideAccount, SlideError, encode_png, tile_name, tile_slide)
 
 if TYPE_CHECKING:  # annotations only: TensorFlow is imported where an example is built
     import tensorflow as tf
@@ -64,14 +54,45 @@ def image_to_example(data: bytes, relative_path: str,
     example = _image_example(data, relative_path, options)
     if isinstance(example, Quarantined):
         return example
+    return _keyed(example, data, label, group or relative_path, site)
+
+
+def _keyed(example: "tf.train.Example", data: bytes, label: Optional[str], group: str,
+           site: str) -> "tf.train.Example":
+    """The example with its label (when given), group, site and the SHA-256 of data."""
     feature = example.features.feature
     if label is not None:
         feature[features.LABEL_KEY].bytes_list.value[0] = label.encode()
-    feature[features.GROUP_KEY].bytes_list.value.append((group or relative_path).encode())
+    feature[features.GROUP_KEY].bytes_list.value.append(group.encode())
     feature[features.SITE_KEY].bytes_list.value.append(site.encode())
     feature[features.CONTENT_HASH_KEY].bytes_list.value.append(
         hashlib.sha256(data).hexdigest().encode())
     return example
+
+
+def slide_examples(path: str, root: str, options: IngestOptions,
+                   row: Optional[ManifestRow] = None
+                   ) -> Iterator[Union["tf.train.Example", Quarantined, SlideAccount]]:
+    """One slide's tissue tiles as PNG tf.Examples (path `<class>/<slide>#x=..,y=..`, group the
+    slide: the manifest row's group, or the slide's path; label the annotated region's class
+    when `<slide stem>.geojson` lies beside it), then its SlideAccount; or a
+    Quarantined record naming the slide and why it cannot be tiled."""
+    rel = relative_to_root(path, root)
+    label = row.label if row is not None else label_of(rel)
+    group = (row.group if row is not None else "") or rel
+    site = row.site if row is not None else (
+        search_named(options.site_pattern, SITE_NAME, rel) or "")
+    account = SlideAccount(rel)
+    try:
+        for tile in tile_slide(path, rel, options, account, annotation_path(path)):
+            encoded = encode_png(tile.rgb)
+            example = _example(encoded, tile_name(rel, tile), options.slide_tile_px,
+                               options.slide_tile_px, SLIDE_FORMAT)
+            yield _keyed(example, encoded, tile.label or label, group, site)
+    except SlideError as err:
+        yield Quarantined(rel, str(err), NO_SCALE if err.category == NO_SCALE else UNREADABLE)
+        return
+    yield account
 
 
 def _image_example(data: bytes, relative_path: str,

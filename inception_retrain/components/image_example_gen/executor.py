@@ -27,13 +27,7 @@ from tfx.utils import proto_utils
 
 from inception_retrain.components import features, node_ids
 from inception_retrain.components.image_example_gen import (
-    contract,
-    conversion,
-    ingest,
-    layout,
-    manifest,
-    split_ledger,
-)
+    contract, conversion, ingest, layout, manifest, slide_regions, slides, split_ledger)
 from inception_retrain.components.image_example_gen.contract import (  # noqa: F401 (re-exported)
     GROUPED_PROPERTY,
     INDEX_DIR,
@@ -52,6 +46,7 @@ from inception_retrain.components.image_example_gen.contract import (  # noqa: F
 INGEST_KEY = "ingest"
 PATTERN_KEY = "input_pattern"
 _QUARANTINE_TAG = "quarantine"
+_SLIDES_TAG = "slides"
 _SPAN_SPEC = re.compile(r"\{SPAN(:\d+)?\}")
 # zlib level of the gzipped split TFRecords. 0 writes stored deflate blocks: still the gzip
 # stream that tf.data (compression_type="GZIP") and TFX's TFXIO readers expect, but the payloads
@@ -101,7 +96,9 @@ def index_record(example) -> Dict[str, str]:
 
 
 class ConvertImage(beam.DoFn):
-    """Reads and converts one file; quarantined files go to a tagged output, counted."""
+    """Reads and converts one file; quarantined files go to a tagged output, counted. A slide
+    (slides.is_slide) is one work item whose tiles are its examples; its accounting goes to
+    a tagged output too."""
 
     def __init__(self, root: str, options: ingest.IngestOptions):
         self._root = root
@@ -109,22 +106,36 @@ class ConvertImage(beam.DoFn):
         self._examples = beam.metrics.Metrics.counter(node_ids.EXAMPLE_GEN, "examples")
         self._quarantined = beam.metrics.Metrics.counter(node_ids.EXAMPLE_GEN, "quarantined")
 
+    def _is_slide(self, full: str, row: Optional[manifest.ManifestRow]) -> bool:
+        """A local, visible (or manifest-named) file that OpenSlide tiles; OpenSlide reads local
+        files only."""
+        return (slides.has_slide_extension(full) and not ingest.is_remote(full)
+                and (row is not None
+                     or not ingest.is_hidden(ingest.relative_to_root(full, self._root)))
+                and slides.is_slide(full))
+
     def process(self, path):
         """path: a file path, or a manifest.ManifestRow (path below the root, label, group)."""
-        if isinstance(path, manifest.ManifestRow):
-            result = conversion.example_or_quarantine(posixpath.join(self._root, path.path),
-                                                      self._root, self._options, path)
+        row = path if isinstance(path, manifest.ManifestRow) else None
+        full = posixpath.join(self._root, row.path) if row else path
+        if row is None and slide_regions.is_annotation_of_a_slide(full, slides.SLIDE_EXTENSIONS):
+            return  # a slide's region labels, read with the slide
+        if self._is_slide(full, row):
+            results = conversion.slide_examples(full, self._root, self._options, row)
         else:
-            result = conversion.example_or_quarantine(path, self._root, self._options)
-        if result is None:
-            return
-        if isinstance(result, ingest.Quarantined):
-            self._quarantined.inc()
-            logging.warning("quarantined %s: %s", result.relative_path, result.reason)
-            yield beam.pvalue.TaggedOutput(_QUARANTINE_TAG, result)
-        else:
-            self._examples.inc()
-            yield result
+            results = [conversion.example_or_quarantine(full, self._root, self._options, row)]
+        for result in results:
+            if result is None:
+                continue
+            if isinstance(result, slides.SlideAccount):
+                yield beam.pvalue.TaggedOutput(_SLIDES_TAG, result.as_dict())
+            elif isinstance(result, ingest.Quarantined):
+                self._quarantined.inc()
+                logging.warning("quarantined %s: %s", result.relative_path, result.reason)
+                yield beam.pvalue.TaggedOutput(_QUARANTINE_TAG, result)
+            else:
+                self._examples.inc()
+                yield result
 
 
 def one_local_worker(pipeline: beam.Pipeline) -> bool:
@@ -141,40 +152,44 @@ def one_local_worker(pipeline: beam.Pipeline) -> bool:
 
 
 def convert_paths(paths: beam.PCollection, root: str, options: ingest.IngestOptions,
-                  label: str = "Convert") -> Tuple[beam.PCollection, beam.PCollection]:
-    """Paths -> (tf.Examples, ingest.Quarantined records); spread over the workers first (a listing
-    arrives as one bundle), unless there is only one (one_local_worker)."""
+                  label: str = "Convert"
+                  ) -> Tuple[beam.PCollection, beam.PCollection, beam.PCollection]:
+    """Paths -> (tf.Examples, ingest.Quarantined records, slide accounts); spread over the
+    workers first (a listing arrives as one bundle), unless there is only one
+    (one_local_worker)."""
     if not one_local_worker(paths.pipeline):
         paths = paths | f"{label}Distribute" >> beam.Reshuffle()
     converted = paths | label >> beam.ParDo(ConvertImage(root, options)).with_outputs(
-        _QUARANTINE_TAG, main="examples")
-    return converted["examples"], converted[_QUARANTINE_TAG]
+        _QUARANTINE_TAG, _SLIDES_TAG, main="examples")
+    return converted["examples"], converted[_QUARANTINE_TAG], converted[_SLIDES_TAG]
 
 
 def images_to_examples(pipeline: beam.Pipeline, root: str, split_pattern: str,
-                       options: ingest.IngestOptions, quarantine_path: str):
-    """The ingest of one input pattern: examples out, quarantine lines written to a file."""
+                       options: ingest.IngestOptions, quarantine_path: str,
+                       slides_path: str = ""):
+    """The ingest of one input pattern: examples out, quarantine lines written to a file, and
+    the slides' accounts to slides_path (when given)."""
     if options.manifest:  # its bad rows are in the layout records (validate_layout)
         manifest_path, folder = manifest.manifest_of_pattern(split_pattern)
         rows = manifest.rows_in_folder(manifest.read_manifest(root, manifest_path)[0], folder)
         paths = pipeline | "ManifestRows" >> beam.Create(rows)
-        examples, quarantine = convert_paths(paths, root, options)
-        _ = (quarantine
-             | "GatherQuarantine" >> beam.combiners.ToList()
-             | "WriteQuarantine" >> beam.Map(write_quarantine, quarantine_path))
-        return examples
-    paths = (
-        pipeline
-        | "MatchFiles" >> fileio.MatchFiles(  # the root literally, the pattern as a pattern
-            posixpath.join(layout.escape_root(root), split_pattern),
-            empty_match_treatment=fileio.EmptyMatchTreatment.ALLOW)
-        | "Paths" >> beam.Map(lambda metadata: metadata.path))
-    examples, quarantine = convert_paths(paths, root, options)
+    else:
+        paths = (
+            pipeline
+            | "MatchFiles" >> fileio.MatchFiles(  # the root literally, the pattern as a pattern
+                posixpath.join(layout.escape_root(root), split_pattern),
+                empty_match_treatment=fileio.EmptyMatchTreatment.ALLOW)
+            | "Paths" >> beam.Map(lambda metadata: metadata.path))
+    examples, quarantine, accounts = convert_paths(paths, root, options)
     # One small file of JSON lines: gathered into one element and written by one task (a
     # retried task rewrites the same content), instead of beam.io.WriteToText's four stages.
     _ = (quarantine
          | "GatherQuarantine" >> beam.combiners.ToList()
          | "WriteQuarantine" >> beam.Map(write_quarantine, quarantine_path))
+    if slides_path:
+        _ = (accounts
+             | "GatherSlides" >> beam.combiners.ToList()
+             | "WriteSlides" >> beam.Map(contract.write_slides, slides_path))
     return examples
 
 
@@ -190,8 +205,11 @@ def _ImagesToExample(pipeline: beam.Pipeline, exec_properties: Dict[str, Any],
     options, _ = read_custom_config(exec_properties)
     quarantine_path = posixpath.join(exec_properties["_quarantine_dir"],
                                      f"{_pattern_tag(split_pattern)}.{QUARANTINE_FILE}")
+    slides_dir = exec_properties.get("_slides_dir")
+    slides_path = slides_dir and posixpath.join(
+        slides_dir, f"{_pattern_tag(split_pattern)}.{contract.SLIDES_FILE}")
     return images_to_examples(pipeline, exec_properties[standard_component_specs.INPUT_BASE_KEY],
-                              split_pattern, options, quarantine_path)
+                              split_pattern, options, quarantine_path, slides_path)
 
 
 class _GzipTFRecordSink(filebasedsink.FileBasedSink):
@@ -280,11 +298,13 @@ class Executor(base_example_gen_executor.BaseExampleGenExecutor):
         ledger = contract.read_ledger(ledger_path)
         self._write_examples(examples, input_config,
                              dict(exec_properties, _quarantine_dir=quarantine_dir,
+                                  _slides_dir=posixpath.join(examples.uri, contract.SPLIT_DIR),
                                   _ledger={g: e["split"] for g, e in ledger.items()},
                                   _assignment_path=contract.assignment_path(examples.uri)))
         split_ledger.update_ledger(ledger_path, ledger, contract.read_assignment(examples.uri))
 
-        examples.set_int_custom_property(GROUPED_PROPERTY, int(options.grouped))
+        tiled = contract.read_slides(examples.uri)  # a slide is a group: split by slide
+        examples.set_int_custom_property(GROUPED_PROPERTY, int(options.grouped or bool(tiled)))
         records = read_quarantine(examples.uri)
         bad = [r for r in records if r.get("category") not in ingest.NOT_BAD]
         examples.set_int_custom_property(QUARANTINED_PROPERTY, len(bad))

@@ -17,6 +17,7 @@ UNREADABLE = "unreadable"
 HIDDEN = "hidden"
 NO_GROUP = "no_group"          # the path does not match data.group_pattern
 MANIFEST_ROW = "manifest_row"  # a manifest row that names no usable image
+NO_SCALE = "no_scale"          # a slide that states no microns-per-pixel
 NOT_BAD = (HIDDEN,)
 GROUP_NAME = "group"           # the named groups of data.group_pattern and data.site_pattern
 SITE_NAME = "site"
@@ -44,6 +45,16 @@ class IngestOptions:
     group_pattern: str = ""       # regex with (?P<group>...) searched in the relative path
     site_pattern: str = ""        # regex with (?P<site>...) searched in the relative path
     manifest: str = ""            # CSV below the root: one row per image instead of folders
+    # Whole-slide images (slides.py): tiles of slide_tile_um micrometres, stored at
+    # slide_tile_px pixels (256 px at 0.5 um/px), every slide_stride_um (0: the tile size),
+    # kept with at least slide_min_tissue tissue; slide_default_mpp for slides that state no
+    # microns-per-pixel (0: such slides are quarantined).
+    slide_tile_um: float = 128.0
+    slide_tile_px: int = 256
+    slide_stride_um: float = 0.0
+    slide_min_tissue: float = 0.5
+    slide_default_mpp: float = 0.0
+    slide_min_sharpness: float = 0.0  # variance of the tile's Laplacian; below: blurry (0: off)
 
     def __post_init__(self):
         if self.max_file_bytes < 1 or self.max_pixels < 1 or self.max_side < 0:
@@ -53,6 +64,9 @@ class IngestOptions:
         if self.hidden_files not in HIDDEN_POLICIES:
             raise ValueError(f"hidden_files must be one of {HIDDEN_POLICIES}, "
                              f"got {self.hidden_files!r}")
+        if (self.slide_tile_um <= 0 or self.slide_tile_px < 1 or self.slide_stride_um < 0
+                or self.slide_default_mpp < 0 or self.slide_min_sharpness < 0 or not 0 <= self.slide_min_tissue <= 1):
+            raise ValueError(f"slide tiling settings out of range: {self}")
         for key, name in (("group_pattern", GROUP_NAME), ("site_pattern", SITE_NAME)):
             pattern_problem(key, getattr(self, key), name, raise_it=True)
 

@@ -37,7 +37,8 @@ from inception_retrain.components.image_example_gen.manifest import (
 
 # Files with these extensions beside the class folders are misplaced images (a layout error);
 # other files there (LICENSE.txt, README.md) are documentation and are ignored.
-IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".gif", ".bmp", ".tif", ".tiff", ".webp"}
+IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".gif", ".bmp", ".tif", ".tiff", ".webp",
+                    ".svs", ".ndpi", ".mrxs", ".scn"}  # with whole-slide images
 # How to declare `<class>/<slide>/<tile>` folders, quoted in layout errors.
 GROUP_FOLDERS_EXAMPLE = ("data.input_pattern '*/*/*' and data.group_pattern "
                          "'^[^/]+/(?P<group>[^/]+)/' for <class>/<slide>/<tile>")

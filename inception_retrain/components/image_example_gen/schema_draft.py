@@ -10,7 +10,7 @@ from typing import Sequence
 from inception_retrain.components import features
 from inception_retrain.components.image_example_gen import ingest
 
-SOURCE_FORMATS = ("jpeg", "png", "gif", "bmp", "tiff", "webp")
+SOURCE_FORMATS = ("jpeg", "png", "gif", "bmp", "tiff", "webp", "slide")  # slide: a WSI tile
 HEADER = ("# Draft written by `inception-retrain schema` from {root}.\n"
           "# Review it against schema/schema.pbtxt (the curated schema the pipeline validates\n"
           "# against) and copy what is right there.\n")

@@ -276,7 +276,7 @@ def test_beam_conversion_splits_examples_from_quarantine(tmp_path):
     found = layout.validate_layout(str(tmp_path), options=MESSY_OPTIONS)
     listed = [str(p) for p in sorted(tmp_path.glob("*/*"))]
     with beam.Pipeline() as pipeline:
-        examples, quarantine = executor.convert_paths(
+        examples, quarantine, _ = executor.convert_paths(
             pipeline | beam.Create(listed), str(tmp_path), MESSY_OPTIONS)
         paths = examples | "Path" >> beam.Map(lambda e: feature(e, features.PATH_KEY))
         assert_that(paths, equal_to(good), label="good")
