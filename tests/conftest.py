@@ -36,34 +36,48 @@ def pytest_itemcollected(item):
         item.add_marker(pytest.mark.e2e)
 
 
-def files_using(fixture: str, folder: Path = E2E_DIR) -> List[str]:
-    """Test files (relative to the rootdir's tests/) with a function (test or fixture) that takes
-    `fixture`: read from the sources, as the scheduler sees only node ids."""
-    found = []
+def _test_files(folder: Path):
     for path in sorted(folder.glob("test_*.py")):
-        tree = ast.parse(path.read_text())
-        if any(isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
-               and fixture in {arg.arg for arg in node.args.args}
-               for node in ast.walk(tree)):
-            found.append(f"{folder.parent.name}/{folder.name}/{path.name}")
-    return found
+        yield f"{folder.parent.name}/{folder.name}/{path.name}", ast.parse(path.read_text())
+
+
+def files_using(fixture: str, folder: Path = E2E_DIR) -> List[str]:
+    """Test files (relative to the rootdir) with a function (test or fixture) that takes
+    `fixture`: read from the sources, as the scheduler sees only node ids."""
+    return [name for name, tree in _test_files(folder)
+            if any(isinstance(node, ast.FunctionDef)
+                   and fixture in {arg.arg for arg in node.args.args}
+                   for node in ast.walk(tree))]
+
+
+def files_sharing_fixtures(folder: Path = E2E_DIR) -> List[str]:
+    """Test files that define a fixture wider than a test (module or session scope)."""
+    return [name for name, tree in _test_files(folder)
+            if any(isinstance(node, ast.keyword) and node.arg == "scope"
+                   for node in ast.walk(tree))]
 
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_xdist_make_scheduler(config, log):
-    """How pytest-xdist's workers share the suite (pytest.ini): a test file on one worker, so its
-    module fixtures are built once; the files using the shared flowers_run (some of them run it
-    again in place) together on one worker; other files, end-to-end ones included, spread over
-    the workers, each test with its own work dir. (xdist's own --dist loadgroup cannot group
+    """How pytest-xdist's workers share the suite (pytest.ini): a unit test file on one worker, so
+    its module fixtures are built once; the files using the shared flowers_run (some of them run
+    it again in place) together on one worker; an end-to-end file with module fixtures on one
+    worker; other end-to-end tests each on whichever worker is free (each has its own work dir). (xdist's own --dist loadgroup cannot group
     on pytest 9: it renames node ids through an attribute pytest 9 no longer reads.)"""
     from xdist.scheduler import LoadScopeScheduling
 
     shared = set(files_using(SHARED_RUN))
+    together = set(files_sharing_fixtures())
+    e2e = f"{E2E_DIR.parent.name}/{E2E_DIR.name}/"
 
     class FileOrSharedRun(LoadScopeScheduling):
         def _split_scope(self, nodeid: str) -> str:
             path = nodeid.split("::", 1)[0]
-            return SHARED_RUN if path in shared else path
+            if path in shared:
+                return SHARED_RUN
+            if path.startswith(e2e) and path not in together:
+                return nodeid   # a pipeline run of its own: on whichever worker is free
+            return path
 
     return FileOrSharedRun(config, log)
 
