@@ -2,7 +2,7 @@
 graph runs it: RGB -> LAB, tissue statistics, LAB -> RGB) and HED colour jitter (as the
 training augmentation runs it), on batches of H&E-like float tiles of 256 and 299 px a side.
 
-    python bench/stain_benchmark.py [--batch 64] [--steps 10] [--repeat 3] [--sizes 256 299]
+    python bench/stain_benchmark.py [--batch 32] [--steps 10] [--repeat 3] [--sizes 256 299]
                                     [--model]
 
 Rates are tiles per second of wall-clock time (each step a compiled tf.function over one batch,
@@ -52,7 +52,7 @@ def rate(step, tiles: tf.Tensor, steps: int, repeat: int) -> float:
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--batch", type=int, default=64)
+    parser.add_argument("--batch", type=int, default=32)  # the Trainer's batch_size
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--sizes", type=int, nargs="+", default=[256, 299])
