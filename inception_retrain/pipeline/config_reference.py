@@ -77,6 +77,8 @@ DESCRIPTIONS = {
     "training.augment_zoom": "random zoom, a fraction of the side (0..1)",
     "training.augment_contrast": "random contrast factor (0..1)",
     "training.augment_brightness": "random brightness factor (0..1)",
+    "training.stain_jitter": "HED stain jitter strength, e.g. 0.05 (0..1; feature_cache: false)",
+    "training.stain_normalization": "none | reinhard (fitted on train, in the served model)",
     "training.seed": "seed for initialisation, shuffling and augmentation (0..2**32-1)",
     "evaluation.accuracy_floor": "eval accuracy must reach this (0..1)",
     "evaluation.max_accuracy_drop": "paired accuracy difference vs. the baseline may be at "

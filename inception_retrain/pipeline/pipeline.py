@@ -166,7 +166,9 @@ def create_pipeline(
         materialize=False,
         disable_statistics=True,
         splits_config=transform_pb2.SplitsConfig(analyze=["train"]),
-        custom_config={"image_size": training.image_size}).with_id(node_ids.TRANSFORM)
+        custom_config={"image_size": training.image_size,
+                       "stain_normalization": training.stain_normalization}
+    ).with_id(node_ids.TRANSFORM)
     transform.add_upstream_node(data_gate)  # no Transform work on data that failed the gate
     trainer = Trainer(
         run_fn=RUN_FN,

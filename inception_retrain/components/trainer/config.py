@@ -11,6 +11,7 @@ IMAGE_SIZE_RANGE = (75, 1024)
 # What numpy and TensorFlow accept as a seed (tf_keras.utils.set_random_seed refuses others).
 SEED_RANGE = (0, 2 ** 32 - 1)
 PRECISIONS = ("auto", "float32", "bfloat16", "float16")  # as precision.CHOICES (no TF import)
+STAIN_NORMALIZATIONS = ("none", "reinhard")  # in the Transform graph (transform/stain.py)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -38,6 +39,8 @@ class TrainConfig:
     augment_zoom: float = 0.0             # differ every epoch; rotation is a fraction of a
     augment_contrast: float = 0.0         # full turn, zoom of the side, contrast and
     augment_brightness: float = 0.0       # brightness factors
+    stain_jitter: float = 0.0             # HED colour jitter strength (an augmentation too)
+    stain_normalization: str = "none"     # none | reinhard, fitted on the training split
     seed: int = 42
 
     def __post_init__(self):
@@ -80,8 +83,11 @@ class TrainConfig:
                             f"got {self.precision!r}")
         if self.lr_schedule not in ("cosine", "constant"):
             problems.append(f"lr_schedule must be 'cosine' or 'constant', got {self.lr_schedule!r}")
+        if self.stain_normalization not in STAIN_NORMALIZATIONS:
+            problems.append(f"stain_normalization must be one of "
+                            f"{', '.join(STAIN_NORMALIZATIONS)}, got {self.stain_normalization!r}")
         for name in ("augment_rotation", "augment_zoom", "augment_contrast",
-                     "augment_brightness"):
+                     "augment_brightness", "stain_jitter"):
             if not 0 <= getattr(self, name) < 1:
                 problems.append(f"{name} must be in [0, 1), got {getattr(self, name)}")
         if self.augments and self.feature_cache:
@@ -94,7 +100,7 @@ class TrainConfig:
     @property
     def augments(self) -> bool:
         return bool(self.augment_flip or self.augment_rotation or self.augment_zoom
-                    or self.augment_contrast or self.augment_brightness)
+                    or self.augment_contrast or self.augment_brightness or self.stain_jitter)
 
     @classmethod
     def from_dict(cls, values: Dict) -> "TrainConfig":

@@ -7,6 +7,8 @@ import numpy as np
 import tf_keras
 from tensorflow.python.autograph.core import config as autograph_config
 
+from inception_retrain.components.transform import stain
+
 
 def exclude_tf_keras_from_autograph() -> None:
     """Stops autograph from transpiling tf_keras' own code on every trace.
@@ -143,7 +145,31 @@ def augmentation(config) -> Optional[tf_keras.Model]:
     if config.augment_brightness:
         layers.append(tf_keras.layers.RandomBrightness(config.augment_brightness,
                                                        value_range=(-1.0, 1.0)))
+    if config.stain_jitter:
+        layers.append(HedJitter(config.stain_jitter, seed=config.seed))
     return tf_keras.Sequential(layers, name="augmentation") if layers else None
+
+
+class HedJitter(tf_keras.__internal__.layers.BaseRandomLayer):
+    """HED colour jitter (transform/stain.py) on [-1, 1] images, in training only; in float32
+    whatever the precision, since optical densities are logarithms."""
+
+    def __init__(self, strength: float, seed: Optional[int] = None, **kwargs):
+        super().__init__(seed=seed, **{**kwargs, "dtype": "float32"})
+        self.strength = strength
+        self.seed = seed
+
+    def call(self, inputs, training=None):
+        if not training:
+            return inputs
+        shape = stain.jitter_shape(inputs)
+        alpha = self._random_generator.random_uniform(shape, 1.0 - self.strength,
+                                                      1.0 + self.strength)
+        beta = self._random_generator.random_uniform(shape, -self.strength, self.strength)
+        return stain.hed_scale_shift((inputs + 1.0) * 127.5, alpha, beta) / 127.5 - 1.0
+
+    def get_config(self):
+        return {**super().get_config(), "strength": self.strength, "seed": self.seed}
 
 
 def unfreeze_boundary(base: tf_keras.Model, unfreeze_blocks: int) -> int:

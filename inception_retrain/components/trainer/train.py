@@ -272,7 +272,7 @@ def _networks(run: _Run, base: tf_keras.Model, frozen: FrozenFeatures,
         head = model_lib.build_head_from_stats(num_classes, frozen.mean, frozen.variance,
                                                frozen.count, run.config.dropout)
         classifier = model_lib.build_classifier(base, head)
-        augment = model_lib.augmentation(run.config)  # None unless augment_* (then no cache)
+        augment = model_lib.augmentation(run.config)  # None unless augment_*, stain_jitter
         augmented = (classifier if augment is None
                      else model_lib.build_classifier(base, head, augment))
     return _Networks(base, head, classifier, augmented)

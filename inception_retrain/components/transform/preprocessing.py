@@ -8,22 +8,39 @@ import tensorflow as tf
 import tensorflow_transform as tft
 
 from inception_retrain.components import features
+from inception_retrain.components.trainer.config import STAIN_NORMALIZATIONS
+from inception_retrain.components.transform import stain
 
 DEFAULT_IMAGE_SIZE = 299
 
 
 def decode_and_resize(encoded: tf.Tensor, image_size: int) -> tf.Tensor:
-    """Encoded bytes [batch] -> float32 [batch, size, size, 3] in [-1, 1].
+    """Encoded bytes [batch] -> float32 [batch, size, size, 3] in [-1, 1]."""
+    return decode_pixels(encoded, image_size) / 127.5 - 1.0
+
+
+def decode_pixels(encoded: tf.Tensor, image_size: int) -> tf.Tensor:
+    """Encoded bytes [batch] -> float32 [batch, size, size, 3] in [0, 255].
 
     Images in a batch differ in size, so each is decoded and resized inside map_fn.
     """
     def one(data):
         image = tf.io.decode_image(data, channels=3, expand_animations=False)
-        return resize(tf.cast(image, tf.float32), image_size) / 127.5 - 1.0
+        return resize(tf.cast(image, tf.float32), image_size)
 
     resized = tf.map_fn(one, encoded, fn_output_signature=tf.TensorSpec(
         [image_size, image_size, 3], tf.float32))
     return tf.ensure_shape(resized, [None, image_size, image_size, 3])
+
+
+def reinhard_fitted(pixels: tf.Tensor) -> tf.Tensor:
+    """Reinhard normalisation to the LAB tissue mean and std of the whole analysed split (the
+    training split: tft analyzers run once over it and the result is a constant of the graph)."""
+    count, total, squares = stain.tissue_moments(stain.rgb_to_lab(pixels))
+    target_mean, target_std = stain.target_from_sums(
+        tft.sum(count), tft.sum(total, reduce_instance_dims=False),
+        tft.sum(squares, reduce_instance_dims=False))
+    return stain.reinhard(pixels, target_mean, target_std)
 
 
 def resize(image: tf.Tensor, image_size: int) -> tf.Tensor:
@@ -44,9 +61,16 @@ def resize(image: tf.Tensor, image_size: int) -> tf.Tensor:
 
 def preprocessing_fn(inputs, custom_config=None):
     """Raw features (see components.features) -> model inputs."""
-    image_size = int((custom_config or {}).get("image_size", DEFAULT_IMAGE_SIZE))
-    outputs = {features.TRANSFORMED_IMAGE_KEY: decode_and_resize(
-        tf.reshape(inputs[features.IMAGE_KEY], [-1]), image_size)}
+    custom_config = custom_config or {}
+    image_size = int(custom_config.get("image_size", DEFAULT_IMAGE_SIZE))
+    normalization = custom_config.get("stain_normalization", "none")
+    if normalization not in STAIN_NORMALIZATIONS:
+        raise ValueError(f"stain_normalization must be one of {', '.join(STAIN_NORMALIZATIONS)}, "
+                         f"got {normalization!r}")
+    pixels = decode_pixels(tf.reshape(inputs[features.IMAGE_KEY], [-1]), image_size)
+    if normalization == "reinhard":
+        pixels = reinhard_fitted(pixels)
+    outputs = {features.TRANSFORMED_IMAGE_KEY: pixels / 127.5 - 1.0}
     labels = tf.reshape(inputs[features.LABEL_KEY], [-1])
     # Class ids in the order of the names' fingerprints, not of their frequency: the default
     # order (most frequent first) changes with the train split's class balance, and then the

@@ -20,23 +20,34 @@ def _encoded(size, color, fmt):
     return out.getvalue()
 
 
+def _encoded_array(pixels):
+    """PNG bytes of a [h, w, 3] array of 0..255 values (lossless)."""
+    out = io.BytesIO()
+    Image.fromarray(np.asarray(pixels, np.uint8)).save(out, format="PNG")
+    return out.getvalue()
+
+
 RAW_SPEC = {features.IMAGE_KEY: tf.io.FixedLenFeature([1], tf.string),
             features.LABEL_KEY: tf.io.FixedLenFeature([1], tf.string)}
 
 
-def _analyze_and_transform(rows, image_size):
+def _analyze_and_transform(rows, image_size, with_graph=None, **config):
+    """(transformed rows, vocabulary); with_graph(TFTransformOutput) is called on the written
+    transform graph (what the Trainer and the served model apply) and its result returned too."""
     metadata = dataset_metadata.DatasetMetadata(schema_utils.schema_from_feature_spec(RAW_SPEC))
     with tempfile.TemporaryDirectory() as temp, tft_beam.Context(temp_dir=temp):
         (transformed, _), transform_fn = (
             (rows, metadata) | tft_beam.AnalyzeAndTransformDataset(
-                lambda inputs: preprocessing.preprocessing_fn(inputs,
-                                                              {"image_size": image_size}),
+                lambda inputs: preprocessing.preprocessing_fn(
+                    inputs, {"image_size": image_size, **config}),
                 output_record_batches=False))
         output_dir = tempfile.mkdtemp(dir=temp)
         _ = transform_fn | tft_beam.WriteTransformFn(output_dir)
-        vocabulary = tft.TFTransformOutput(output_dir).vocabulary_by_name(
-            features.LABEL_VOCABULARY)
-    return transformed, [v.decode() for v in vocabulary]
+        graph = tft.TFTransformOutput(output_dir)
+        vocabulary = [v.decode() for v in graph.vocabulary_by_name(features.LABEL_VOCABULARY)]
+        if with_graph:
+            return transformed, vocabulary, with_graph(graph)
+    return transformed, vocabulary
 
 
 def test_images_of_any_size_become_float_squares_and_labels_ids():

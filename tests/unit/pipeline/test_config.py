@@ -41,6 +41,12 @@ BAD_VALUES = [
      ["training.phase2_learning_rate must be in (0, 1)"]),
     ({"training": {"augment_flip": True}}, ["training.feature_cache must be false when "
                                             "augmentation is on"]),
+    ({"training": {"stain_jitter": 0.05}}, ["training.feature_cache must be false when "
+                                            "augmentation is on"]),
+    ({"training": {"stain_jitter": 1.5, "feature_cache": False}},
+     ["training.stain_jitter must be in [0, 1)", "1.5"]),
+    ({"training": {"stain_normalization": "macenko"}},
+     ["training.stain_normalization must be one of none, reinhard", "'macenko'"]),
     ({"training": {"lr_schedule": "step"}}, ["training.lr_schedule must be 'cosine' or "
                                              "'constant'", "'step'"]),
     ({"evaluation": {"accuracy_floor": 1.5}}, ["evaluation.accuracy_floor must be in [0, 1]",

@@ -78,6 +78,8 @@ NON_DEFAULT: Dict[str, Any] = {
     "training.augment_zoom": 0.1,
     "training.augment_contrast": 0.2,
     "training.augment_brightness": 0.2,
+    "training.stain_jitter": 0.05,
+    "training.stain_normalization": "reinhard",
     "training.seed": 7,
     "evaluation.accuracy_floor": 0.8,
     "evaluation.max_accuracy_drop": 0.02,
@@ -105,7 +107,7 @@ CHANGED_TOGETHER = {
     "data.eval_percent": {"data.eval_percent": 25, "data.test_percent": 5},
     "data.test_percent": {"data.test_percent": 0, "data.train_percent": 80},
     **{key: {key: NON_DEFAULT[key], "training.feature_cache": False} for key in NON_DEFAULT
-       if key.startswith("training.augment_")},
+       if key.startswith("training.augment_") or key == "training.stain_jitter"},
 }
 # The Kubeflow targets cannot honour these values; the compile refuses them, naming the key.
 REFUSED_BY_KFP = {"evaluation.baseline": "latest_blessed"}
