@@ -1,6 +1,6 @@
 """The import namespace of this repository: its folders are the subpackages (pipeline/,
-components/, kubeflow/, run_reading/, run_rendering/, cli/, serving/; an import names the file it loads), and
-nothing here shadows or is shadowed by PyPI's `kubeflow`, `pipeline` or `components`.
+components/, kubeflow/, run_reading/, run_rendering/, cli/, serving/; an import names the file
+it loads), and nothing here shadows or is shadowed by PyPI's `kubeflow`, `pipeline` or `components`.
 
 It also names the custom artifact types by the type names ML Metadata and Kubeflow record
 (`inception_retrain.<Title>`): TFX's Kubeflow V2 entrypoint imports each artifact's schema

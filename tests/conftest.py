@@ -62,8 +62,9 @@ def pytest_xdist_make_scheduler(config, log):
     """How pytest-xdist's workers share the suite (pytest.ini): a unit test file on one worker, so
     its module fixtures are built once; the files using the shared flowers_run (some of them run
     it again in place) together on one worker; an end-to-end file with module fixtures on one
-    worker; other end-to-end tests each on whichever worker is free (each has its own work dir). (xdist's own --dist loadgroup cannot group
-    on pytest 9: it renames node ids through an attribute pytest 9 no longer reads.)"""
+    worker; other end-to-end tests each on whichever worker is free (each has its own work
+    dir). (xdist's own --dist loadgroup cannot group on pytest 9: it renames node ids through
+    an attribute pytest 9 no longer reads.)"""
     from xdist.scheduler import LoadScopeScheduling
 
     shared = set(files_using(SHARED_RUN))

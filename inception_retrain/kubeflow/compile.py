@@ -1,4 +1,5 @@
-"""Compiles the one DAG (inception_retrain.pipeline.pipeline.create_pipeline) with TFX's KubeflowV2DagRunner.
+"""Compiles the one DAG (inception_retrain.pipeline.pipeline.create_pipeline) with TFX's
+KubeflowV2DagRunner.
 
 kfp target: the PipelineSpec YAML that kfp.Client uploads to open-source Kubeflow Pipelines 2.
 vertex target: a Vertex AI PipelineJob JSON. Both use pipeline spec schema 2.1.0, the only one the

@@ -3,7 +3,8 @@ so an image that would fail in a pod fails to build instead.
 
 It checks that TFX is the version the pipeline is compiled with, that TF_USE_LEGACY_KERAS makes
 tf.keras Keras 2 (tensorflow-transform needs it), that the schema sits where compiled pipelines
-look for it (inception_retrain.pipeline.pipeline.default_schema_path() of the installed package), and that every
+look for it (inception_retrain.pipeline.pipeline.default_schema_path() of the installed
+package), and that every
 executor class and function a compiled pipeline names (--executor_class_path, preprocessing_fn,
 run_fn) and every entrypoint module its containers run imports, and that every artifact type's
 schema title resolves to an artifact class exactly as TFX's V2 entrypoint resolves it (custom

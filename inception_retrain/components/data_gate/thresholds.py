@@ -76,6 +76,7 @@ class GateThresholds:
         not set), the declared default for the others; other keys are ignored."""
         return cls(**{name: values[name] for name in rule_names() if name in values})
 
+
 def rule_names(reader: Optional[str] = None) -> List[str]:
     """Every rule's name in declaration order; with reader, only the rules that node reads."""
     return [f.name for f in dataclasses.fields(GateThresholds)

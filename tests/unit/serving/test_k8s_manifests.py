@@ -1,4 +1,5 @@
-"""inception_retrain/serving/k8s/: the Kubernetes manifests agree with each other and with the pipeline.
+"""inception_retrain/serving/k8s/: the Kubernetes manifests agree with each other and with the
+pipeline.
 
 Parses the files (no cluster here): the TF Serving model config as TF Serving's own proto, the
 YAML as Kubernetes objects, and checks the names, ports and paths that must line up.
