@@ -216,7 +216,8 @@ def read_training(run: RunArtifacts) -> Optional[TrainingSection]:
         report=report, base_weights=str(report.get(trainer.BASE_WEIGHTS, "unknown")),
         base_weights_random=trainer.base_weights_random(report),
         class_names=list(report.get("class_names") or []), strategy=report.get("strategy"),
-        config=report.get("config") or {}, phases=tuple(phases), model_run_uri=model_run.uri)
+        config=report.get("config") or {}, phases=tuple(phases), model_run_uri=model_run.uri,
+        code_version=trainer.code_version(report))
 
 
 def read_push(run: RunArtifacts) -> Optional[PushSection]:

@@ -135,6 +135,7 @@ class TrainingSection:
     config: Dict[str, Any]
     phases: Tuple[Phase, ...]                   # those the report has, in PHASES order
     model_run_uri: Optional[str] = None         # the Trainer's model_run (TensorBoard logs/)
+    code_version: Dict[str, str] = dataclasses.field(default_factory=dict)  # what trained it
 
     def to_dict(self) -> Dict[str, Any]:
         return self.report
