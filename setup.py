@@ -17,7 +17,7 @@ setup(
                   "inception_retrain.serving": ["k8s/*", "README.md"]},
     # The exact, resolved set lives in requirements.lock; these are the direct needs.
     install_requires=["tfx[kfp]==1.16.0", "apache-beam[gcp]==2.61.0", "dill", "pillow", "pyyaml",
-                      "openslide-python", "openslide-bin"],
+                      "openslide-python", "openslide-bin", "argcomplete"],
     extras_require={"test": ["pytest", "pytest-xdist", "jsonschema", "tifffile"]},
     entry_points={"console_scripts": ["inception-retrain=inception_retrain.cli.main:main"]},
 )
