@@ -30,7 +30,7 @@ from inception_retrain.run_rendering.page_blocks import (
     samples_html,
     table,
 )
-from inception_retrain.run_rendering.summary import baseline_text
+from inception_retrain.run_rendering.answer import baseline_text
 
 REPORT_HTML = "report.html"
 REPORT_JSON = "report.json"
