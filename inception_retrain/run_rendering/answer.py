@@ -1,10 +1,9 @@
 """The answer first: the verdict with its numbers (the candidate's eval accuracy with its
-interval and count, the served model's, the paired difference, the rule that decided), as a
-line for the console and a banner for the report, and the report's table of contents. Rendered
+interval and count, the served model's, the paired difference, the rule that decided), as
+lines for the console and a banner at the top of the report. Rendered
 from the record's Headline (run_reading.headline) only."""
 import html
-import re
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence
 
 from inception_retrain.run_reading.record import EvaluationSection, RunReport
 
@@ -61,35 +60,3 @@ def banner_html(report: RunReport) -> str:
     return (f'<div class="verdict {e(report.status)}" id="verdict">'
             f'<p class="answer">{e(report.verdict)}</p>'
             + "".join(f'<p class="numbers">{e(line)}</p>' for line in lines) + "</div>")
-
-
-_H2 = re.compile(r'<h2(?: id="([^"]*)")?>(.*?)</h2>', re.S)
-_ID = re.compile(r'\bid="([^"]*)"')
-
-
-def _slug(title: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "-", html.unescape(re.sub(r"<[^>]+>", "", title)).lower()
-                  ).strip("-") or "section"
-
-
-def with_contents(body: str) -> Tuple[str, str]:
-    """(table of contents, body with an id on every section heading): one link per <h2>, in
-    page order; ids already on the page are kept and never repeated."""
-    taken = set(_ID.findall(body))
-    entries: List[Tuple[str, str]] = []
-
-    def anchor(match: "re.Match") -> str:
-        given, title = match.group(1), match.group(2)
-        ident = given
-        if not ident:
-            ident = base = _slug(title)
-            while ident in taken:
-                ident = f"{base}-{len(taken)}"
-            taken.add(ident)
-        entries.append((ident, re.sub(r"<[^>]+>", "", title)))
-        return f'<h2 id="{ident}">{title}</h2>'
-
-    body = _H2.sub(anchor, body)
-    links = "".join(f'<li><a href="#{html.escape(ident)}">{title}</a></li>'
-                    for ident, title in entries)
-    return (f'<nav class="toc"><b>Contents</b><ol>{links}</ol></nav>' if entries else ""), body

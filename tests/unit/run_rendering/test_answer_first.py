@@ -37,3 +37,16 @@ def test_the_console_shows_the_numbers_and_the_comparison_per_class():
     assert "Decided by: accuracy 0.85 fails >= 0.9." in text
     assert "Candidate against the served model, per class (eval split):" in text
     assert "  a                              20     0.8000  0.7000  0.9000  0.6000 +0.3000" in text
+
+
+def test_the_report_opens_with_the_verdict_and_its_numbers():
+    from inception_retrain.run_reading.record import RunReport
+    from inception_retrain.run_rendering import page
+
+    record = RunRecord(pipeline="p", evaluation=_evaluation(False))
+    html = page.render_html(RunReport(record, "now", "m.sqlite", "root", status="warn",
+                                      verdict="Not blessed"))
+    banner = html.split('<div class="verdict warn" id="verdict">', 1)[1].split("</div>", 1)[0]
+    assert "Not blessed" in banner and "Eval accuracy 0.850" in banner
+    assert "served version 2: 0.650" in banner and "Decided by: accuracy 0.85" in banner
+    assert html.index('id="verdict"') < html.index("<h2>")
