@@ -111,7 +111,8 @@ def add_predict_command(subparsers) -> argparse.ArgumentParser:
         description="Sends images to TF Serving (REST :predict with b64 JSON, or gRPC "
                     "PredictionService), or with --model runs a local SavedModel's "
                     "serving_default signature, and prints file, class, score and the top-k "
-                    "classes.")
+                    "classes (as a table, CSV or JSON lines: -o). A missing file is an error "
+                    "before any model loads.")
     predict.add_argument("paths", nargs="+", metavar="FILE_OR_FOLDER")
     predict.add_argument("--model", metavar="DIR",
                          help="a local SavedModel, or a TF Serving base path (its highest "
@@ -128,6 +129,13 @@ def add_predict_command(subparsers) -> argparse.ArgumentParser:
                          help="images per request (default 8)")
     predict.add_argument("--top-k", type=int, default=3, metavar="K",
                          help="classes listed per image (default 3)")
+    predict.add_argument("-o", "--format", dest="output_format", default="table",
+                         choices=("table", "csv", "jsonl"),
+                         help="table (default, for a person), csv (a header: path, class, "
+                              "score, then class_i, score_i of the top k) or jsonl (one JSON "
+                              "object per image)")
+    predict.add_argument("--output", metavar="FILE",
+                         help="write the predictions to FILE instead of stdout")
     predict.add_argument("--heatmap", metavar="OUT.png",
                          help="the paths are whole-slide images (or folders of them): tile "
                               "each on tissue as at ingest, classify the tiles, draw them over "

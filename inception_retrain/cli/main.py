@@ -206,11 +206,29 @@ def _cmd_config(args) -> int:
     from inception_retrain.pipeline import local_runner
 
     config = _load_config(args)
-    data_root = local_runner.preflight(config)  # the data and weights checks `run` makes
+    with _read_only_data(config) as checked:  # the data and weights checks `run` makes
+        data_root = local_runner.preflight(checked)
+        where = ("the embedded default dataset" if checked is not config
+                 else f"data layout under {data_root}")
     print(config_lib.to_yaml(config), end="")
-    print(f"# checked: data layout under {data_root}; base weights "
-          f"{config.training.base_weights}", file=sys.stderr)
+    print(f"# checked: {where}; base weights {config.training.base_weights}", file=sys.stderr)
     return 0
+
+
+@contextlib.contextmanager
+def _read_only_data(config):
+    """config itself when it names a data root; else config with the embedded default
+    dataset's root: the work dir's copy if a run wrote it, or a temporary one (nothing is
+    written under the work dir or the current folder by a command that only reads)."""
+    if config.data.root:
+        yield config
+        return
+    import dataclasses
+
+    from inception_retrain.pipeline import default_dataset
+
+    with default_dataset.read_only_copy(config.work_dir) as root:
+        yield dataclasses.replace(config, data=dataclasses.replace(config.data, root=root))
 
 
 def _cmd_predict(args) -> int:
@@ -218,15 +236,44 @@ def _cmd_predict(args) -> int:
 
     model_name = args.model_name or config_lib.PipelineConfig().model_name
     try:
+        missing = [path for path in args.paths if not os.path.exists(path)]
+        if missing:  # before any model loads or any output file is created
+            raise client.PredictError(f"{missing[0]}: no such file or folder")
         if args.heatmap or args.tiles:
+            if args.output_format != "table" or args.output:
+                raise client.PredictError("-o/--format and --output apply to image files; "
+                                          "--heatmap and --tiles write their own files")
             return _predict_slides(args, model_name)
-        return client.run(args.paths, args.protocol, args.server, model_name,
-                           version=args.version, batch_size=args.batch_size, k=args.top_k,
-                           warn=lambda line: print(line, file=sys.stderr),
-                           model_path=args.model)
+        with _prediction_writer(args) as writer:
+            code = client.run(args.paths, args.protocol, args.server, model_name,
+                              version=args.version, batch_size=args.batch_size, k=args.top_k,
+                              emit=writer.write, warn=lambda line: print(line, file=sys.stderr),
+                              model_path=args.model)
+        if args.output:
+            print(f"[predict] {writer.count} prediction(s) written to {args.output}",
+                  file=sys.stderr)
+        return code
     except client.PredictError as err:
         print(f"predict error: {err}", file=sys.stderr)
         return 1
+
+
+@contextlib.contextmanager
+def _prediction_writer(args):
+    """predict's writer, on stdout or on the --output file (a local file the user named)."""
+    from inception_retrain.cli import predict_output
+
+    if not args.output:
+        yield predict_output.PredictionWriter(sys.stdout, args.output_format, args.top_k)
+        return
+    try:
+        stream = open(args.output, "w", encoding="utf-8", newline="")
+    except OSError as err:
+        from inception_retrain.serving import client
+
+        raise client.PredictError(f"--output {args.output}: {err.strerror or err}") from err
+    with stream:
+        yield predict_output.PredictionWriter(stream, args.output_format, args.top_k)
 
 
 def _predict_slides(args, model_name: str) -> int:
@@ -270,12 +317,28 @@ def _cmd_completion(args) -> int:
     return 0
 
 
+def _push_base_exists(base: str) -> bool:
+    """Whether the push destination exists (a remote one asked through tf.io.gfile)."""
+    from inception_retrain.serving import versions
+
+    if not versions.is_remote(base):
+        return os.path.isdir(base)
+    import tensorflow as tf
+
+    return tf.io.gfile.isdir(base)
+
+
 def _cmd_rollback(args) -> int:
     from inception_retrain.cli import listing
     from inception_retrain.serving import versions
 
     config = _load_config(args)
     base = args.push_base or config.push_base
+    if not _push_base_exists(base):
+        print(f"rollback error: {base} does not exist: nothing was pushed there (pass "
+              "--push-base <serving dir>/<model name>, or the --work-dir or --serving-dir of "
+              "the runs that pushed)", file=sys.stderr)
+        return EXIT_FAILED
     try:
         if args.to is None:
             return listing.rollback_listing(args, config, base)
@@ -300,16 +363,16 @@ def _cmd_schema(args) -> int:
     import tempfile
 
     from inception_retrain.components.image_example_gen import schema_draft
-    from inception_retrain.pipeline import local_runner
     from inception_retrain.pipeline.pipeline import default_schema_path
 
     config = _load_config(args)
-    data_root = local_runner.resolve_data_root(config)
     options = config.data.ingest_options()
-    with tempfile.TemporaryDirectory() as work_dir:
+    with _read_only_data(config) as checked, tempfile.TemporaryDirectory() as work_dir:
+        data_root = checked.data.root
         schema = schema_draft.draft_schema(data_root, work_dir, config.data.input_pattern,
                                            config.data.split_folders, options)
-    diff = schema_draft.write_and_diff(schema, args.output, default_schema_path(), data_root)
+        diff = schema_draft.write_and_diff(schema, args.output, default_schema_path(),
+                                           config.data.root or "the embedded default dataset")
     print(diff or "the draft matches the curated schema")
     print(f"[schema] draft written to {args.output}; the pipeline validates against "
           f"{default_schema_path()}")
