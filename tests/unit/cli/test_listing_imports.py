@@ -19,7 +19,8 @@ print("\\n" + json.dumps({"code": code, "heavy": [m for m in json.loads(sys.argv
 
 @pytest.fixture(scope="module")
 def work_dir(tmp_path_factory):
-    """A work dir with an empty ML Metadata store (as MLMD creates it)."""
+    """A work dir with an empty ML Metadata store (as MLMD creates it) and an empty push
+    destination (rollback refuses a missing one)."""
     from ml_metadata.metadata_store import metadata_store
     from ml_metadata.proto import metadata_store_pb2
 
@@ -27,6 +28,7 @@ def work_dir(tmp_path_factory):
     connection = metadata_store_pb2.ConnectionConfig()
     connection.sqlite.filename_uri = str(work / "metadata.sqlite")
     metadata_store.MetadataStore(connection)
+    (work / "serving" / "inception_v3").mkdir(parents=True)
     return work
 
 
