@@ -405,15 +405,15 @@ def main(argv: Optional[List[str]] = None) -> int:
 
     argcomplete.autocomplete(parser)  # only when the shell asks for completions
     args = parser.parse_args(argv)
-    quiet.apply(getattr(args, "verbose", False) or args.verbose_all)
-    try:
-        return args.func(args)
-    except config_lib.ConfigError as err:
-        print(f"config error: {err}", file=sys.stderr)
-        return EXIT_CONFIG
-    except LayoutError as err:
-        print(f"data error: {err}", file=sys.stderr)
-        return EXIT_CONFIG
+    with quiet.apply(getattr(args, "verbose", False) or args.verbose_all):
+        try:
+            return args.func(args)
+        except config_lib.ConfigError as err:
+            print(f"config error: {err}", file=sys.stderr)
+            return EXIT_CONFIG
+        except LayoutError as err:
+            print(f"data error: {err}", file=sys.stderr)
+            return EXIT_CONFIG
 
 
 if __name__ == "__main__":

@@ -13,9 +13,11 @@ What is held back on the console without --verbose:
 - Log records of other packages below ERROR (Beam's "Using Any for unsupported type" type-hint
   chatter, TFX's and absl's INFO lines); this package's own records stay.
 """
+import contextlib
 import logging
 import os
-from typing import Optional
+import warnings
+from typing import Iterator, Optional
 
 from inception_retrain.cli.progress import is_project_record
 
@@ -29,18 +31,28 @@ class ConsoleFilter(logging.Filter):
         return record.levelno >= logging.ERROR or is_project_record(record)
 
 
-def apply(verbose: bool, stream: Optional[object] = None) -> None:
-    """Sets up the console for one command: quiet unless verbose. Call before heavy imports."""
+@contextlib.contextmanager
+def apply(verbose: bool, stream: Optional[object] = None) -> Iterator[None]:
+    """Sets up the console for one command: quiet unless verbose. Enter before heavy imports;
+    on exit the root logger and Python's warning display are as they were (main() may run
+    in-process, several times: tests, a user's script)."""
     handler = logging.StreamHandler(stream)
     handler.setFormatter(logging.Formatter(_FORMAT))
     root = logging.getLogger()
+    saved = root.handlers[:], root.level, warnings.showwarning
     root.handlers = [handler]
     root.setLevel(logging.INFO)
-    if verbose:
-        return
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    handler.addFilter(ConsoleFilter())
-    logging.captureWarnings(True)
+    if not verbose:
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+        handler.addFilter(ConsoleFilter())
+        logging.captureWarnings(True)
+    try:
+        yield
+    finally:
+        if not verbose:
+            logging.captureWarnings(False)
+        root.handlers, level, warnings.showwarning = saved
+        root.setLevel(level)
 
 
 def keras_messages_to_log(verbose: bool) -> None:
