@@ -206,7 +206,7 @@ def test_history_lists_every_run_and_version_of_the_store(runs):
     code, out, err = runs["history"]
     assert code == 0, err
     history = json.loads(out)
-    store = runs["store"]
+    store = runs["store"][::-1]  # history lists the newest run first
     assert [r["run_id"] for r in history["runs"]] == [run_id for run_id, _ in store]
     pushed_by = {}
     for entry, (run_id, outputs) in zip(history["runs"], store):
