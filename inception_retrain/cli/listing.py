@@ -10,10 +10,11 @@ from inception_retrain.cli import output
 from inception_retrain.cli.help_text import EXIT_FAILED
 from inception_retrain.run_reading import history as history_lib
 from inception_retrain.run_reading.index_contract import RunEntry
+from inception_retrain.run_rendering.history_view import interval_text
 
 
 def _interval(entry) -> Optional[str]:
-    return f"[{entry.interval[0]:.2f}, {entry.interval[1]:.2f}]" if entry.interval else None
+    return interval_text(entry.interval) or None
 
 
 RUN_COLUMNS = (("STARTED", lambda r: r.started), ("RUN", lambda r: r.run_id),
@@ -52,10 +53,9 @@ def history(args, config) -> int:
     refused = _no_store("history", config)
     if refused is not None:
         return refused
-    all_runs = history_lib.sync(config.metadata_path, config.pipeline_name, config.work_dir)
-    found = history_lib.History(all_runs, history_lib.version_entries(all_runs,
-                                                                      config.push_base),
-                                history_lib.served(config.push_base), config.push_base)
+    found = history_lib.read(config.metadata_path, config.pipeline_name, config.push_base,
+                             config.work_dir)
+    all_runs = found.runs
     runs = output.newest_first(all_runs, lambda r: r.started, args.limit)
     versions = output.newest_first(found.versions, lambda v: v.version, args.limit)
     document = {"runs": [r.to_dict() for r in runs], "versions": [v.to_dict() for v in versions],
@@ -77,10 +77,7 @@ def report_list(args, config) -> int:
     """`report --list`: each run with its verdict and the components that did not complete."""
     from inception_retrain.run_rendering import report
 
-    refused = _no_store("report", config)
-    if refused is not None:
-        return refused
-    runs = _runs(args, config)
+    runs = _runs(args, config)  # the store's presence is checked by the report command
     rows = []
     for run in runs:
         bad = {node: state for node, state in run.states.items()
@@ -106,8 +103,7 @@ def rollback_listing(args, config, base: str) -> int:
     runs = ()
     if os.path.exists(config.metadata_path):
         runs = history_lib.sync(config.metadata_path, config.pipeline_name, config.work_dir)
-    found = history_lib.History(runs, history_lib.version_entries(runs, base),
-                                history_lib.served(base), base)
+    found = history_lib.of_runs(runs, base)
     versions = output.newest_first(found.versions, lambda v: v.version, args.limit)
     output.emit(args.output_format, {"push_base": base, "served_version": found.served_version,
                                      "versions": [v.to_dict() for v in versions]},

@@ -317,24 +317,14 @@ def _cmd_completion(args) -> int:
     return 0
 
 
-def _push_base_exists(base: str) -> bool:
-    """Whether the push destination exists (a remote one asked through tf.io.gfile)."""
-    from inception_retrain.serving import versions
-
-    if not versions.is_remote(base):
-        return os.path.isdir(base)
-    import tensorflow as tf
-
-    return tf.io.gfile.isdir(base)
-
-
 def _cmd_rollback(args) -> int:
     from inception_retrain.cli import listing
+    from inception_retrain.components import artifact_files
     from inception_retrain.serving import versions
 
     config = _load_config(args)
     base = args.push_base or config.push_base
-    if not _push_base_exists(base):
+    if not artifact_files.isdir(base):
         print(f"rollback error: {base} does not exist: nothing was pushed there (pass "
               "--push-base <serving dir>/<model name>, or the --work-dir or --serving-dir of "
               "the runs that pushed)", file=sys.stderr)

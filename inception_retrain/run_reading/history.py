@@ -179,8 +179,12 @@ def read(metadata_path: str, pipeline_name: str, push_base: str,
          work_dir: Optional[str] = None) -> History:
     """Every run of pipeline_name in the store (oldest first) and every version under
     push_base."""
-    runs = sync(metadata_path, pipeline_name, work_dir)
-    return History(runs, version_entries(runs, push_base), served(push_base), push_base)
+    return of_runs(sync(metadata_path, pipeline_name, work_dir), push_base)
+
+
+def of_runs(runs, push_base: str) -> History:
+    """The runs with every version under push_base, each version given its run's metrics."""
+    return History(tuple(runs), version_entries(runs, push_base), served(push_base), push_base)
 
 
 def served(push_base: str) -> Optional[int]:
