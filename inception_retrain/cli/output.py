@@ -6,6 +6,8 @@ import json
 import sys
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
+from inception_retrain.components import artifact_files
+
 TABLE, JSON = "table", "json"
 FORMATS = (TABLE, JSON)
 
@@ -64,17 +66,7 @@ def format_table(rows: Sequence[Dict[str, Any]], columns: Sequence[Column]) -> s
 
 def to_json(document: Any) -> str:
     """document as indented JSON; NaN and infinities (not JSON) become null."""
-    return json.dumps(_finite(document), indent=2, sort_keys=False)
-
-
-def _finite(value: Any) -> Any:
-    if isinstance(value, float) and (value != value or value in (float("inf"), float("-inf"))):
-        return None
-    if isinstance(value, dict):
-        return {str(k): _finite(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_finite(v) for v in value]
-    return value
+    return json.dumps(artifact_files.json_safe(document), indent=2, sort_keys=False)
 
 
 def emit(fmt: str, document: Any, table: Callable[[], str], stream=None) -> None:

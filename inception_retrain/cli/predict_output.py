@@ -1,10 +1,10 @@
 """How `predict` writes its answers: a table for a person (the default), CSV with a header, or
-JSON lines, one prediction at a time as they arrive. Only the standard library here."""
+JSON lines, one prediction at a time as they arrive. No TensorFlow here."""
 import csv
 import json
-import math
-from typing import IO, List, Optional
+from typing import IO, List
 
+from inception_retrain.components import artifact_files
 from inception_retrain.serving.client import Prediction, format_prediction
 
 FORMATS = ("table", "csv", "jsonl")
@@ -16,11 +16,6 @@ def csv_header(k: int) -> List[str]:
     for rank in range(1, k + 1):
         header += [f"class_{rank}", f"score_{rank}"]
     return header
-
-
-def _number(score: float) -> Optional[float]:
-    """A score as JSON allows it: NaN (a broken model's answer) becomes null."""
-    return None if math.isnan(score) else score
 
 
 def csv_row(prediction: Prediction, k: int) -> List[str]:
@@ -37,10 +32,10 @@ def csv_row(prediction: Prediction, k: int) -> List[str]:
 
 def json_line(prediction: Prediction) -> str:
     """One JSON object: path, class, score and top_k as [{"class", "score"}, ...]."""
-    return json.dumps({"path": prediction.path, "class": prediction.predicted_class,
-                       "score": _number(prediction.score),
-                       "top_k": [{"class": name, "score": _number(score)}
-                                 for name, score in prediction.top_k]}, allow_nan=False)
+    return json.dumps(artifact_files.json_safe({
+        "path": prediction.path, "class": prediction.predicted_class, "score": prediction.score,
+        "top_k": [{"class": name, "score": score} for name, score in prediction.top_k]}),
+        allow_nan=False)
 
 
 class PredictionWriter:

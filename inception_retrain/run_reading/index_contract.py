@@ -11,6 +11,8 @@ import json
 import os
 from typing import Any, Dict, List, Optional, Tuple
 
+from inception_retrain.components import artifact_files
+
 INDEX_FILE = "run_index.jsonl"
 SCHEMA = 1   # a line of another schema makes the index stale: it is rebuilt from ML Metadata
 
@@ -132,8 +134,8 @@ def append(path: str, entries: List[RunEntry]) -> None:
     entry unless the machine stops mid-write, and then skips that line."""
     if not entries:
         return
-    text = "".join(json.dumps(dict(e.to_dict(), schema=SCHEMA), allow_nan=False,
-                              default=str) + "\n" for e in entries)
+    text = "".join(json.dumps(artifact_files.json_safe(dict(e.to_dict(), schema=SCHEMA)),
+                              allow_nan=False, default=str) + "\n" for e in entries)
     os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
     with open(path, "a", encoding="utf-8") as f:
         f.write(text)

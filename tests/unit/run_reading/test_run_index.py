@@ -33,3 +33,13 @@ def test_an_entry_missing_newer_fields_still_reads(tmp_path):
     path.write_text(json.dumps({"schema": 1, "run_id": "old", "pipeline": "p"}) + "\n")
     (entry,) = index_contract.read_index(str(path), "p")
     assert entry.run_id == "old" and entry.blessed is None and entry.verdict == "stopped"
+
+
+def test_a_class_never_predicted_is_indexed_with_a_null_precision(tmp_path):
+    """TFMA gives NaN precision for a class the model never predicts (common on tiny eval
+    splits); the run's line is still written, with null there."""
+    path = str(tmp_path / index_contract.INDEX_FILE)
+    index_contract.append(path, [_entry("a", "2026-01-01", per_class={
+        "daisy": {"top1_precision": float("nan"), "top1_recall": 0.0}})])
+    (entry,) = index_contract.read_index(path, "p")
+    assert entry.per_class == {"daisy": {"top1_precision": None, "top1_recall": 0.0}}
