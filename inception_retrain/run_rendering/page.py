@@ -18,6 +18,7 @@ from inception_retrain.run_rendering import (
     history_view,
     split_sites,
 )
+from inception_retrain.run_rendering.answer import baseline_text
 from inception_retrain.run_rendering.page_blocks import (
     class_order,
     counts_html,
@@ -31,7 +32,6 @@ from inception_retrain.run_rendering.page_blocks import (
     samples_html,
     table,
 )
-from inception_retrain.run_rendering.answer import baseline_text
 
 REPORT_HTML = "report.html"
 REPORT_JSON = "report.json"

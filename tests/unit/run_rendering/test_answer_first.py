@@ -2,7 +2,11 @@
 the served model's, the rule that decided) and, on the console, the candidate against the
 served model per class; from records built here."""
 from inception_retrain.run_reading import headline
-from inception_retrain.run_reading.record import DataSection, EvaluationSection, RunRecord
+from inception_retrain.run_reading.record import (
+    DataSection,
+    EvaluationSection,
+    RunRecord,
+)
 from inception_retrain.run_rendering import summary
 
 
