@@ -81,8 +81,6 @@ class RunProgress:
 
     # -- setup -------------------------------------------------------------------------------
     def __enter__(self) -> "RunProgress":
-        if not self.verbose:  # TensorFlow's C++ INFO and WARNING lines; must precede its import
-            os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
         os.makedirs(os.path.dirname(self.log_path) or ".", exist_ok=True)
         from absl import logging as absl_logging
 
