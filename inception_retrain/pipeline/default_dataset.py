@@ -9,7 +9,10 @@ import contextlib
 import os
 import random
 import tempfile
-from typing import Callable, Dict, Iterator
+from typing import TYPE_CHECKING, Callable, Dict, Iterator
+
+if TYPE_CHECKING:
+    from PIL import Image
 
 CLASSES = ("dense_nuclei", "sparse_nuclei", "stroma", "adipose")
 IMAGES_PER_CLASS = 60
