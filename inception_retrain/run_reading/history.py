@@ -208,8 +208,10 @@ def version_entries(runs, push_base: str) -> Tuple[VersionEntry, ...]:
     except (OSError, versions.ServingDirError):
         present = []
     served_now = served(push_base)
-    by_version = {r.pushed_version: r for r in runs
-                  if r.pushed_version is not None and not r.reused}
+    by_version = {}  # the earliest run recording each version: the one that published it
+    for r in sorted(runs, key=lambda r: r.started or ""):  # (a later run may find it already served)
+        if r.pushed_version is not None and not r.reused:
+            by_version.setdefault(r.pushed_version, r)
     entries = []
     for version in present:
         record = versions.read_push_record(push_base, version)
