@@ -7,7 +7,7 @@ import json
 
 from conftest import holding_run_lock
 from ml_metadata.proto import metadata_store_pb2
-from test_run_record import COMPLETE, FAILED, FakeRun
+from mlmd_runs import COMPLETE, FAILED, FakeRun
 
 from inception_retrain.pipeline import config as config_lib
 from inception_retrain.pipeline import mlmd
