@@ -1,7 +1,8 @@
 """The run record is read from a real ML Metadata store (SQLite, written by tests/mlmd_runs.py
 the way TFX's LocalDagRunner records a run) and tolerates every section being absent: a run
-stopped by the DataGate has data but no training, evaluation or push; components that failed or left files
-out give None sections, never a KeyError; and every renderer takes such a record."""
+stopped by the DataGate has data but no training, evaluation or push; components that failed
+or left files out give None sections, never a KeyError; and every renderer takes such a
+record."""
 import json
 
 import pytest
