@@ -23,6 +23,7 @@ class FakeRun:
         connection.sqlite.filename_uri = self.path
         self.store = metadata_store.MetadataStore(connection)
         self.types = {}
+        self.nodes = {}   # one node context per node, shared by the runs (as TFX does)
         self.pipeline = self._context("pipeline", pipeline)
         self.run = self._context("pipeline_run", run_id)
         self.pipeline_name = pipeline
@@ -55,7 +56,9 @@ class FakeRun:
             type_id=self._type("execution", node), last_known_state=state)
         for name, value in (properties or {}).items():
             execution.custom_properties[name].string_value = value
-        node_context = self._context("node", f"{self.pipeline_name}.{node}")
+        if node not in self.nodes:
+            self.nodes[node] = self._context("node", f"{self.pipeline_name}.{node}")
+        node_context = self.nodes[node]
         artifacts_and_events = []
         for key, (uri, custom, splits) in (outputs or {}).items():
             artifact = metadata_store_pb2.Artifact(type_id=self._type("artifact", key), uri=uri)
