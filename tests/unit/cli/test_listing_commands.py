@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 from mlmd_runs import FakeRun, write_statistics
 
-from inception_retrain.cli.help_text import EXIT_FAILED
+from inception_retrain.cli import help_text
+from inception_retrain.cli.help_text import EXIT_CONFIG, EXIT_FAILED, EXIT_OK
 from inception_retrain.cli.main import main
 from inception_retrain.pipeline import config as config_lib
 from inception_retrain.run_reading import history, index_contract, reader
@@ -171,3 +172,50 @@ def test_a_run_whose_executions_changed_since_its_line_is_read_again(work, capsy
     verdicts = {r["run_id"]: r["verdict"] for r in json.loads(out)["runs"]}
     assert code == 0 and verdicts == {"run-a": "blessed", "run-b": "failed", "run-c": "blessed"}
     assert json.loads(_index_lines(work)[-1])["run_id"] == "run-b"
+
+
+# The exit codes help_text declares, for the cases each names, as the inspection commands
+# return them: (argv, exit code, how stderr starts); argv runs with --work-dir of the work dir
+# above ({empty}: a work dir without a store).
+EXIT_CASES = [
+    (["history"], EXIT_OK, ""),
+    (["history", "--work-dir", "{empty}"], EXIT_FAILED, "history error: no metadata store at"),
+    (["history", "--set", "training.batch_size=0"], EXIT_CONFIG,
+     "config error: training.batch_size must be at least 1"),
+    (["history", "--limit", "0"], EXIT_CONFIG, "usage: "),
+    (["report", "--list"], EXIT_OK, ""),
+    (["report", "--work-dir", "{empty}"], EXIT_FAILED, "report error: no metadata store at"),
+    (["report", "--run", "run-x"], EXIT_FAILED,
+     "report error: no run 'run-x' of pipeline 'inception-retrain'"),
+    (["report", "--list", "--set", "nope=1"], EXIT_CONFIG, "config error: "),
+    (["rollback"], EXIT_OK, ""),
+    (["rollback", "--to", "7"], EXIT_FAILED, "rollback error: version 7 is not under"),
+    (["rollback", "--push-base", "{empty}/none"], EXIT_FAILED, "rollback error: "),
+    (["rollback", "--to", "two"], EXIT_CONFIG, "usage: "),
+    (["compare", "run-a", "run-c"], EXIT_OK, ""),
+    (["compare", "run-a", "run-x"], EXIT_FAILED, "compare error: no run 'run-x'"),
+    (["compare", "run-a"], EXIT_CONFIG, "usage: "),
+]
+
+
+@pytest.mark.parametrize("argv, expected, stderr", EXIT_CASES,
+                         ids=[" ".join(case[0]) for case in EXIT_CASES])
+def test_the_documented_exit_codes_are_returned(work, tmp_path, capsys, argv, expected, stderr):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    argv = [arg.replace("{empty}", str(empty)) for arg in argv]
+    if "--work-dir" not in argv:
+        argv += ["--work-dir", str(work.dir)]
+    try:
+        code = main(argv)
+    except SystemExit as exit:   # argparse refuses bad arguments itself
+        code = exit.code
+    err = capsys.readouterr().err
+    assert code == expected and err.startswith(stderr), err
+    assert code in help_text.COMMANDS[argv[0]][0], f"{argv[0]} --help does not list {code}"
+
+
+def test_every_code_the_inspection_commands_document_is_tested():
+    for command in ("history", "report", "rollback", "compare"):
+        tested = {code for argv, code, _ in EXIT_CASES if argv[0] == command}
+        assert set(help_text.COMMANDS[command][0]) == tested, command
