@@ -40,9 +40,11 @@ def positive_int(text: str) -> int:
 
 def newest_first(items: Iterable[Any], key: Callable[[Any], Any],
                  limit: Optional[int] = None) -> List[Any]:
-    """items sorted newest first by key (None keys last), the first limit of them."""
-    ordered = sorted(items, key=lambda item: (key(item) is not None, key(item) or 0),
-                     reverse=True)
+    """items (given oldest first) sorted newest first by key (None keys last), the first limit
+    of them; of items with equal keys (two runs started within the same second) the later
+    comes first."""
+    ordered = sorted(reversed(list(items)), key=lambda item: (key(item) is not None,
+                                                              key(item) or 0), reverse=True)
     return ordered[:limit] if limit else ordered
 
 

@@ -88,25 +88,6 @@ def read_run(store, pipeline_name: str, run_context,
                      active=active)
 
 
-def list_runs(metadata_path: str, pipeline_name: str,
-              work_dir: Optional[str] = None) -> List[Dict[str, Any]]:
-    """Every run of pipeline_name in the store, oldest first: run id, start, and each
-    component's state (no artifact is read)."""
-    store = mlmd.open_store(metadata_path)
-    active = {(a.run_id, a.component): a for a in active_executions(store, pipeline_name,
-                                                                     work_dir)}
-    runs = []
-    for run in mlmd.pipeline_runs(store, pipeline_name):
-        nodes = mlmd.run_executions(store, run)
-        states = {node: ("INTERRUPTED" if getattr(active.get((run.name, node)), "interrupted",
-                                                  False)
-                         else mlmd.STATES.get(e.last_known_state, "UNKNOWN"))
-                  for node, e in nodes.items()}
-        runs.append({"run_id": run.name, "started": run_info(run, nodes).started,
-                     "states": states})
-    return runs
-
-
 def run_info(run_context, nodes: Dict[str, Any]) -> RunInfo:
     if not nodes:
         return RunInfo(run_id=run_context.name)

@@ -22,10 +22,13 @@ def _nice_ticks(low: float, high: float, count: int = 5) -> List[float]:
 
 
 def wide_range(series: Dict[str, List[Optional[float]]], ratio: float = 20.0) -> bool:
-    """True when the positive values span more than `ratio` (a phase-2 loss spike): a linear
-    axis would flatten everything else, so the chart goes to a log scale."""
-    values = [v for vs in series.values() for v in vs if v is not None and math.isfinite(v)]
-    return bool(values) and min(values) > 0 and max(values) / min(values) > ratio
+    """True when the positive finite values span more than `ratio` (a phase-2 loss spike): a
+    linear axis would flatten everything else, so the chart goes to a log scale. Zeros,
+    negatives, NaN and infinities are left out of the choice (the log chart leaves gaps
+    there): a val_loss of exactly 0 does not keep the chart linear."""
+    values = [v for vs in series.values() for v in vs
+              if v is not None and math.isfinite(v) and v > 0]
+    return bool(values) and max(values) / min(values) > ratio
 
 
 def line_chart(series: Dict[str, List[Optional[float]]], title: str,

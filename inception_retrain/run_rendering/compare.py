@@ -10,6 +10,7 @@ from inception_retrain.components import artifact_files
 from inception_retrain.run_reading.record import EvaluationSection
 from inception_retrain.run_rendering import charts, evidence_view
 from inception_retrain.run_rendering.answer import baseline_text
+from inception_retrain.run_rendering.page_blocks import text_cell
 
 BASELINE = " [baseline]"
 CHANGE = " (change vs baseline)"
@@ -95,7 +96,7 @@ def comparison_html(evaluation: Optional[EvaluationSection], order: Sequence[str
         change = artifact_files.json_safe(evaluation.metrics.get(name + CHANGE))
         if change is None and candidate is not None and base is not None:
             change = candidate - base
-        overall.append(f"<tr><td>{e(name)}</td>{_num(candidate)}{_num(base)}"
+        overall.append(f"<tr>{text_cell(name)}{_num(candidate)}{_num(base)}"
                        f"{_num(change, True)}</tr>")
     out.append('<table class="compare"><thead><tr><th>metric</th><th>candidate</th>'
                "<th>baseline</th><th>difference</th></tr></thead><tbody>" + "".join(overall)
@@ -107,7 +108,7 @@ def comparison_html(evaluation: Optional[EvaluationSection], order: Sequence[str
             + "<th>candidate</th><th>baseline</th><th>difference</th>" * 2 + "</tr>")
     body = []
     for row in rows(evaluation, order):
-        cells = [f"<td>{e(row['class'])}</td>",
+        cells = [text_cell(row["class"]),
                  f'<td class="num">{support.get(row["class"], 0)}</td>']
         for label, _ in COLUMNS:
             values = row[label]
@@ -115,10 +116,9 @@ def comparison_html(evaluation: Optional[EvaluationSection], order: Sequence[str
                       _num(values["change"], True)]
         if checks:
             check = checks.get(row["class"])
-            cells.append("<td class=\"na\">–</td>" if check is None else
-                         f'<td class="{"pass" if check["passed"] else "fail"}">'
-                         f'{e(check["condition"])}: '
-                         f'{"passed" if check["passed"] else "FAILED"}</td>')
+            cells.append("<td class=\"na\">–</td>" if check is None else text_cell(
+                f'{check["condition"]}: {"passed" if check["passed"] else "FAILED"}',
+                css="pass" if check["passed"] else "fail"))
         body.append(f"<tr>{''.join(cells)}</tr>")
     out.append(f'<h3>Per class</h3><table class="compare per-class"><thead>{head}</thead>'
                f"<tbody>{''.join(body)}</tbody></table>")

@@ -6,6 +6,7 @@ import html
 from typing import Any, Dict, List, Optional, Sequence
 
 from inception_retrain.run_rendering import charts
+from inception_retrain.run_rendering.page_blocks import text_cell
 
 MAX_CHANGED_LINES = 10
 
@@ -90,7 +91,10 @@ def console_lines(evidence: Optional[Dict[str, Any]], order: Sequence[str] = ())
             out.append(f"    ... and {len(changed) - MAX_CHANGED_LINES} more (the report "
                        "lists all)")
     rule = evidence.get("rule")
-    if rule:
+    if rule and (rule.get("applied") is False or not comparison):
+        out.append("  no-regression rule: not applied, there was no served model to compare "
+                   "with")
+    elif rule:
         out.append(f"  no-regression rule ({rule.get('regression_rule')}): {rule.get('text')}"
                    f": {'passed' if rule.get('passed') else 'FAILED'}")
     out.extend(candidate_lines(evidence))
@@ -121,7 +125,7 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[str]], css: str = "") 
     e = html.escape
     return (f'<table class="{css}"><thead><tr>' + "".join(f"<th>{e(h)}</th>" for h in header)
             + "</tr></thead><tbody>"
-            + "".join("<tr>" + "".join(f"<td>{e(c)}</td>" for c in row) + "</tr>"
+            + "".join("<tr>" + "".join(text_cell(c) for c in row) + "</tr>"
                       for row in rows) + "</tbody></table>")
 
 
@@ -148,8 +152,8 @@ def comparison_html(evidence: Optional[Dict[str, Any]], order: Sequence[str]) ->
         body = []
         for row in rows:
             cells = "".join(f'<td class="num">{e(c)}</td>' for c in row[1:7])
-            body.append(f"<tr><td>{e(row[0])}</td>{cells}"
-                        f'<td class="{_verdict_css(row[7])}">{e(row[7])}</td></tr>')
+            body.append(f"<tr>{text_cell(row[0])}{cells}"
+                        f"{text_cell(row[7], css=_verdict_css(row[7]))}</tr>")
         out.append('<h3>Per class (recall, paired)</h3><table class="compare paired-class">'
                    "<thead><tr>" + "".join(f"<th>{e(h)}</th>" for h in CLASS_COLUMNS)
                    + "</tr></thead><tbody>" + "".join(body) + "</tbody></table>")

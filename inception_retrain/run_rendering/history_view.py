@@ -5,6 +5,7 @@ from typing import Dict, List, Optional, Tuple
 
 from inception_retrain.run_reading.history import History
 from inception_retrain.run_rendering import charts
+from inception_retrain.run_rendering.page_blocks import text_cell
 
 
 def _pct(value: Optional[float]) -> str:
@@ -39,17 +40,17 @@ def history_html(history: Optional[History], current_run: Optional[str] = None) 
         mark = " (this run)" if run.run_id == current_run else ""
         bad = run.blessed is False or run.blessed is None
         rows.append(
-            f"<tr><td>{e(run.started or '?')}</td><td><code>{e(run.run_id)}</code>{mark}</td>"
+            f"<tr>{text_cell(run.started or '?')}<td><code>{e(run.run_id)}</code>{mark}</td>"
             f"<td>{e(run.data_root or '?')}{e(f' span {run.span}' if run.span else '')}<br>"
-            f"{e(_examples_text(run.examples))}</td><td>{e(run.base_weights or '–')}</td>"
+            f"{e(_examples_text(run.examples))}</td>{text_cell(run.base_weights or '–')}"
             f'<td class="num">{_pct(run.accuracy)}</td>'
             f'<td class="num">{e(interval_text(run.interval))}</td>'
-            f'<td class="{"fail" if bad else "pass"}">{e(run.outcome)}</td></tr>')
+            f'{text_cell(run.outcome, css="fail" if bad else "pass")}</tr>')
     out.append("<h3>Runs</h3><table><thead><tr><th>started</th><th>run</th><th>data</th>"
                "<th>base weights</th><th>eval accuracy</th><th>95% interval</th>"
                "<th>outcome</th></tr></thead><tbody>" + "".join(rows) + "</tbody></table>")
     rows = [f"<tr><td class=\"num\">{v.version}{' (served)' if v.served else ''}</td>"
-            f"<td>{e(v.published_at or '?')}</td><td>{e(v.origin)}</td>"
+            f"{text_cell(v.published_at or '?')}{text_cell(v.origin)}"
             f'<td class="num">{_pct(v.accuracy)}</td>'
             f'<td class="num">{e(interval_text(v.interval))}</td></tr>'
             for v in reversed(history.versions)]

@@ -1,7 +1,8 @@
 """The run report page: one self-contained HTML file (inline CSS and SVG, thumbnails as data:
 URIs, no script and no external reference) rendered from a RunReport, section by section."""
 import os
-from typing import Dict, Optional
+import re
+from typing import Dict, List, Optional, Sequence, Tuple
 
 from inception_retrain.run_reading.record import (
     DataSection,
@@ -22,8 +23,8 @@ from inception_retrain.run_rendering.answer import baseline_text
 from inception_retrain.run_rendering.page_blocks import (
     class_order,
     counts_html,
+    data_report_html,
     escape,
-    markdown_html,
     metrics_html,
     misclassified_html,
     number_cell,
@@ -31,6 +32,7 @@ from inception_retrain.run_rendering.page_blocks import (
     reorder_matrix,
     samples_html,
     table,
+    text_cell,
 )
 
 REPORT_HTML = "report.html"
@@ -63,6 +65,8 @@ td.up,p.paired.up{color:#1a7f37}td.down,p.paired.down{color:#d1242f}.md table{fo
 .md h2{font-size:15px;border:0}.md h3{font-size:14px}figure.matrix{width:auto}
 .samples figure{width:110px}.samples img{max-width:100px;max-height:100px}code,pre{font:12px ui-monospace,Menlo,Consolas,monospace}
 pre{background:#f6f8fa;padding:8px;overflow:auto;max-height:420px}ul{margin:4px 0}
+.toc{font-size:13px;margin:8px 0}.toc ol{margin:2px 0;padding-left:20px;columns:2}
+td[title]{cursor:help}
 """
 
 
@@ -72,10 +76,10 @@ def _components_html(record: RunRecord) -> str:
         bad = c.state == "FAILED" or c.interrupted
         note = (c.error or "no error recorded (see the run log)") if c.state == "FAILED" else (
             "no process holds the run lock: interrupted" if c.interrupted else "")
-        rows.append([f"<td>{escape(c.component)}</td>",
-                     f'<td class="{"fail" if bad else ""}">'
-                     f'{escape("INTERRUPTED" if c.interrupted else c.state)}</td>',
-                     number_cell(c.seconds, 1), f"<td>{escape(note)}</td>"])
+        rows.append([text_cell(c.component),
+                     text_cell("INTERRUPTED" if c.interrupted else c.state,
+                               css="fail" if bad else ""),
+                     number_cell(c.seconds, 1), text_cell(note)])
     notes = [a for a in record.active if a.run_id != record.run.run_id]
     return ("<h2>Components</h2>" + table(["component", "state", "seconds", "error"], rows)
             + ("<ul>" + "".join(f"<li>{escape(a.sentence)}</li>" for a in notes) + "</ul>"
@@ -97,10 +101,7 @@ def _data_html(record: RunRecord) -> str:
                    else "<ul>" + "".join(f"<li>{escape(a)}</li>" for a in data.anomalies) + "</ul>")
     if data.quarantine is not None:
         out.append(quarantine_html(data.quarantine))
-    if data.report_text:
-        out.append(f"<details open><summary>The DataGate's data report "
-                   f"(<code>{escape(data.report_path)}</code>)</summary>"
-                   f'<div class="md">{markdown_html(data.report_text)}</div></details>')
+    out.append(data_report_html(data))
     return "".join(out)
 
 
@@ -135,12 +136,12 @@ def _training_html(training: Optional[TrainingSection]) -> str:
     rows, merged, boundary = [], {}, None
     for phase in training.phases:
         if phase.skipped is not None:
-            rows.append([f"<td>{phase.name}</td>",
+            rows.append([text_cell(phase.name),
                          f'<td colspan="4">skipped: {escape(phase.skipped)}</td>'])
             continue
-        rows.append([f"<td>{phase.name}</td>", f'<td class="num">{escape(phase.epochs_run)}</td>',
+        rows.append([text_cell(phase.name), f'<td class="num">{escape(phase.epochs_run)}</td>',
                      number_cell(phase.seconds, 1), number_cell(phase.best_val_loss),
-                     f"<td>{escape(phase.kept_phase1_weights)}</td>"])
+                     text_cell(phase.kept_phase1_weights)])
         if phase.name == "phase2" and merged:
             boundary = max(len(v) for v in merged.values())
         offset = max((len(v) for v in merged.values()), default=0)
@@ -207,9 +208,8 @@ def _blessing_html(evaluation: Optional[EvaluationSection]) -> str:
         status = ('<td class="pass">passed</td>' if check["passed"] else
                   '<td class="fail">FAILED</td>' if check["passed"] is False else
                   '<td class="na">not applied (no baseline value)</td>')
-        rows.append([f"<td>{escape(check['metric'])}</td>",
-                     f"<td>{escape(check['class'] or 'all')}</td>",
-                     f"<td>{escape(check['condition'])}</td>",
+        rows.append([text_cell(check["metric"]), text_cell(check["class"] or "all"),
+                     text_cell(check["condition"]),
                      number_cell(check["value"]) if not check.get("slice") else
                      f'<td class="num">{check["value"]:.4f} '
                      f'(worst: {escape(check["slice"])})</td>',
@@ -257,32 +257,60 @@ def _push_html(report: RunReport) -> str:
     return "".join(out)
 
 
-def render_html(report: RunReport) -> str:
-    """The whole report page."""
+_TITLE = re.compile(r"<h2[^>]*>(.*?)</h2>", re.S)
+
+
+def sections(report: RunReport) -> List[Tuple[str, str]]:
+    """The page's sections in order, as (anchor, html); the candidate against the served model
+    comes first, right after the verdict (empty sections are left out)."""
     record, run = report.record, report.record.run
-    wall = f", {run.wall_seconds:.0f} s" if run.wall_seconds is not None else ""
     footer = [f"metadata store <code>{escape(report.metadata_path)}</code>",
               f"artifacts <code>{escape(report.pipeline_root)}</code>",
               f"machine-readable summary <code>{REPORT_JSON}</code> beside this file"]
     if report.log_path:
         footer.append(f"run log <code>{escape(report.log_path)}</code>")
+    found = [
+        ("compare", compare.comparison_html(record.evaluation, class_order(record),
+                                            _split_counts(record, "eval"),
+                                            lambda m: reorder_matrix(m, class_order(record)))),
+        ("components", _components_html(record)),
+        ("data", _data_html(record) + samples_html(report)),
+        ("split", split_sites.split_html(report)),
+        ("training", _training_html(record.training)),
+        ("evaluation", _evaluation_html(report) + split_sites.sites_html(report)),
+        ("blessing", _blessing_html(record.evaluation)),
+        ("test-split", _test_split_html(record)), ("push", _push_html(report)),
+        ("history", history_view.history_html(report.history, run.run_id)),
+        ("where", "<h2>Where things are</h2><ul>" + "".join(f"<li>{f}</li>" for f in footer)
+         + "</ul>")]
+    return [(anchor, part) for anchor, part in found if part]
+
+
+def _anchored(anchor: str, part: str) -> str:
+    """part as the target of #anchor (a section that carries the id already is kept)."""
+    return part if f'id="{anchor}"' in part else f'<section id="{anchor}">{part}</section>'
+
+
+def contents_html(found: Sequence[Tuple[str, str]]) -> str:
+    """The table of contents: a link to every section, titled by its heading."""
+    links = []
+    for anchor, part in found:
+        title = _TITLE.search(part)
+        if title:
+            links.append(f'<li><a href="#{anchor}">{title.group(1)}</a></li>')
+    return f'<nav class="toc" id="contents"><b>Contents</b><ol>{"".join(links)}</ol></nav>'
+
+
+def render_html(report: RunReport) -> str:
+    """The whole report page: the verdict, the contents, then the sections."""
+    record, run = report.record, report.record.run
+    wall = f", {run.wall_seconds:.0f} s" if run.wall_seconds is not None else ""
+    found = sections(report)
     body = [f"<h1>Run report: {escape(record.pipeline)}</h1>",
             f'<p class="meta">run {escape(run.run_id)}, started {escape(run.started)}'
             f"{wall}; report generated {escape(report.generated_at)}</p>",
-            answer.banner_html(report),
-            _components_html(record), _data_html(record), samples_html(report),
-            split_sites.split_html(report),
-            _training_html(record.training),
-            _evaluation_html(report),
-            compare.comparison_html(record.evaluation, class_order(record),
-                                    _split_counts(record, "eval"),
-                                    lambda m: reorder_matrix(m, class_order(record))),
-            split_sites.sites_html(report),
-            _blessing_html(record.evaluation),
-            _test_split_html(record), _push_html(report),
-            history_view.history_html(report.history, run.run_id),
-            "<h2>Where things are</h2><ul>" + "".join(f"<li>{f}</li>" for f in footer)
-            + "</ul>"]
+            answer.banner_html(report), contents_html(found)]
+    body += [_anchored(anchor, part) for anchor, part in found]
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
             f"<title>{escape(record.pipeline)} run {escape(run.run_id)}</title>"
             f"<style>{_CSS}</style></head><body><main>{''.join(body)}</main></body></html>\n")

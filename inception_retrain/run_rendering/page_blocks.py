@@ -3,13 +3,29 @@ figures, the DataGate's Markdown, the page's one class order), kept apart from p
 section layout so that each stays short and the blocks are testable on their own."""
 import html
 import math
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from inception_retrain.run_reading.record import DataSection, RunRecord, RunReport
 
 
 def escape(value: Any) -> str:
     return html.escape(str(value))
+
+
+CELL_LIMIT = 80  # characters of a table cell's text; the rest is in its tooltip
+
+
+def text_cell(value: Any, limit: int = CELL_LIMIT, css: str = "", code: bool = False) -> str:
+    """A table cell of text, escaped; a value longer than limit (an error text as "base
+    weights", a long path) is cut to limit with "…", its full text in the cell's title (shown
+    on hover). Every table of the page makes its text cells here."""
+    text = "" if value is None else str(value)
+    attributes = f' class="{css}"' if css else ""
+    if len(text) > limit:
+        attributes += f' title="{escape(text)}"'
+        text = text[:limit - 1].rstrip() + "…"
+    inner = f"<code>{escape(text)}</code>" if code else escape(text)
+    return f"<td{attributes}>{inner}</td>"
 
 
 def number_cell(value: Optional[float], digits: int = 4) -> str:
@@ -31,7 +47,7 @@ def counts_html(data: DataSection) -> str:
     rows = []
     for name in classes:
         total = data.class_total(name)
-        rows.append([f"<td>{escape(name)}</td>"]
+        rows.append([text_cell(name)]
                     + [f'<td class="num">{data.count(s, name)}</td>' for s in splits]
                     + [f'<td><span class="bar" style="width:{120 * total / biggest:.0f}px">'
                        f'</span>{total}</td>'])
@@ -48,12 +64,56 @@ def quarantine_html(quarantine: List[Dict[str, str]]) -> str:
         return out[0] + "<p>None: every file was read.</p>"
     shown = quarantine[:200]
     out.append(table(["file", "category", "reason"], [
-        [f"<td><code>{escape(q.get('relative_path'))}</code></td>",
-         f"<td>{escape(q.get('category', ''))}</td>", f"<td>{escape(q.get('reason'))}</td>"]
+        [text_cell(q.get("relative_path"), code=True), text_cell(q.get("category", "")),
+         text_cell(q.get("reason"))]
         for q in shown]))
     if len(quarantine) > len(shown):
         out.append(f"<p>… and {len(quarantine) - len(shown)} more (report.json has all).</p>")
     return "".join(out)
+
+
+# The DataGate report's sections (components/data_gate/report.py: its "## " headings, without
+# a count in brackets) that the page shows itself, each with when the page has that section
+# (page._data_html, split_sites.split_html).
+def _split_shown(data: DataSection) -> bool:
+    return bool(data.split and data.split.get("split"))
+
+
+DUPLICATED_SECTIONS = {
+    "Examples per class and split": lambda data: bool(data.class_counts),
+    "Split": _split_shown, "Leakage checks": _split_shown,
+    "Quarantined files": lambda data: data.quarantine is not None,
+    "Schema anomalies": lambda data: data.anomalies is not None,
+}
+
+
+def data_report_parts(data: DataSection) -> Tuple[str, List[str]]:
+    """The DataGate's Markdown report without the sections the page already shows (class
+    counts, split, leakage, quarantine, anomalies), and the titles of those left out."""
+    shown = {title for title, on_page in DUPLICATED_SECTIONS.items() if on_page(data)}
+    kept, left_out, dropping = [], [], False
+    for line in (data.report_text or "").splitlines():
+        if line.startswith("## "):
+            title = line[3:].strip()
+            name = title.split(" (", 1)[0]
+            dropping = name in shown
+            if dropping:
+                left_out.append(name)
+        if not dropping:
+            kept.append(line)
+    return "\n".join(kept) + "\n", left_out
+
+
+def data_report_html(data: DataSection) -> str:
+    """The DataGate's report, collapsed, with only what the page does not show elsewhere."""
+    if not data.report_text:
+        return ""
+    text, left_out = data_report_parts(data)
+    note = (f'<p class="meta">Left out here, shown above: {escape(", ".join(left_out))}.</p>'
+            if left_out else "")
+    return (f"<details><summary>The DataGate's data report "
+            f"(<code>{escape(data.report_path)}</code>)</summary>{note}"
+            f'<div class="md">{markdown_html(text)}</div></details>')
 
 
 def markdown_html(text: str) -> str:
@@ -115,7 +175,7 @@ def samples_html(report: RunReport) -> str:
         buckets = [label for _, label in SIZE_BUCKETS
                    if any(label in per_split for per_split in sizes.values())]
         biggest = max(n for per_split in sizes.values() for n in per_split.values()) or 1
-        rows = [[f"<td>{escape(label)}</td>"]
+        rows = [[text_cell(label)]
                 + [f'<td class="num">{sizes[split].get(label, 0)}</td>' for split in sizes]
                 + [f'<td><span class="bar" style="width:'
                    f'{120 * sum(sizes[s].get(label, 0) for s in sizes) / biggest / len(sizes):.0f}'
@@ -137,7 +197,7 @@ def metrics_html(metrics: Dict[str, float], per_class: Dict[str, Dict[str, float
     if top_k is not None and num_classes and top_k >= num_classes:  # always 1: says nothing
         hidden = {k for k in metrics if k.startswith("sparse_top_k_categorical_accuracy")}
     out = [table(["metric", "value"],
-                 [[f"<td>{escape(k)}</td>", number_cell(v, 0 if "count" in k else 4)]
+                 [[text_cell(k), number_cell(v, 0 if "count" in k else 4)]
                   for k, v in sorted(metrics.items()) if k not in hidden])]
     if hidden:
         out.append(f'<p class="meta">Top-{top_k} accuracy is not shown: with '
@@ -145,7 +205,7 @@ def metrics_html(metrics: Dict[str, float], per_class: Dict[str, Dict[str, float
     if per_class or support:
         names = sorted(set(per_class) | set(support))
         out.append(table(["class", "examples"] + [c for c, _ in _PER_CLASS_COLUMNS], [
-            [f"<td>{escape(name)}</td>", f'<td class="num">{support.get(name, 0)}</td>']
+            [text_cell(name), f'<td class="num">{support.get(name, 0)}</td>']
             + [number_cell((per_class.get(name) or {}).get(key)) for _, key in _PER_CLASS_COLUMNS]
             for name in names]))
     return "".join(out)

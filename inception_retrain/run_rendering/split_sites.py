@@ -6,6 +6,7 @@ import html
 from typing import Any, List, Optional
 
 from inception_retrain.run_reading.evaluation import ACCURACY, COUNT
+from inception_retrain.run_rendering.page_blocks import text_cell
 
 
 def _e(value: Any) -> str:
@@ -32,14 +33,14 @@ def split_html(report) -> str:
     rows = []
     for name, s in summary["splits"].items():
         dist = s["images_per_group"]
-        rows.append(f"<tr><td>{_e(name)}</td><td class=\"num\">{s['images']}</td>"
+        rows.append(f"<tr>{text_cell(name)}<td class=\"num\">{s['images']}</td>"
                     f"<td class=\"num\">{s['groups']}</td>"
                     + "".join(f'<td class="num">{_e(dist.get(k, "–"))}</td>'
                               for k in ("min", "median", "max"))
                     + f"<td class=\"num\">{s['class_balance_distance']:.3f}</td>"
-                    f"<td>{_e(s['class_balance_worst'])}</td>"
-                    f"<td>{_e(', '.join(f'{k}: {v}' for k, v in s['sites'].items()) or '–')}"
-                    "</td></tr>")
+                    + text_cell(s["class_balance_worst"])
+                    + text_cell(", ".join(f"{k}: {v}" for k, v in s["sites"].items()) or "–")
+                    + "</tr>")
     out.append('<table class="split"><thead><tr><th>split</th><th>images</th><th>groups</th>'
                "<th>images per group: min</th><th>median</th><th>max</th>"
                "<th>class balance vs. all (L-inf.)</th><th>class</th><th>images per site</th>"
@@ -64,8 +65,8 @@ def split_html(report) -> str:
                         leakage.get("duplicates_within_class", {}).items()
                         for label, n in by_label.items()))]
     for name, count, what in items:
-        out.append(f'<tr><td>{_e(name)}</td><td class="num {"fail" if count else "pass"}">'
-                   f"{count}</td><td><code>{_e(what)}</code></td></tr>")
+        out.append(f'<tr>{text_cell(name)}<td class="num {"fail" if count else "pass"}">'
+                   f"{count}</td>{text_cell(what, code=True)}</tr>")
     out.append("</tbody></table></section></section>")
     return "".join(out)
 
@@ -86,8 +87,8 @@ def sites_html(report) -> str:
         note = "worst" if site == worst else ""
         if floor and m.get(ACCURACY, 0.0) < floor:
             note = (note + "; " if note else "") + f"below the floor {floor:g}"
-        rows.append(f"<tr><td>{_e(site)}</td><td class=\"num\">{int(m.get(COUNT, 0))}</td>"
-                    f"{_num(m.get(ACCURACY))}<td>{_e(note)}</td></tr>")
+        rows.append(f"<tr>{text_cell(site)}<td class=\"num\">{int(m.get(COUNT, 0))}</td>"
+                    f"{_num(m.get(ACCURACY))}{text_cell(note)}</tr>")
     floor_text = (f"The worst site must reach an accuracy of {floor:g} "
                   "(<code>evaluation.min_site_accuracy</code>)." if floor else
                   "No floor for the worst site (<code>evaluation.min_site_accuracy</code> is 0).")

@@ -35,6 +35,9 @@ def test_newest_first_with_a_limit_and_unknown_times_last():
         "2026-03-01", "2026-02-01", "2026-01-02", None]
     assert [i["t"] for i in output.newest_first(items, lambda i: i["t"], limit=2)] == [
         "2026-03-01", "2026-02-01"]
+    same_second = [{"t": "2026-01-01T10:00:00", "n": n} for n in (1, 2, 3)]
+    assert [i["n"] for i in output.newest_first(same_second, lambda i: i["t"])] == [3, 2, 1], \
+        "of runs started in the same second the later one first"
 
 
 def test_table_aligns_columns_under_their_headers():

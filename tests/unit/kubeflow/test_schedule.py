@@ -238,6 +238,8 @@ class FakeKfpApi:
             (f"{base}/recurringruns", "GET", self.list_runs),
             (f"{base}/recurringruns", "POST", self.create_run),
             (f"{base}/recurringruns/([^/:]+):disable", "POST", self.disable_run),
+            (f"{base}/recurringruns/([^/:]+):enable", "POST", self.enable_run),
+            (f"{base}/recurringruns/([^/:]+)", "DELETE", self.delete_run),
         ]
 
     @staticmethod
@@ -351,6 +353,17 @@ class FakeKfpApi:
         self.runs[run_id].mode, self.runs[run_id].status = "DISABLE", "DISABLED"
         return {}
 
+    def enable_run(self, _query, _body, _headers, run_id):
+        if run_id not in self.runs:
+            raise BadRequest(404, f"no recurring run {run_id}")
+        self.runs[run_id].mode, self.runs[run_id].status = "ENABLE", "ENABLED"
+        return {}
+
+    def delete_run(self, _query, _body, _headers, run_id):
+        if self.runs.pop(run_id, None) is None:
+            raise BadRequest(404, f"no recurring run {run_id}")
+        return {}
+
 
 class _Handler(http.server.BaseHTTPRequestHandler):
     def _serve(self):
@@ -369,7 +382,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
-    do_GET = do_POST = _serve
+    do_GET = do_POST = do_DELETE = _serve
 
     def log_message(self, *_):
         """Quiet: the tests read fake.requests instead."""
@@ -494,6 +507,30 @@ def test_list_and_disable(fake_kfp, package, capsys):
     assert [r.mode for r in fake_kfp.runs.values()].count("ENABLE") == 1
     assert main(["schedule", "disable", "--name", "no-such-run", "--host", fake_kfp.host]) == 2
     assert "must match exactly one recurring run, found: none" in capsys.readouterr().err
+
+
+def test_enable_and_delete_by_name_and_by_id(fake_kfp, package, capsys):
+    client = client_for(fake_kfp)
+    created = schedule.create(plan_for(package), client)
+    other = schedule.create(plan_for(package, run_name="other", cron="@daily"), client)
+    host = ["--host", fake_kfp.host]
+    assert main(["schedule", "disable", "--id", created.recurring_run_id] + host) == 0
+    assert main(["schedule", "enable", "--name", "inception-retrain-scheduled"] + host) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == (
+        f"[schedule] enabled recurring run {created.recurring_run_id}")
+    run = fake_kfp.runs[created.recurring_run_id]
+    assert (run.mode, run.status) == ("ENABLE", "ENABLED")
+    assert ("POST", f"/apis/v2beta1/recurringruns/{created.recurring_run_id}:enable") in [
+        (method, path) for method, path, _, _ in fake_kfp.requests]
+    assert main(["schedule", "delete", "--id", other.recurring_run_id] + host) == 0
+    assert f"[schedule] deleted recurring run {other.recurring_run_id}" in capsys.readouterr().out
+    assert list(fake_kfp.runs) == [created.recurring_run_id], "deleted, the first one kept"
+    assert main(["schedule", "list", "-o", "json"] + host) == 0
+    assert [r["id"] for r in json.loads(capsys.readouterr().out)] == [created.recurring_run_id]
+    # Deleting it again: the server's 404 in one line, exit 1 (documented: a request failed).
+    assert main(["schedule", "delete", "--id", other.recurring_run_id] + host) == 1
+    assert capsys.readouterr().err.startswith("KFP API error 404")
+    assert main(["schedule", "enable", "--name", "no-such-run"] + host) == 2
 
 
 @pytest.mark.parametrize("kwargs, message", [

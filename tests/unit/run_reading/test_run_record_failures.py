@@ -7,11 +7,11 @@ import json
 
 from conftest import holding_run_lock
 from ml_metadata.proto import metadata_store_pb2
-from test_run_record import COMPLETE, FAILED, FakeRun
+from mlmd_runs import COMPLETE, FAILED, FakeRun
 
 from inception_retrain.pipeline import config as config_lib
 from inception_retrain.pipeline import mlmd
-from inception_retrain.run_reading import reader, report_inputs
+from inception_retrain.run_reading import history, reader, report_inputs
 from inception_retrain.run_reading.record import RunReport
 from inception_retrain.run_rendering import page, report, summary
 
@@ -78,7 +78,7 @@ def test_running_executions_without_a_lock_holder_are_interrupted(tmp_path):
     assert killed.interrupted_components == ["Trainer"]
     assert report.verdict(killed)[1].startswith("Interrupted at Trainer")
     assert "INTERRUPTED" in summary.render(killed)
-    assert [r["states"] for r in reader.list_runs(run.path, run.pipeline_name, str(work))] == [
+    assert [r.states for r in history.sync(run.path, run.pipeline_name, str(work))] == [
         {"ImageExampleGen": "COMPLETE", "Trainer": "INTERRUPTED"}, {"StatisticsGen": "COMPLETE"}]
 
     with holding_run_lock(work) as holder:
