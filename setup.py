@@ -17,7 +17,12 @@ setup(
                   "inception_retrain.serving": ["k8s/*", "README.md"]},
     # The exact, resolved set lives in requirements.lock; these are the direct needs.
     install_requires=["tfx[kfp]==1.16.0", "apache-beam[gcp]==2.61.0", "dill", "pillow", "pyyaml",
-                      "openslide-python", "openslide-bin"],
-    extras_require={"test": ["pytest", "pytest-xdist", "jsonschema", "tifffile"]},
+                      "openslide-python", "openslide-bin", "argcomplete"],
+    # s3: TensorFlow has no s3:// filesystem; tensorflow-io registers one (artifact_files).
+    # test: moto[s3] with flask and flask-cors is the S3 server on loopback the tests use.
+    extras_require={"s3": ["tensorflow-io==0.37.1"],
+                    "test": ["pytest", "pytest-xdist", "jsonschema", "tifffile",
+                             "tensorflow-io==0.37.1", "boto3", "moto[s3]", "flask",
+                             "flask-cors"]},
     entry_points={"console_scripts": ["inception-retrain=inception_retrain.cli.main:main"]},
 )

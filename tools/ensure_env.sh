@@ -76,6 +76,5 @@ if [ "$_ir_status" -ne 0 ]; then
 fi
 unset _ir_status
 export TF_USE_LEGACY_KERAS=1
-export TF_CPP_MIN_LOG_LEVEL="${TF_CPP_MIN_LOG_LEVEL:-2}"
 export PATH="$_ir_repo_root/.venv/bin:$PATH"
 unset _ir_repo_root

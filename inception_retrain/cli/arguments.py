@@ -2,6 +2,8 @@
 one runs. Only argparse here, so `--help` answers at once."""
 import argparse
 
+from inception_retrain.cli import output
+
 
 def add_config_args(parser: argparse.ArgumentParser) -> None:
     """The options of every subcommand that reads the configuration: its file and overrides."""
@@ -37,6 +39,9 @@ def top_level_parser(version: str):
         description="Retrain InceptionV3 on folders of labeled images with TFX; push blessed "
                     "models to TF Serving.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {version}")
+    parser.add_argument("--verbose", dest="verbose_all", action="store_true",
+                        help="before the subcommand: every library log line and warning on "
+                             "the console, for any subcommand")
     return parser, parser.add_subparsers(dest="command", required=True)
 
 
@@ -65,8 +70,11 @@ def add_report_command(subparsers) -> argparse.ArgumentParser:
                         help="the run to report on (a pipeline_run id, as the report names it); "
                              "default: the newest")
     report.add_argument("--list", dest="list_runs", action="store_true",
-                        help="list the runs in the store (id, start, components not complete) "
-                             "instead")
+                        help="list the runs, newest first (id, start, verdict, accuracy, "
+                             "components not complete) instead")
+    report.add_argument("--rebuild", action="store_true",
+                        help="write the report again even when the one written is up to date")
+    output.add_output_args(report)
     return report
 
 
@@ -103,7 +111,8 @@ def add_predict_command(subparsers) -> argparse.ArgumentParser:
         description="Sends images to TF Serving (REST :predict with b64 JSON, or gRPC "
                     "PredictionService), or with --model runs a local SavedModel's "
                     "serving_default signature, and prints file, class, score and the top-k "
-                    "classes.")
+                    "classes (as a table, CSV or JSON lines: -o). A missing file is an error "
+                    "before any model loads.")
     predict.add_argument("paths", nargs="+", metavar="FILE_OR_FOLDER")
     predict.add_argument("--model", metavar="DIR",
                          help="a local SavedModel, or a TF Serving base path (its highest "
@@ -120,6 +129,13 @@ def add_predict_command(subparsers) -> argparse.ArgumentParser:
                          help="images per request (default 8)")
     predict.add_argument("--top-k", type=int, default=3, metavar="K",
                          help="classes listed per image (default 3)")
+    predict.add_argument("-o", "--format", dest="output_format", default="table",
+                         choices=("table", "csv", "jsonl"),
+                         help="table (default, for a person), csv (a header: path, class, "
+                              "score, then class_i, score_i of the top k) or jsonl (one JSON "
+                              "object per image)")
+    predict.add_argument("--output", metavar="FILE",
+                         help="write the predictions to FILE instead of stdout")
     predict.add_argument("--heatmap", metavar="OUT.png",
                          help="the paths are whole-slide images (or folders of them): tile "
                               "each on tissue as at ingest, classify the tiles, draw them over "
@@ -139,7 +155,9 @@ def add_history_command(subparsers) -> argparse.ArgumentParser:
                     "version it pushed) and every version under the push destination (with "
                     "its run's accuracy; * marks the one TF Serving serves).")
     add_config_args(history)
-    history.add_argument("--json", action="store_true", help="print JSON instead")
+    output.add_output_args(history)
+    history.add_argument("--json", dest="output_format", action="store_const", const="json",
+                         help=argparse.SUPPRESS)  # the older spelling of -o json
     return history
 
 
@@ -160,4 +178,30 @@ def add_rollback_command(subparsers) -> argparse.ArgumentParser:
                           help="versions kept afterwards (default: the config's keep_versions)")
     rollback.add_argument("--reason", metavar="TEXT", default="",
                           help="why (recorded with the new version and shown in its model card)")
+    output.add_output_args(rollback)
     return rollback
+
+
+def add_compare_command(subparsers) -> argparse.ArgumentParser:
+    """`compare`: any two runs' metrics, per-class metrics and class counts side by side."""
+    compare = subparsers.add_parser(
+        "compare", help="metric and per-class differences of two runs",
+        description="Prints the eval metrics, per-class precision and recall and the examples "
+                    "per class of two runs of the work dir (ids as `report --list` shows them) "
+                    "with the difference B - A, and whether they read the same input files.")
+    compare.add_argument("run_a", metavar="RUN_A")
+    compare.add_argument("run_b", metavar="RUN_B")
+    add_config_args(compare)
+    output.add_output_args(compare, limit=False)
+    return compare
+
+
+def add_completion_command(subparsers) -> argparse.ArgumentParser:
+    """`completion`: the shell code for tab completion."""
+    completion = subparsers.add_parser(
+        "completion", help="print the shell code for tab completion (bash, zsh)",
+        description="Prints the code that makes the shell complete inception-retrain's "
+                    "subcommands and options (argcomplete); source it from your shell's rc "
+                    "file.")
+    completion.add_argument("shell", choices=("bash", "zsh", "fish", "tcsh"))
+    return completion

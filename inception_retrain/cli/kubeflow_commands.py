@@ -1,4 +1,4 @@
-"""`inception-retrain compile` and `inception-retrain schedule create|list|disable`.
+"""`inception-retrain compile` and `inception-retrain schedule create|list|disable|enable|delete`.
 
 Only argparse here: TFX is imported by the compile handler after every check passed, kfp by the
 schedule handlers, so `--help` answers at once.
@@ -10,6 +10,7 @@ import re
 import sys
 from typing import Callable
 
+from inception_retrain.cli import output
 from inception_retrain.kubeflow import targets
 
 _INTERVAL = re.compile(r"(\d+)([smhd]?)")
@@ -131,20 +132,32 @@ def _cmd_schedule_create(args) -> int:
     return 0
 
 
+_SCHEDULE_COLUMNS = (("ID", "id"), ("NAME", "name"), ("MODE", "mode"), ("TRIGGER", "trigger"),
+                     ("MAX_CONC", "max_concurrency"),
+                     ("CATCHUP", lambda row: "yes" if row["catchup"] else "no"),
+                     ("PIPELINE_VERSION", "pipeline_version"))
+
+
 def _cmd_schedule_list(args) -> int:
     from inception_retrain.kubeflow import schedule
 
-    print(schedule.render(schedule.list_runs(_client(args), args.experiment, args.namespace,
-                                             args.name)))
+    rows = output.newest_first(
+        schedule.run_rows(schedule.list_runs(_client(args), args.experiment, args.namespace,
+                                             args.name)),
+        lambda row: row["created_at"], args.limit)
+    output.emit(args.output_format, rows, lambda: output.format_table(rows, _SCHEDULE_COLUMNS)
+                if rows else "no recurring runs")
     return 0
 
 
-def _cmd_schedule_disable(args) -> int:
+def _cmd_schedule_change(args) -> int:
+    """schedule disable|enable|delete."""
     from inception_retrain.kubeflow import schedule
 
-    for run_id in schedule.disable(_client(args), args.id, args.name, args.experiment,
-                                   args.namespace):
-        print(f"[schedule] disabled recurring run {run_id}")
+    done = {"disable": "disabled", "enable": "enabled", "delete": "deleted"}[args.action]
+    for run_id in schedule.change(_client(args), args.action, args.id, args.name,
+                                  args.experiment, args.namespace):
+        print(f"[schedule] {done} recurring run {run_id}")
     return 0
 
 
@@ -197,7 +210,8 @@ def _register_compile(subparsers, add_config_args: Callable, load_config: Callab
 
 def _register_schedule(subparsers) -> None:
     schedule_parser = subparsers.add_parser(
-        "schedule", help="recurring runs on Kubeflow Pipelines: create, list, disable",
+        "schedule", help="recurring runs on Kubeflow Pipelines: create, list, disable, enable, "
+             "delete",
         description="Talks to the KFP API (v2beta1) through kfp.Client. Host and credentials "
                     "as kfp.Client takes them: --host or $KF_PIPELINES_ENDPOINT, in-cluster "
                     "service account, kube config, KF_PIPELINES_IAP_* variables, "
@@ -237,21 +251,25 @@ def _register_schedule(subparsers) -> None:
                         help="print the requests and parameters; send nothing")
     _add_connection_args(create)
     create.set_defaults(func=_api_errors(_cmd_schedule_create))
-    _register_schedule_list_and_disable(actions)
+    _register_schedule_actions(actions)
 
 
-def _register_schedule_list_and_disable(actions) -> None:
-    listing = actions.add_parser("list", help="list recurring runs")
+def _register_schedule_actions(actions) -> None:
+    listing = actions.add_parser("list", help="list recurring runs, newest first")
     listing.add_argument("--experiment", metavar="NAME", help="only this experiment's")
     listing.add_argument("--name", metavar="NAME", help="only runs with this name")
+    output.add_output_args(listing)
     _add_connection_args(listing)
     listing.set_defaults(func=_api_errors(_cmd_schedule_list))
 
-    disabling = actions.add_parser("disable", help="disable a recurring run (no more runs)")
-    which = disabling.add_mutually_exclusive_group(required=True)
-    which.add_argument("--id", metavar="ID")
-    which.add_argument("--name", metavar="NAME", help="the one recurring run with this name")
-    disabling.add_argument("--experiment", metavar="NAME",
-                           help="look for --name in this experiment only")
-    _add_connection_args(disabling)
-    disabling.set_defaults(func=_api_errors(_cmd_schedule_disable))
+    for action, what in (("disable", "disable a recurring run (no more runs; kept in KFP)"),
+                         ("enable", "enable a disabled recurring run again"),
+                         ("delete", "delete a recurring run (its past runs stay)")):
+        parser = actions.add_parser(action, help=what)
+        which = parser.add_mutually_exclusive_group(required=True)
+        which.add_argument("--id", metavar="ID")
+        which.add_argument("--name", metavar="NAME", help="the one recurring run with this name")
+        parser.add_argument("--experiment", metavar="NAME",
+                            help="look for --name in this experiment only")
+        _add_connection_args(parser)
+        parser.set_defaults(func=_api_errors(_cmd_schedule_change))

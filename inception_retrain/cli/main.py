@@ -1,5 +1,6 @@
 """`inception-retrain`: the one command line. Heavy imports (TFX, TensorFlow) happen only inside
-the subcommands that need them, so `--help` and config checks answer at once."""
+the subcommands that need them, so `--help`, config checks and the listings answer at once.
+PYTHON_ARGCOMPLETE_OK (argcomplete completes what this parser accepts)."""
 import argparse
 import contextlib
 import logging
@@ -7,7 +8,7 @@ import os
 import sys
 from typing import List, Optional
 
-from inception_retrain.cli import arguments
+from inception_retrain.cli import arguments, help_text, quiet
 from inception_retrain.components.image_example_gen.ingest import LayoutError
 from inception_retrain.pipeline import config as config_lib
 
@@ -25,12 +26,11 @@ def _load_config(args) -> config_lib.PipelineConfig:
     return config_lib.load(args.config, overrides)
 
 
-# Exit codes (README, Commands): 0 done, 1 a component (or a command) failed, 2 a config or
-# data error, before anything ran.
-EXIT_FAILED = 1
-EXIT_CONFIG = 2
-EXIT_LOCKED = 3      # another run holds the work directory's run lock
-EXIT_NOT_BLESSED = 4  # the run completed, but the gate did not bless the model: nothing pushed
+# Exit codes: declared in help_text (each --help lists its own).
+EXIT_FAILED = help_text.EXIT_FAILED
+EXIT_CONFIG = help_text.EXIT_CONFIG
+EXIT_LOCKED = help_text.EXIT_LOCKED
+EXIT_NOT_BLESSED = help_text.EXIT_NOT_BLESSED
 
 
 def package_version() -> str:
@@ -90,6 +90,7 @@ def _locked_run(args, config, data_root: str, preflight_records) -> int:
         from inception_retrain.run_reading import reader
         from inception_retrain.run_rendering import summary
         try:
+            quiet.keras_messages_to_log(args.verbose)
             seconds = local_runner.run(config, data_root, progress=tracker, run_id=run_id)
         except Exception as err:  # a component failed; the summary and report show what ran
             tracker.failed(err)
@@ -100,6 +101,7 @@ def _locked_run(args, config, data_root: str, preflight_records) -> int:
         except FileNotFoundError:
             record = None
         if record is not None:
+            _index_run(config, record)
             tracker.echo(summary.render(record, seconds))
             tracker.echo("[run] report: " + _write_report(
                 config, record, args.report_examples, tracker.log_path,
@@ -112,6 +114,17 @@ def _locked_run(args, config, data_root: str, preflight_records) -> int:
         print("\n" + not_blessed_advice(record), file=sys.stderr)
         return EXIT_NOT_BLESSED
     return 0
+
+
+def _index_run(config, record) -> None:
+    """Appends the run's line to the run index (history, report --list): logged, never fatal,
+    as the next listing rebuilds a missing line from ML Metadata."""
+    from inception_retrain.run_reading import history
+
+    try:
+        history.record_run(config.metadata_path, record)
+    except (OSError, ValueError) as err:
+        logging.getLogger(__name__).warning("run index not written: %s", err)
 
 
 @contextlib.contextmanager
@@ -155,7 +168,7 @@ def _write_report(config, record, max_examples: int, log_path: str, failure: str
 
 
 def _cmd_report(args) -> int:
-    from inception_retrain.cli import progress
+    from inception_retrain.cli import listing, progress
     from inception_retrain.run_rendering import report
 
     config = _load_config(args)
@@ -164,7 +177,13 @@ def _cmd_report(args) -> int:
               "first or pass the --work-dir of a run", file=sys.stderr)
         return 1
     if args.list_runs:
-        return _list_runs(config)
+        return listing.report_list(args, config)
+    if not args.rebuild:
+        current = listing.current_report(config, args.run_id)
+        if current is not None:
+            print(f"report: {current} (up to date: no run changed since it was written; "
+                  "--rebuild writes it again)")
+            return 0
     with progress.RunProgress(progress.default_log_path(config.work_dir, "report"),
                               args.verbose):
         try:
@@ -178,22 +197,6 @@ def _cmd_report(args) -> int:
     return 0
 
 
-def _list_runs(config) -> int:
-    """`report --list`: one line per run in the store, oldest first."""
-    from inception_retrain.run_reading import reader
-
-    runs = reader.list_runs(config.metadata_path, config.pipeline_name, config.work_dir)
-    for run in runs:
-        states = run["states"]
-        bad = [f"{node} {state}" for node, state in states.items()
-               if state not in ("COMPLETE", "CACHED")]
-        outcome = ", ".join(bad) if bad else f"{len(states)} components COMPLETE or CACHED"
-        print(f"{run['run_id']}  started {run['started']}  {outcome}")
-    if not runs:
-        print(f"no run of {config.pipeline_name} in {config.metadata_path}")
-    return 0
-
-
 def _cmd_config(args) -> int:
     if args.example:
         from inception_retrain.pipeline import config_reference
@@ -203,11 +206,29 @@ def _cmd_config(args) -> int:
     from inception_retrain.pipeline import local_runner
 
     config = _load_config(args)
-    data_root = local_runner.preflight(config)  # the data and weights checks `run` makes
+    with _read_only_data(config) as checked:  # the data and weights checks `run` makes
+        data_root = local_runner.preflight(checked)
+        where = ("the embedded default dataset" if checked is not config
+                 else f"data layout under {data_root}")
     print(config_lib.to_yaml(config), end="")
-    print(f"# checked: data layout under {data_root}; base weights "
-          f"{config.training.base_weights}", file=sys.stderr)
+    print(f"# checked: {where}; base weights {config.training.base_weights}", file=sys.stderr)
     return 0
+
+
+@contextlib.contextmanager
+def _read_only_data(config):
+    """config itself when it names a data root; else config with the embedded default
+    dataset's root: the work dir's copy if a run wrote it, or a temporary one (nothing is
+    written under the work dir or the current folder by a command that only reads)."""
+    if config.data.root:
+        yield config
+        return
+    import dataclasses
+
+    from inception_retrain.pipeline import default_dataset
+
+    with default_dataset.read_only_copy(config.work_dir) as root:
+        yield dataclasses.replace(config, data=dataclasses.replace(config.data, root=root))
 
 
 def _cmd_predict(args) -> int:
@@ -215,15 +236,44 @@ def _cmd_predict(args) -> int:
 
     model_name = args.model_name or config_lib.PipelineConfig().model_name
     try:
+        missing = [path for path in args.paths if not os.path.exists(path)]
+        if missing:  # before any model loads or any output file is created
+            raise client.PredictError(f"{missing[0]}: no such file or folder")
         if args.heatmap or args.tiles:
+            if args.output_format != "table" or args.output:
+                raise client.PredictError("-o/--format and --output apply to image files; "
+                                          "--heatmap and --tiles write their own files")
             return _predict_slides(args, model_name)
-        return client.run(args.paths, args.protocol, args.server, model_name,
-                           version=args.version, batch_size=args.batch_size, k=args.top_k,
-                           warn=lambda line: print(line, file=sys.stderr),
-                           model_path=args.model)
+        with _prediction_writer(args) as writer:
+            code = client.run(args.paths, args.protocol, args.server, model_name,
+                              version=args.version, batch_size=args.batch_size, k=args.top_k,
+                              emit=writer.write, warn=lambda line: print(line, file=sys.stderr),
+                              model_path=args.model)
+        if args.output:
+            print(f"[predict] {writer.count} prediction(s) written to {args.output}",
+                  file=sys.stderr)
+        return code
     except client.PredictError as err:
         print(f"predict error: {err}", file=sys.stderr)
         return 1
+
+
+@contextlib.contextmanager
+def _prediction_writer(args):
+    """predict's writer, on stdout or on the --output file (a local file the user named)."""
+    from inception_retrain.cli import predict_output
+
+    if not args.output:
+        yield predict_output.PredictionWriter(sys.stdout, args.output_format, args.top_k)
+        return
+    try:
+        stream = open(args.output, "w", encoding="utf-8", newline="")
+    except OSError as err:
+        from inception_retrain.serving import client
+
+        raise client.PredictError(f"--output {args.output}: {err.strerror or err}") from err
+    with stream:
+        yield predict_output.PredictionWriter(stream, args.output_format, args.top_k)
 
 
 def _predict_slides(args, model_name: str) -> int:
@@ -248,53 +298,40 @@ def _predict_slides(args, model_name: str) -> int:
 
 
 def _cmd_history(args) -> int:
-    from inception_retrain.run_reading import history
-    from inception_retrain.run_rendering import history_view
+    from inception_retrain.cli import listing  # ml_metadata: not for --help
 
-    config = _load_config(args)
-    logging.getLogger().setLevel(logging.WARNING)  # TFMA's INFO lines are no history
-    if not os.path.exists(config.metadata_path):
-        print(f"history error: no metadata store at {config.metadata_path}; run the pipeline "
-              "first or pass the --work-dir of a run", file=sys.stderr)
-        return EXIT_FAILED
-    found = history.read(config.metadata_path, config.pipeline_name, config.push_base,
-                         config.work_dir)
-    if args.json:
-        import json
+    return listing.history(args, _load_config(args))
 
-        print(json.dumps(found.to_dict(), indent=2))
-    else:
-        print(history_view.render_text(found))
+
+def _cmd_compare(args) -> int:
+    from inception_retrain.cli import listing
+
+    return listing.compare(args, _load_config(args))
+
+
+def _cmd_completion(args) -> int:
+    """`completion bash|zsh`: the shell code that completes inception-retrain (argcomplete)."""
+    import argcomplete
+
+    print(argcomplete.shellcode(["inception-retrain"], shell=args.shell), end="")
     return 0
 
 
-def _version_history(config, base: str):
-    """The versions under base with their runs' metrics (from the work dir's store); without
-    a store, the versions alone."""
-    from inception_retrain.run_reading import history
-
-    runs = []
-    if os.path.exists(config.metadata_path):
-        try:
-            runs = history.read(config.metadata_path, config.pipeline_name, base,
-                                config.work_dir).runs
-        except Exception as err:  # noqa: BLE001 (the listing stands without the metrics)
-            print(f"[rollback] metrics not read from {config.metadata_path}: {err}",
-                  file=sys.stderr)
-    return history.History(tuple(runs), history.version_entries(runs, base),
-                           history._served(base), base)
-
-
 def _cmd_rollback(args) -> int:
-    from inception_retrain.run_rendering import history_view
+    from inception_retrain.cli import listing
+    from inception_retrain.components import artifact_files
     from inception_retrain.serving import versions
 
     config = _load_config(args)
     base = args.push_base or config.push_base
+    if not artifact_files.isdir(base):
+        print(f"rollback error: {base} does not exist: nothing was pushed there (pass "
+              "--push-base <serving dir>/<model name>, or the --work-dir or --serving-dir of "
+              "the runs that pushed)", file=sys.stderr)
+        return EXIT_FAILED
     try:
         if args.to is None:
-            print(history_view.version_lines(_version_history(config, base)))
-            return 0
+            return listing.rollback_listing(args, config, base)
         keep = args.keep_versions or config.keep_versions
         published = versions.rollback(base, args.to, keep, reason=args.reason)
     except versions.ServingDirError as err:
@@ -316,16 +353,16 @@ def _cmd_schema(args) -> int:
     import tempfile
 
     from inception_retrain.components.image_example_gen import schema_draft
-    from inception_retrain.pipeline import local_runner
     from inception_retrain.pipeline.pipeline import default_schema_path
 
     config = _load_config(args)
-    data_root = local_runner.resolve_data_root(config)
     options = config.data.ingest_options()
-    with tempfile.TemporaryDirectory() as work_dir:
+    with _read_only_data(config) as checked, tempfile.TemporaryDirectory() as work_dir:
+        data_root = checked.data.root
         schema = schema_draft.draft_schema(data_root, work_dir, config.data.input_pattern,
                                            config.data.split_folders, options)
-    diff = schema_draft.write_and_diff(schema, args.output, default_schema_path(), data_root)
+        diff = schema_draft.write_and_diff(schema, args.output, default_schema_path(),
+                                           config.data.root or "the embedded default dataset")
     print(diff or "the draft matches the curated schema")
     print(f"[schema] draft written to {args.output}; the pipeline validates against "
           f"{default_schema_path()}")
@@ -346,20 +383,27 @@ def build_parser() -> argparse.ArgumentParser:
     arguments.add_predict_command(sub).set_defaults(func=_cmd_predict)
     arguments.add_history_command(sub).set_defaults(func=_cmd_history)
     arguments.add_rollback_command(sub).set_defaults(func=_cmd_rollback)
+    arguments.add_compare_command(sub).set_defaults(func=_cmd_compare)
+    arguments.add_completion_command(sub).set_defaults(func=_cmd_completion)
+    help_text.add_epilogs(sub)
     return parser
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    try:
-        return args.func(args)
-    except config_lib.ConfigError as err:
-        print(f"config error: {err}", file=sys.stderr)
-        return EXIT_CONFIG
-    except LayoutError as err:
-        print(f"data error: {err}", file=sys.stderr)
-        return EXIT_CONFIG
+    parser = build_parser()
+    import argcomplete
+
+    argcomplete.autocomplete(parser)  # only when the shell asks for completions
+    args = parser.parse_args(argv)
+    with quiet.apply(getattr(args, "verbose", False) or args.verbose_all):
+        try:
+            return args.func(args)
+        except config_lib.ConfigError as err:
+            print(f"config error: {err}", file=sys.stderr)
+            return EXIT_CONFIG
+        except LayoutError as err:
+            print(f"data error: {err}", file=sys.stderr)
+            return EXIT_CONFIG
 
 
 if __name__ == "__main__":

@@ -1,8 +1,9 @@
 """Console progress for a local run, and a full log file for when something goes wrong.
 
 The console shows each component's start and end with its duration, the ingest counts, the
-Trainer's epochs with their ETA (components.trainer.train.EpochProgress) and every warning or
-error from this project's code. TFX, Beam and TensorFlow INFO/WARNING lines go to the log file
+Trainer's epochs with their ETA and, inside a long epoch, a line every 15 s (steps, images/s,
+ETAs: components.trainer.train.EpochProgress), and every warning or error from this project's
+code. TFX, Beam and TensorFlow INFO/WARNING lines go to the log file
 only (`verbose=True` shows everything). LocalDagRunner runs components one after another in
 this process and announces each through absl logging ("Component X is running." / "... is
 finished."); a logging handler turns those records into progress lines, so nothing polls the
@@ -80,8 +81,6 @@ class RunProgress:
 
     # -- setup -------------------------------------------------------------------------------
     def __enter__(self) -> "RunProgress":
-        if not self.verbose:  # TensorFlow's C++ INFO and WARNING lines; must precede its import
-            os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
         os.makedirs(os.path.dirname(self.log_path) or ".", exist_ok=True)
         from absl import logging as absl_logging
 

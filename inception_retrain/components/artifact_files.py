@@ -1,7 +1,9 @@
 """The one file-access layer for artifact URIs: reading and writing the files components leave in
 their artifacts, local paths and object stores alike. Plain open/glob locally (no TensorFlow
 import), tf.io.gfile (imported on first use) for a URI with a scheme (gs://, s3://, ram://), as
-on Kubeflow and Vertex. Every reader of a run and every contract module goes through it."""
+on Kubeflow and Vertex. Every reader of a run and every contract module goes through it.
+TensorFlow has no s3:// filesystem of its own: tensorflow-io registers it when imported (the
+"s3" extra), so an s3:// path imports it first."""
 import fnmatch
 import glob as _glob
 import json
@@ -14,12 +16,23 @@ def _remote(path: str) -> bool:
     return "://" in path
 
 
+def _gfile(path: str):
+    """tf.io.gfile, with the s3:// filesystem registered first when path needs it."""
+    import tensorflow as tf
+
+    if path.startswith("s3://"):
+        try:
+            import tensorflow_io  # noqa: F401  (registers s3:// with tf.io.gfile)
+        except ImportError:
+            raise ImportError(f"{path}: s3:// URIs need tensorflow-io "
+                              "(pip install 'inception-retrain[s3]')") from None
+    return tf.io.gfile
+
+
 def open_text(path: str, mode: str = "r") -> IO[str]:
     """A text file opened for reading ("r") or writing ("w", creating its folder)."""
     if _remote(path):
-        import tensorflow as tf
-
-        return tf.io.gfile.GFile(path, mode)
+        return _gfile(path).GFile(path, mode)
     if "w" in mode:
         os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
     return open(path, mode, encoding="utf-8")
@@ -27,17 +40,13 @@ def open_text(path: str, mode: str = "r") -> IO[str]:
 
 def exists(path: str) -> bool:
     if _remote(path):
-        import tensorflow as tf
-
-        return tf.io.gfile.exists(path)
+        return _gfile(path).exists(path)
     return os.path.exists(path)
 
 
 def isdir(path: str) -> bool:
     if _remote(path):
-        import tensorflow as tf
-
-        return tf.io.gfile.isdir(path)
+        return _gfile(path).isdir(path)
     return os.path.isdir(path)
 
 
@@ -46,9 +55,7 @@ def read_bytes(path: str) -> Optional[bytes]:
     if not exists(path):
         return None
     if _remote(path):
-        import tensorflow as tf
-
-        with tf.io.gfile.GFile(path, "rb") as f:
+        with _gfile(path).GFile(path, "rb") as f:
             return f.read()
     with open(path, "rb") as f:
         return f.read()
@@ -72,9 +79,7 @@ def glob(pattern: str) -> List[str]:
     """Paths matching pattern, sorted; as tf.io.gfile.glob, "*" matches names starting with a
     dot too (a quarantine file of the pattern "*/*" is ".quarantine.jsonl")."""
     if _remote(pattern):
-        import tensorflow as tf
-
-        return sorted(tf.io.gfile.glob(pattern))
+        return sorted(_gfile(pattern).glob(pattern))
     directory, name = os.path.split(pattern)
     folders = _glob.glob(directory) if _glob.has_magic(directory) else [directory]
     return sorted(os.path.join(folder, entry) for folder in folders if os.path.isdir(folder)

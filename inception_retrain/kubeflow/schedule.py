@@ -234,12 +234,22 @@ def connect(host: Optional[str] = None, namespace: Optional[str] = None,
     or kube config), IAP settings from KF_PIPELINES_* variables, ~/.config/kfp/context.json; with
     token_file, a bearer token read from that file on every request (kfp's
     ServiceAccountTokenVolumeCredentials)."""
+    import contextlib
+    import io
+    import logging
+
     import kfp
     from kfp.client import set_volume_credentials
 
     credentials = (set_volume_credentials.ServiceAccountTokenVolumeCredentials(token_file)
                    if token_file else None)
-    return kfp.Client(host=host, namespace=namespace or "kubeflow", credentials=credentials)
+    printed = io.StringIO()  # kfp.Client prints "Failed to load kube config." on stdout
+    with contextlib.redirect_stdout(printed):
+        client = kfp.Client(host=host, namespace=namespace or "kubeflow",
+                            credentials=credentials)
+    for line in printed.getvalue().splitlines():
+        logging.getLogger(__name__).info("kfp.Client: %s", line)
+    return client
 
 
 def _display_name_filter(name: str) -> str:
@@ -331,11 +341,10 @@ def list_runs(client, experiment: Optional[str] = None, namespace: Optional[str]
             return runs
 
 
-def render(runs: Sequence[Any]) -> str:
-    """A table: id, name, mode, trigger, concurrency, catch-up, pipeline version."""
-    if not runs:
-        return "no recurring runs"
-    rows = [("ID", "NAME", "MODE", "TRIGGER", "MAX_CONC", "CATCHUP", "PIPELINE_VERSION")]
+def run_rows(runs: Sequence[Any]) -> List[Dict[str, Any]]:
+    """One row per recurring run: id, name, mode, trigger, max concurrency, catch-up, pipeline
+    version, created (for `schedule list`, as a table or JSON)."""
+    rows = []
     for run in runs:
         trigger = run.trigger
         if trigger and trigger.cron_schedule:
@@ -343,19 +352,28 @@ def render(runs: Sequence[Any]) -> str:
         elif trigger and trigger.periodic_schedule:
             when = f"every {trigger.periodic_schedule.interval_second}s"
         else:
-            when = "-"
+            when = None
         reference = run.pipeline_version_reference
-        rows.append((run.recurring_run_id, run.display_name, run.mode, when,
-                     str(run.max_concurrency), "no" if run.no_catchup else "yes",
-                     reference.pipeline_version_id if reference else "-"))
-    widths = [max(len(str(row[i])) for row in rows) for i in range(len(rows[0]))]
-    return "\n".join("  ".join(str(value).ljust(width) for value, width in zip(row, widths))
-                     .rstrip() for row in rows)
+        created = run.created_at
+        rows.append({"id": run.recurring_run_id, "name": run.display_name, "mode": run.mode,
+                     "trigger": when, "max_concurrency": int(run.max_concurrency or 0),
+                     "catchup": not run.no_catchup,
+                     "pipeline_version": reference.pipeline_version_id if reference else None,
+                     "experiment_id": run.experiment_id,
+                     "created_at": created.isoformat() if hasattr(created, "isoformat")
+                     else created})
+    return rows
 
 
-def disable(client, run_id: Optional[str] = None, name: Optional[str] = None,
-            experiment: Optional[str] = None, namespace: Optional[str] = None) -> List[str]:
-    """Disables one recurring run by id, or the one with that name; returns the ids disabled."""
+# The recurring-run actions `schedule disable|enable|delete` take, as kfp.Client names them.
+ACTIONS = {"disable": "disable_recurring_run", "enable": "enable_recurring_run",
+           "delete": "delete_recurring_run"}
+
+
+def change(client, action: str, run_id: Optional[str] = None, name: Optional[str] = None,
+           experiment: Optional[str] = None, namespace: Optional[str] = None) -> List[str]:
+    """Disables, enables or deletes (ACTIONS) one recurring run by id, or the one with that
+    name; returns the ids changed."""
     if (run_id is None) == (name is None):
         raise config_lib.ConfigError("give exactly one of --id or --name")
     if name is not None:
@@ -367,5 +385,5 @@ def disable(client, run_id: Optional[str] = None, name: Optional[str] = None,
                 f"--name {name!r} must match exactly one recurring run, found: {found}"
                 + ("; narrow it with --experiment or use --id" if matches else ""))
         run_id = matches[0].recurring_run_id
-    client.disable_recurring_run(run_id)
+    getattr(client, ACTIONS[action])(run_id)
     return [run_id]

@@ -5,13 +5,19 @@ generated with Pillow in a second or two. 60, so that the stratified 70/20/10 sp
 class 12 eval images: above the Evaluator's default minimum evidence of 10 per class. They stand in for real microscopy so a fresh clone runs the
 whole pipeline offline; they say nothing about accuracy on real tissue.
 """
+import contextlib
 import os
 import random
-from typing import Callable, Dict
+import tempfile
+from typing import TYPE_CHECKING, Callable, Dict, Iterator
+
+if TYPE_CHECKING:
+    from PIL import Image
 
 CLASSES = ("dense_nuclei", "sparse_nuclei", "stroma", "adipose")
 IMAGES_PER_CLASS = 60
 _VERSION = "1"  # bump when the drawing changes so cached copies are regenerated
+DIRECTORY = "default_dataset"  # the folder under the work dir that `run` generates it in
 
 
 def _canvas(rng: random.Random, background):
@@ -74,10 +80,21 @@ _DRAW: Dict[str, Callable] = {
 }
 
 
+def _marker(directory: str, images_per_class: int) -> str:
+    """The file that says directory holds a complete copy: beside it, not inside, so the layout
+    check never sees it as a stray file among the class folders."""
+    parent, name = os.path.split(os.path.normpath(directory))
+    return os.path.join(parent, f".{name}.generated-v{_VERSION}-{images_per_class}")
+
+
+def is_complete(directory: str, images_per_class: int = IMAGES_PER_CLASS) -> bool:
+    """True when directory holds a finished copy of this version of the dataset."""
+    return os.path.exists(_marker(directory, images_per_class))
+
+
 def ensure_default_dataset(directory: str, images_per_class: int = IMAGES_PER_CLASS) -> str:
     """Writes the dataset into directory once (same seed, same bytes) and returns the path."""
-    marker = os.path.join(directory, f".generated-v{_VERSION}-{images_per_class}")
-    if os.path.exists(marker):
+    if is_complete(directory, images_per_class):
         return directory
     rng = random.Random(20261127)
     for name in CLASSES:
@@ -86,5 +103,21 @@ def ensure_default_dataset(directory: str, images_per_class: int = IMAGES_PER_CL
         for index in range(images_per_class):
             _DRAW[name](rng).save(os.path.join(class_dir, f"{name}_{index:03d}.jpg"),
                                   quality=90)
-    open(marker, "w").close()
+    # The marker of copies written before it moved beside the folder: a stray file inside.
+    inside = os.path.join(directory, f".generated-v{_VERSION}-{images_per_class}")
+    if os.path.exists(inside):
+        os.remove(inside)
+    open(_marker(directory, images_per_class), "w").close()
     return directory
+
+
+@contextlib.contextmanager
+def read_only_copy(work_dir: str) -> Iterator[str]:
+    """The dataset for a command that must leave no trace (`config`, `schema`): the work dir's
+    copy when a run has written it, else one generated in a temporary folder removed on exit."""
+    existing = os.path.join(work_dir, DIRECTORY)
+    if is_complete(existing):
+        yield existing
+        return
+    with tempfile.TemporaryDirectory(prefix="inception-retrain-") as scratch:
+        yield ensure_default_dataset(os.path.join(scratch, DIRECTORY))

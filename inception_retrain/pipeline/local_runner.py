@@ -32,7 +32,7 @@ def resolve_data_root(config: config_lib.PipelineConfig) -> str:
         return config.data.root
     make_work_dir(config.work_dir)
     return default_dataset.ensure_default_dataset(
-        os.path.join(config.work_dir, "default_dataset"))
+        os.path.join(config.work_dir, default_dataset.DIRECTORY))
 
 
 def preflight(config: config_lib.PipelineConfig) -> str:

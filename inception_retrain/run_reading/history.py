@@ -1,54 +1,27 @@
-"""The history of a work dir: every run and every pushed version recorded in its metadata store
-and push destination, read back once (one RunRecord per run, run_reading.reader); rendered by
-run_rendering.history_view for `inception-retrain history`, `rollback` and the report.
+"""The history of a work dir: every run and every pushed version, for `inception-retrain
+history`, `rollback`, `report --list`, `compare` and the report (rendered by
+run_rendering.history_view).
 
-Per run: date, data root, span and examples per split, base weights, eval accuracy with its
-95% Wilson interval, blessed or not and why, the version it pushed. Per version: when it was
-published, from which run (or a rollback of which version), the same metrics, whether TF
+The runs come from the run index (index_contract: one line per run beside the metadata store),
+kept in step with ML Metadata by sync(): a run the index lacks, or whose executions changed
+since its line, is read once (reader.read_run: TFMA for an evaluation, the slow path) and its
+line appended; a listing of runs already indexed imports ml_metadata only. Per version: when it
+was published, from which run (or a rollback of which version), its run's metrics, whether TF
 Serving serves it now.
 """
 import dataclasses
-from typing import Any, Dict, Optional, Tuple
+import hashlib
+from typing import Any, Dict, List, Optional, Tuple
 
 from inception_retrain.components import artifact_files, node_ids
 from inception_retrain.components.evaluator import evidence
-from inception_retrain.pipeline import mlmd
+from inception_retrain.pipeline import mlmd, run_lock
+from inception_retrain.run_reading import index_contract
+from inception_retrain.run_reading.index_contract import RunEntry
 from inception_retrain.run_reading.record import RunRecord
 
 ACCURACY = "sparse_categorical_accuracy"
-
-
-@dataclasses.dataclass(frozen=True)
-class RunEntry:
-    run_id: str
-    started: Optional[str]
-    data_root: Optional[str]
-    span: Optional[int]
-    examples: Dict[str, int]                  # {split: examples}
-    base_weights: Optional[str]
-    accuracy: Optional[float]
-    eval_examples: Optional[int]
-    interval: Optional[Tuple[float, float]]   # 95% Wilson interval of the accuracy
-    blessed: Optional[bool]                   # None: the Evaluator did not run
-    why: str                                  # why not blessed, or how the run ended
-    pushed_version: Optional[int]             # the version this run's Pusher published
-    reused: bool                              # the Pusher's result came from cache
-    training_config: Dict[str, Any] = dataclasses.field(default_factory=dict)
-
-    @property
-    def outcome(self) -> str:
-        if self.blessed is None:
-            return self.why or "stopped before evaluation"
-        if not self.blessed:
-            return "not blessed: " + (self.why or "a threshold failed")
-        if self.pushed_version is not None:
-            return (f"reused version {self.pushed_version} (cache)" if self.reused
-                    else f"pushed version {self.pushed_version}")
-        return "blessed, nothing pushed" + (f" ({self.why})" if self.why else "")
-
-    def to_dict(self) -> Dict[str, Any]:
-        return dict(dataclasses.asdict(self), outcome=self.outcome,
-                    interval=list(self.interval) if self.interval else None)
+BASELINE_ACCURACY = ACCURACY + " [baseline]"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -93,25 +66,31 @@ def wilson_interval(successes: float, total: float) -> Tuple[float, float]:
     return (0.0, 1.0) if low is None else (low, high)
 
 
-def run_entry(record: RunRecord, span: Optional[int] = None) -> RunEntry:
-    """One run's line of the history, from its record."""
+def _why(record: RunRecord) -> str:
+    """Why the run was not blessed, or how it ended ("" for a blessed run that pushed)."""
+    evaluation, data = record.evaluation, record.data
+    if record.failed_components:
+        return f"failed at {', '.join(record.failed_components)}" + (
+            f": {record.failure}" if record.failure else "")
+    if record.interrupted_components:
+        return f"interrupted at {', '.join(record.interrupted_components)}"
+    if evaluation is not None and not evaluation.blessed:
+        return evaluation.failures[0] if evaluation.failures else "a threshold failed"
+    if evaluation is None:
+        return "stopped before evaluation" + (
+            f" (data gate: {data.warnings[0]})" if data and data.warnings else "")
+    return "" if record.published_version else "the Pusher did not publish"
+
+
+def run_entry(record: RunRecord, span: Optional[int] = None, fingerprint: Optional[str] = None,
+              store_mark: Optional[int] = None) -> RunEntry:
+    """One run's entry of the history and the run index, from its record (span, fingerprint
+    and store_mark come from ML Metadata: run_facts)."""
     evaluation, data, push = record.evaluation, record.data, record.push
-    accuracy = artifact_files.json_safe(evaluation.metrics.get(ACCURACY)) if evaluation else None
-    count = evaluation.metrics.get("example_count") if evaluation else None
+    metrics = artifact_files.json_safe(evaluation.metrics) if evaluation else {}
+    accuracy, count = metrics.get(ACCURACY), metrics.get("example_count")
     interval = (wilson_interval(accuracy * count, count)
                 if accuracy is not None and count else None)
-    if record.failed_components:
-        why = f"failed at {', '.join(record.failed_components)}" + (
-            f": {record.failure}" if record.failure else "")
-    elif record.interrupted_components:
-        why = f"interrupted at {', '.join(record.interrupted_components)}"
-    elif evaluation is not None and not evaluation.blessed:
-        why = evaluation.failures[0] if evaluation.failures else "a threshold failed"
-    elif evaluation is None:
-        why = "stopped before evaluation" + (
-            f" (data gate: {data.warnings[0]})" if data and data.warnings else "")
-    else:
-        why = "" if record.published_version else "the Pusher did not publish"
     examples = ({split: data.split_total(split) for split in data.splits}
                 if data and data.class_counts else {})
     return RunEntry(
@@ -119,36 +98,98 @@ def run_entry(record: RunRecord, span: Optional[int] = None) -> RunEntry:
         data_root=record.run.data_root, span=span, examples=examples,
         base_weights=record.training.base_weights if record.training else None,
         accuracy=accuracy, eval_examples=int(count) if count else None, interval=interval,
-        blessed=evaluation.blessed if evaluation is not None else None, why=why,
+        blessed=evaluation.blessed if evaluation is not None else None, why=_why(record),
         pushed_version=record.push.version if record.published_version else None,
         reused=bool(push and record.published_version and not push.by_this_run),
-        training_config=dict(record.training.config) if record.training else {})
+        training_config=dict(record.training.config) if record.training else {},
+        pipeline=record.pipeline, wall_seconds=record.run.wall_seconds,
+        states={c.component: "INTERRUPTED" if c.interrupted else c.state
+                for c in record.components},
+        class_counts=dict(data.class_counts or {}) if data else {},
+        data_fingerprint=(hashlib.sha256(fingerprint.encode()).hexdigest()[:16]
+                          if fingerprint else None),
+        metrics=metrics,
+        per_class=artifact_files.json_safe(evaluation.per_class) if evaluation else {},
+        baseline=artifact_files.json_safe(evaluation.baseline) if evaluation else None,
+        baseline_accuracy=metrics.get(BASELINE_ACCURACY), store_mark=store_mark)
 
 
-def _span(store, nodes) -> Optional[int]:
-    if node_ids.EXAMPLE_GEN not in nodes:
-        return None
-    examples = mlmd.first_output(store, nodes[node_ids.EXAMPLE_GEN], "examples")
-    value = examples.properties.get("span") if examples is not None else None
-    return int(value.int_value) if value is not None else None
+def store_mark(store, context) -> Optional[int]:
+    """The newest update time (ms) of a pipeline_run context's executions: a run whose mark is
+    newer than its index line's changed since the line was written."""
+    return max((e.last_update_time_since_epoch
+                for e in store.get_executions_by_context(context.id)), default=None)
+
+
+def run_facts(store, context) -> Tuple[Optional[int], Optional[str], Optional[int]]:
+    """(span, input fingerprint, store mark) of one pipeline_run context: what its examples
+    artifact records (TFX's fingerprint of the input files), and store_mark."""
+    nodes = mlmd.run_executions(store, context)
+    mark = store_mark(store, context)
+    examples = (mlmd.first_output(store, nodes[node_ids.EXAMPLE_GEN], "examples")
+                if node_ids.EXAMPLE_GEN in nodes else None)
+    if examples is None:
+        return None, None, mark
+    span = examples.properties.get("span")
+    fingerprint = mlmd.property_value(examples.custom_properties, "input_fingerprint")
+    return (int(span.int_value) if span is not None else None,
+            str(fingerprint) if fingerprint else None, mark)
+
+
+def record_run(metadata_path: str, record: RunRecord) -> RunEntry:
+    """Appends the line of a run just read (the CLI's run, failed or not) to the run index."""
+    store = mlmd.open_store(metadata_path)
+    context = mlmd.find_run(store, record.pipeline, record.run.run_id)
+    entry = run_entry(record, *(run_facts(store, context) if context else (None,) * 3))
+    index_contract.append(index_contract.index_path(metadata_path), [entry])
+    return entry
+
+
+def sync(metadata_path: str, pipeline_name: str,
+         work_dir: Optional[str] = None) -> Tuple[RunEntry, ...]:
+    """Every run of pipeline_name in the store, oldest first, from the run index; the runs it
+    lacks (no index, a run it never saw, a torn line) or whose executions changed since their
+    line are read from ML Metadata and their lines appended. A run still in flight (another
+    process holds the run lock) is read but not written: its line would soon be stale."""
+    path = index_contract.index_path(metadata_path)
+    found = index_contract.read_index(path, pipeline_name)
+    known = {e.run_id: e for e in found or ()}
+    store = mlmd.open_store(metadata_path)
+    entries: List[RunEntry] = []
+    new: List[RunEntry] = []
+    in_flight = None
+    for context in mlmd.pipeline_runs(store, pipeline_name):
+        entry = known.get(context.name)
+        if (entry is None or entry.store_mark is None
+                or (store_mark(store, context) or 0) > entry.store_mark):
+            from inception_retrain.run_reading import reader
+
+            entry = run_entry(reader.read_run(store, pipeline_name, context, work_dir),
+                              *run_facts(store, context))
+            if in_flight is None:
+                in_flight = bool(work_dir and run_lock.held_elsewhere(work_dir))
+            if not (in_flight and entry.verdict == "running"):
+                new.append(entry)
+        entries.append(entry)
+    index_contract.append(path, new)
+    return tuple(entries)
 
 
 def read(metadata_path: str, pipeline_name: str, push_base: str,
          work_dir: Optional[str] = None) -> History:
     """Every run of pipeline_name in the store (oldest first) and every version under
     push_base."""
-    from inception_retrain.run_reading import reader
-
-    store = mlmd.open_store(metadata_path)
-    runs = []
-    for context in mlmd.pipeline_runs(store, pipeline_name):
-        record = reader.read_run(store, pipeline_name, context, work_dir)
-        runs.append(run_entry(record, _span(store, mlmd.run_executions(store, context))))
-    return History(tuple(runs), version_entries(runs, push_base), _served(push_base),
-                   push_base)
+    return of_runs(sync(metadata_path, pipeline_name, work_dir), push_base)
 
 
-def _served(push_base: str) -> Optional[int]:
+def of_runs(runs, push_base: str) -> History:
+    """The runs with every version under push_base, each version given its run's metrics."""
+    return History(tuple(runs), version_entries(runs, push_base), served(push_base), push_base)
+
+
+def served(push_base: str) -> Optional[int]:
+    """The version TF Serving serves under push_base (the highest); None when none or
+    unreadable."""
     from inception_retrain.serving import versions
 
     try:
@@ -166,7 +207,7 @@ def version_entries(runs, push_base: str) -> Tuple[VersionEntry, ...]:
         present = versions.list_versions(push_base)
     except (OSError, versions.ServingDirError):
         present = []
-    served = _served(push_base)
+    served_now = served(push_base)
     by_version = {r.pushed_version: r for r in runs
                   if r.pushed_version is not None and not r.reused}
     entries = []
@@ -187,7 +228,7 @@ def version_entries(runs, push_base: str) -> Tuple[VersionEntry, ...]:
             version=version, published_at=record.get("published_at"),
             source=record.get("source", ""), rollback_of=rollback_of,
             run_id=run.run_id if run else None, accuracy=run.accuracy if run else None,
-            interval=run.interval if run else None, served=version == served))
+            interval=run.interval if run else None, served=version == served_now))
     return tuple(entries)
 
 

@@ -19,6 +19,7 @@ from inception_retrain.components.pusher import contract as pusher
 from inception_retrain.components.trainer import contract as trainer
 from inception_retrain.pipeline import mlmd, run_lock
 from inception_retrain.run_reading import evaluation as evaluation_reader
+from inception_retrain.run_reading import headline
 from inception_retrain.run_reading.artifacts import RunArtifacts
 from inception_retrain.run_reading.record import (
     PHASES,
@@ -81,7 +82,8 @@ def read_run(store, pipeline_name: str, run_context,
     return RunRecord(pipeline=pipeline_name, run=run_info(run_context, nodes),
                      components=components, data=read_data(artifacts),
                      training=read_training(artifacts),
-                     evaluation=evaluation_reader.read_evaluation(artifacts),
+                     evaluation=headline.with_headline(
+                         evaluation_reader.read_evaluation(artifacts)),
                      test_split=evaluation_reader.read_test_split(artifacts), push=push,
                      active=active)
 
@@ -216,7 +218,8 @@ def read_training(run: RunArtifacts) -> Optional[TrainingSection]:
         report=report, base_weights=str(report.get(trainer.BASE_WEIGHTS, "unknown")),
         base_weights_random=trainer.base_weights_random(report),
         class_names=list(report.get("class_names") or []), strategy=report.get("strategy"),
-        config=report.get("config") or {}, phases=tuple(phases), model_run_uri=model_run.uri)
+        config=report.get("config") or {}, phases=tuple(phases), model_run_uri=model_run.uri,
+        code_version=trainer.code_version(report))
 
 
 def read_push(run: RunArtifacts) -> Optional[PushSection]:

@@ -135,9 +135,31 @@ class TrainingSection:
     config: Dict[str, Any]
     phases: Tuple[Phase, ...]                   # those the report has, in PHASES order
     model_run_uri: Optional[str] = None         # the Trainer's model_run (TensorBoard logs/)
+    code_version: Dict[str, str] = dataclasses.field(default_factory=dict)  # what trained it
 
     def to_dict(self) -> Dict[str, Any]:
         return self.report
+
+
+@dataclasses.dataclass(frozen=True)
+class Headline:
+    """The answer a report leads with (run_reading.headline): the candidate's eval accuracy with
+    its 95% interval and the number of images, the served model's on the same images, their
+    paired difference, and the rule that decided the blessing."""
+
+    accuracy: Optional[float]
+    examples: Optional[int]
+    interval: Optional[Tuple[float, float]]
+    interval_method: str = ""
+    baseline_accuracy: Optional[float] = None
+    baseline_interval: Optional[Tuple[float, float]] = None
+    difference: Optional[float] = None
+    difference_interval: Optional[Tuple[float, float]] = None
+    difference_verdict: str = ""                # the paired test's: better, worse, ...
+    decisive_rule: str = ""                     # the failed rule, or what a blessing met
+
+    def to_dict(self) -> Dict[str, Any]:
+        return dataclasses.asdict(self)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -161,11 +183,13 @@ class EvaluationSection:
     evidence: Optional[Dict[str, Any]] = None   # components/evaluator/evidence_contract.py
     sites: Dict[str, Dict[str, float]] = dataclasses.field(default_factory=dict)  # TFMA's slices
     min_site_accuracy: float = 0.0              # the worst site's floor the Evaluator applied
+    headline: Optional[Headline] = None         # the answer first (run_reading.headline)
 
     def to_dict(self) -> Dict[str, Any]:
         return {"metrics": self.metrics, "per_class": self.per_class, "baseline": self.baseline,
                 "blessed": self.blessed, "failures": self.failures,
-                "validation_ok": self.validation_ok, "evidence": self.evidence}
+                "validation_ok": self.validation_ok, "evidence": self.evidence,
+                "headline": self.headline.to_dict() if self.headline else None}
 
 
 @dataclasses.dataclass(frozen=True)

@@ -6,9 +6,7 @@ card's escaping (run_rendering.model_card.MARKDOWN), so both forms say the same 
 """
 import dataclasses
 import math
-import os
 import re
-import subprocess
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from inception_retrain.run_reading import history
@@ -272,24 +270,10 @@ def accuracy(metrics: Dict[str, float]) -> Optional[Tuple[float, int, float, flo
     return value, int(count), low, high
 
 
-def code_version() -> Dict[str, str]:
-    """This package's version and the git commit of its checkout (with "-dirty" when files
-    differ from it), "" where unknown (an installed copy without .git)."""
-    from importlib import metadata
-
-    try:
-        package = metadata.version("inception-retrain")
-    except metadata.PackageNotFoundError:
-        package = ""
-    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    commit = ""
-    try:
-        commit = subprocess.run(["git", "-C", repo, "rev-parse", "HEAD"], capture_output=True,
-                                text=True, timeout=10).stdout.strip()
-        if commit and subprocess.run(["git", "-C", repo, "status", "--porcelain",
-                                      "--untracked-files=no"], capture_output=True, text=True,
-                                     timeout=10).stdout.strip():
-            commit += "-dirty"
-    except (OSError, subprocess.SubprocessError):
-        commit = ""
-    return {"package": package, "commit": commit}
+def code_version(record) -> Optional[Tuple[str, str]]:
+    """(package version or "?", commit or "unknown") of the code that trained the model, as the
+    Trainer recorded it; None when its report predates the record."""
+    recorded = record.training.code_version if record.training else {}
+    if not recorded:
+        return None
+    return recorded.get("package") or "?", recorded.get("commit") or "unknown"

@@ -69,7 +69,7 @@ def _datasets(record: RunRecord) -> List[Dict[str, str]]:
     return out
 
 
-def documentation(record: RunRecord, versions: Dict[str, str]) -> str:
+def documentation(record: RunRecord) -> str:
     """What ran, in plain sentences (beyond the overview's summary): base weights, phases,
     settings, groups and sites, evidence, push, code."""
     training = record.training
@@ -88,15 +88,14 @@ def documentation(record: RunRecord, versions: Dict[str, str]) -> str:
     lines.append(f"Pushed {card_facts.pushed_at(record)} from run {record.run.run_id} "
                  f"(started {record.run.started or 'at an unknown time'}) of pipeline "
                  f"{record.pipeline}.")
-    lines.append(f"Code: inception-retrain {versions.get('package') or '?'}, commit "
-                 f"{versions.get('commit') or 'unknown'}.")
+    trained_by = card_facts.code_version(record)
+    lines.append("Code: not recorded by the Trainer." if trained_by is None else
+                 f"Code: inception-retrain {trained_by[0]}, commit {trained_by[1]}.")
     return "\n".join(lines)
 
 
-def to_model_card_json(record: RunRecord, settings=None, previous=None,
-                       versions: Optional[Dict[str, str]] = None) -> Dict[str, Any]:
+def to_model_card_json(record: RunRecord, settings=None, previous=None) -> Dict[str, Any]:
     """The card of the version the run pushed, in the Model Card Toolkit's schema."""
-    versions = versions if versions is not None else card_facts.code_version()
     push, training = record.push, record.training
     data = record.data or DataSection()
     classes = (training.class_names if training else None) or data.classes
@@ -109,7 +108,7 @@ def to_model_card_json(record: RunRecord, settings=None, previous=None,
         "model_details": {
             "name": f"{record.pipeline} ({push.destination})",
             "overview": f"{card_facts.model_summary(training)} Classes: {', '.join(classes)}.",
-            "documentation": documentation(record, versions),
+            "documentation": documentation(record),
             "owners": [{"name": o} for o in (settings.owners if settings else ())],
             "version": version,
             "licenses": ([{"custom_text": settings.license}]

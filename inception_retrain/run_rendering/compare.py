@@ -9,7 +9,7 @@ from typing import Any, Dict, List, Optional, Sequence
 from inception_retrain.components import artifact_files
 from inception_retrain.run_reading.record import EvaluationSection
 from inception_retrain.run_rendering import charts, evidence_view
-from inception_retrain.run_rendering.summary import baseline_text
+from inception_retrain.run_rendering.answer import baseline_text
 
 BASELINE = " [baseline]"
 CHANGE = " (change vs baseline)"

@@ -19,37 +19,6 @@ def _examples_text(examples: Dict[str, int]) -> str:
     return " ".join(f"{split} {n}" for split, n in examples.items()) or "–"
 
 
-def render_text(history: History) -> str:
-    """`inception-retrain history`: the runs, then the versions."""
-    lines = [f"Runs ({len(history.runs)}), oldest first:"]
-    for run in history.runs:
-        data = (run.data_root or "?") + (f" span {run.span}" if run.span else "")
-        lines.append(
-            f"  {run.started or '?':<19}  run {run.run_id}\n"
-            f"      data {data}: {_examples_text(run.examples)}; base weights "
-            f"{run.base_weights or '–'}\n"
-            f"      eval accuracy {_pct(run.accuracy)} {interval_text(run.interval)}"
-            + (f" on {run.eval_examples} images" if run.eval_examples else "")
-            + f"; {run.outcome}")
-    lines.append("")
-    lines.append(version_lines(history))
-    return "\n".join(lines)
-
-
-def version_lines(history: History) -> str:
-    """The versions under the push destination with their metrics (also `rollback`)."""
-    served = history.served_version
-    lines = [f"{history.push_base}: TF Serving serves the highest version"
-             f"{f' ({served})' if served is not None else ' (none present)'}"]
-    for entry in reversed(history.versions):
-        lines.append(f"  {entry.version:>6} {'served' if entry.served else '':<6}  "
-                     f"{entry.published_at or '?':<25}  accuracy {_pct(entry.accuracy)} "
-                     f"{interval_text(entry.interval):<12}  {entry.origin}")
-    if not history.versions:
-        lines.append("  none")
-    return "\n".join(lines)
-
-
 def plot_points(history: History) -> List[Tuple[int, float, float, float]]:
     """(version, accuracy, interval low, high) of every version with known metrics."""
     return [(v.version, v.accuracy, v.interval[0], v.interval[1]) for v in history.versions

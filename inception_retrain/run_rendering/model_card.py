@@ -112,16 +112,14 @@ def _settings_lines(training) -> List[str]:
 
 
 def render(record: RunRecord, report_html: Optional[str] = None, settings=None,
-           previous=None, versions: Optional[Dict[str, str]] = None) -> str:
+           previous=None) -> str:
     """The card's Markdown text for the version the run pushed; report_html: the full
     report's path; settings: the configuration's model_card section (what only the user
     knows); previous: the history.RunEntry of the version it replaces."""
-    return "\n".join(_render_lines(record, report_html, settings, previous,
-                                   versions if versions is not None else
-                                   card_facts.code_version()))
+    return "\n".join(_render_lines(record, report_html, settings, previous))
 
 
-def _details_lines(record, report_html, settings, versions) -> List[str]:
+def _details_lines(record, report_html, settings) -> List[str]:
     run, push = record.run, record.push
     lines = [f"# Model card: version {md(push.version)}", "",
              f"Pipeline {code(record.pipeline)}, run {code(run.run_id)} "
@@ -132,8 +130,7 @@ def _details_lines(record, report_html, settings, versions) -> List[str]:
                              settings.owners else "not given (set model_card.owners)") + ".",
              "- License: " + (md(settings.license) if settings and settings.license
                               else "not given (set model_card.license)") + ".",
-             f"- Code: inception-retrain {md(versions.get('package') or '?')}, commit "
-             f"{code(versions.get('commit') or 'unknown')}."]
+             _code_line(record)]
     return lines + [f"- Reference: {md(r)}" for r in (settings.references if settings else ())]
 
 
@@ -179,8 +176,15 @@ def _data_lines(record) -> List[str]:
     return lines
 
 
-def _render_lines(record, report_html, settings, previous, versions) -> List[str]:
-    lines = _details_lines(record, report_html, settings, versions)
+def _code_line(record) -> str:
+    trained_by = card_facts.code_version(record)
+    if trained_by is None:
+        return "- Code: not recorded by the Trainer."
+    return f"- Code: inception-retrain {md(trained_by[0])}, commit {code(trained_by[1])}."
+
+
+def _render_lines(record, report_html, settings, previous) -> List[str]:
+    lines = _details_lines(record, report_html, settings)
     lines += ["", "## Changes since the previous version", ""]
     lines += [f"- {line}" for line in card_facts.changes(record, previous, MARKDOWN)]
     lines += [""] + _model_lines(record) + _data_lines(record)
@@ -238,7 +242,6 @@ def write(record: RunRecord, report_html: Optional[str] = None, settings=None,
     from inception_retrain.run_reading.history import previous_version
 
     previous = previous_version(history, push.version)
-    versions = card_facts.code_version()
-    write_files(path, render(record, report_html, settings, previous, versions),
-                card_json.to_model_card_json(record, settings, previous, versions))
+    write_files(path, render(record, report_html, settings, previous),
+                card_json.to_model_card_json(record, settings, previous))
     return path

@@ -11,12 +11,14 @@ from inception_retrain.run_reading.record import (
     TrainingSection,
 )
 from inception_retrain.run_rendering import (
+    answer,
     charts,
     compare,
     evidence_view,
     history_view,
     split_sites,
 )
+from inception_retrain.run_rendering.answer import baseline_text
 from inception_retrain.run_rendering.page_blocks import (
     class_order,
     counts_html,
@@ -30,7 +32,6 @@ from inception_retrain.run_rendering.page_blocks import (
     samples_html,
     table,
 )
-from inception_retrain.run_rendering.summary import baseline_text
 
 REPORT_HTML = "report.html"
 REPORT_JSON = "report.json"
@@ -58,6 +59,7 @@ figure img{display:block;max-width:128px;max-height:128px;border:1px solid #d0d7
 figcaption code{word-break:break-all}.nowrap,td.num{white-space:nowrap}
 figcaption{overflow-wrap:anywhere}.pair{margin:10px 0 4px;font-size:13px}
 td.up,p.paired.up{color:#1a7f37}td.down,p.paired.down{color:#d1242f}.md table{font-size:13px}.md h1{font-size:16px}
+.verdict p{margin:2px 0}.verdict .numbers{font-weight:400}
 .md h2{font-size:15px;border:0}.md h3{font-size:14px}figure.matrix{width:auto}
 .samples figure{width:110px}.samples img{max-width:100px;max-height:100px}code,pre{font:12px ui-monospace,Menlo,Consolas,monospace}
 pre{background:#f6f8fa;padding:8px;overflow:auto;max-height:420px}ul{margin:4px 0}
@@ -267,7 +269,7 @@ def render_html(report: RunReport) -> str:
     body = [f"<h1>Run report: {escape(record.pipeline)}</h1>",
             f'<p class="meta">run {escape(run.run_id)}, started {escape(run.started)}'
             f"{wall}; report generated {escape(report.generated_at)}</p>",
-            f'<p class="verdict {report.status}">{escape(report.verdict)}</p>',
+            answer.banner_html(report),
             _components_html(record), _data_html(record), samples_html(report),
             split_sites.split_html(report),
             _training_html(record.training),

@@ -36,6 +36,12 @@ def _safe_name(run_id: str) -> str:
     return "".join(c if c.isalnum() or c in "-_" else "-" for c in run_id).strip("-")
 
 
+def report_dir(work_dir: str, run_id: Optional[str]) -> str:
+    """<work_dir>/reports/<run id, made a safe folder name>/: where build writes a run's
+    report by default."""
+    return os.path.join(work_dir, "reports", _safe_name(run_id or "unknown-run"))
+
+
 def verdict(record: RunRecord, failure: str = "") -> Tuple[str, str]:
     """(css class, one sentence) saying how the run ended."""
     failed = record.failed_components
@@ -98,8 +104,7 @@ def build(config: config_lib.PipelineConfig, record: Optional[RunRecord] = None,
     if record is None:
         record = reader.read(config.metadata_path, config.pipeline_name, run_id,
                              work_dir=config.work_dir)
-    output_dir = output_dir or os.path.join(config.work_dir, "reports",
-                                            _safe_name(record.run.run_id or "unknown-run"))
+    output_dir = output_dir or report_dir(config.work_dir, record.run.run_id)
     report = report_inputs.assemble(
         record, previous_report=os.path.join(output_dir, REPORT_JSON), work_dir=config.work_dir,
         failure=failure, log_path=log_path, max_examples=max_examples,

@@ -3,8 +3,14 @@
 for any past run)."""
 from typing import Dict, List, Optional
 
-from inception_retrain.run_reading.record import DataSection, RunRecord, TrainingSection
-from inception_retrain.run_rendering import evidence_view
+from inception_retrain.run_reading.record import (
+    DataSection,
+    EvaluationSection,
+    RunRecord,
+    TrainingSection,
+)
+from inception_retrain.run_rendering import answer, compare, evidence_view
+from inception_retrain.run_rendering.answer import baseline_text
 
 NAN = float("nan")
 
@@ -29,6 +35,32 @@ def _per_class_lines(per_class: Dict[str, Dict[str, float]]) -> List[str]:
         values = per_class[name]
         lines.append("  " + f"{name:<24}" + "".join(
             f"{values.get(metric, NAN):>12.4f}" for metric in columns.values()))
+    return lines
+
+
+def _comparison_lines(evaluation: EvaluationSection, support: Dict[str, int]) -> List[str]:
+    """Per class, the candidate against the served model on the same eval images: precision
+    and recall of both, the recall difference and the per-class recall rule (the report's
+    "Candidate against the served model" table)."""
+    checks = compare.recall_drop_checks(evaluation)
+    header = (f"  {'class':<24}{'examples':>9}{'precision':>11}{'served':>8}{'recall':>8}"
+              f"{'served':>8}{'change':>8}" + ("  recall rule" if checks else ""))
+    lines = ["Candidate against the served model, per class (eval split):", header]
+
+    def cell(value, width, signed=False):
+        return f"{'–':>{width}}" if value is None else (
+            f"{value:>+{width}.4f}" if signed else f"{value:>{width}.4f}")
+
+    for row in compare.rows(evaluation, sorted(evaluation.per_class)):
+        precision, recall = row["precision"], row["recall"]
+        check = checks.get(row["class"])
+        lines.append(
+            f"  {row['class']:<24}{support.get(row['class'], 0):>9}"
+            + cell(precision["candidate"], 11) + cell(precision["baseline"], 8)
+            + cell(recall["candidate"], 8) + cell(recall["baseline"], 8)
+            + cell(recall["change"], 8, True)
+            + (("  " + ("passed" if check["passed"] else "FAILED") if check else "  –")
+               if checks else ""))
     return lines
 
 
@@ -78,14 +110,6 @@ def _training_lines(training: Optional[TrainingSection]) -> List[str]:
     return out
 
 
-def baseline_text(baseline: Dict) -> str:
-    """The evaluation's baseline in words: "served version 3 (path)", "none (first run)"."""
-    if baseline.get("source") == "served":
-        return f"served version {baseline.get('version')} ({baseline.get('path')})"
-    detail = baseline.get("note") or baseline.get("uri")
-    return f"{baseline.get('source')}" + (f" ({detail})" if detail else "")
-
-
 def render(record: RunRecord, seconds: Optional[float] = None) -> str:
     """The summary as text a person reads at the end of a run."""
     out = ["", "=" * 72, f"Run summary: {record.pipeline}"
@@ -108,8 +132,13 @@ def render(record: RunRecord, seconds: Optional[float] = None) -> str:
         if baseline.get("dropped"):
             out.append(f"  not used: {baseline['dropped']}")
         out.append("Evaluation (eval split):")
+        out.extend(f"  {line}" for line in answer.numbers(evaluation))
         out.extend(_metric_lines(evaluation.metrics))
-        out.extend(_per_class_lines(evaluation.per_class))
+        if compare.has_baseline(evaluation):
+            support = ((record.data.class_counts if record.data else None) or {}).get("eval", {})
+            out.extend(_comparison_lines(evaluation, support))
+        else:
+            out.extend(_per_class_lines(evaluation.per_class))
         out.extend(evidence_view.console_lines(evaluation.evidence, evaluation.class_names))
         if evaluation.blessed:
             out.append("Blessed: yes (all thresholds met)")

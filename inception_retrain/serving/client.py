@@ -286,14 +286,16 @@ def format_prediction(prediction: Prediction) -> str:
 
 def run(paths: Sequence[str], protocol: str, server: Optional[str], model_name: str,
         version: Optional[int] = None, batch_size: int = 8, k: int = 3,
-        emit: Callable[[str], None] = print,
+        emit: Callable[[Prediction], None] = lambda p: print(format_prediction(p)),
         warn: Callable[[str], None] = print, timeout: float = 60.0,
         model_path: Optional[str] = None) -> int:
-    """Classifies every image; returns 0, or 1 if any file could not be classified.
-    model_path: a local SavedModel or TF Serving base path, run in this process instead of
-    asking a server (local_predictor)."""
+    """Classifies every image, handing each answer to emit; returns 0, or 1 if any file could
+    not be classified. model_path: a local SavedModel or TF Serving base path, run in this
+    process instead of asking a server (local_predictor). A missing input fails before the
+    model loads."""
     if batch_size < 1 or k < 1:
         raise PredictError("--batch-size and --top-k must be at least 1")
+    images = collect_images(paths)
     if model_path:
         model_dir = local_model_dir(model_path, version)
         warn(f"[predict] local SavedModel {model_dir} (serving_default, no server)")
@@ -308,7 +310,7 @@ def run(paths: Sequence[str], protocol: str, server: Optional[str], model_name: 
         warn(f"{path}: skipped, {why}")
         failed += 1
 
-    for batch in _image_batches(collect_images(paths), batch_size, skip):
+    for batch in _image_batches(images, batch_size, skip):
         batch_paths = [path for path, _ in batch]
         try:
             answers = call(server, model_name, [data for _, data in batch], version, timeout)
@@ -319,5 +321,5 @@ def run(paths: Sequence[str], protocol: str, server: Optional[str], model_name: 
             failed += len(batch)
             continue
         for prediction in to_predictions(batch_paths, answers, k):
-            emit(format_prediction(prediction))
+            emit(prediction)
     return 1 if failed else 0

@@ -119,6 +119,7 @@ def test_trainer_and_pusher_failures_end_with_summary_and_report(tmp_path, capsy
     assert again["verdict"] == first["verdict"] and again["log_path"] == first["log_path"]
     assert cli.main(["report", "--work-dir", str(work), "--list"]) == 0
     listed = capsys.readouterr().out.splitlines()
-    assert [line.split()[0] for line in listed] == [first["run"]["run_id"],
-                                                    second["run"]["run_id"]]
-    assert "Trainer FAILED" in listed[0] and "Pusher FAILED" in listed[1]
+    assert listed[0].split()[:3] == ["RUN", "STARTED", "VERDICT"]  # the table's header
+    assert [line.split()[0] for line in listed[1:]] == [second["run"]["run_id"],
+                                                        first["run"]["run_id"]]  # newest first
+    assert "Trainer FAILED" in listed[2] and "Pusher FAILED" in listed[1]

@@ -206,7 +206,7 @@ def test_history_lists_every_run_and_version_of_the_store(runs):
     code, out, err = runs["history"]
     assert code == 0, err
     history = json.loads(out)
-    store = runs["store"]
+    store = runs["store"][::-1]  # history lists the newest run first
     assert [r["run_id"] for r in history["runs"]] == [run_id for run_id, _ in store]
     pushed_by = {}
     for entry, (run_id, outputs) in zip(history["runs"], store):
@@ -230,8 +230,9 @@ def test_history_lists_every_run_and_version_of_the_store(runs):
         assert low <= version["accuracy"] <= high
     code, out, err = runs["rollback"]
     assert code == 0, err
-    assert re.search(r"^\s+2 served\s.*accuracy \d\.\d{4} \[", out, re.M), out
-    assert re.search(r"^\s+1\s+\S.*accuracy \d\.\d{4} \[", out, re.M), out
+    # the table: version, served mark, publish time, accuracy, its interval
+    assert re.search(r"^2\s+\*\s+\S+\s+\d\.\d{4}\s+\[", out, re.M), out
+    assert re.search(r"^1\s+\S+\s+\d\.\d{4}\s+\[", out, re.M), out
 
 
 def test_report_history_plot_is_the_accuracy_per_version(runs):

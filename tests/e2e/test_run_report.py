@@ -212,6 +212,12 @@ def test_push_and_model_card(rebuilt):
     for name in flowers_run.classes:
         assert name in text
     assert "random weights" in text, "the run used base_weights=none; the card must say so"
+    # the code that trained it, as the Trainer recorded it: this checkout's commit
+    head = subprocess.run(["git", "-C", str(Path(__file__).parent), "rev-parse", "HEAD"],
+                          capture_output=True, text=True).stdout.strip()
+    trained_by = re.search(r"^- Code: inception-retrain \S+, commit `([0-9a-f]+)(-dirty)?`\.$",
+                           text, re.M)
+    assert trained_by and trained_by.group(1) == head, (head, text)
     page = html_path.read_text()
     assert f"Version <b>{version}</b>" in page and str(card) in page
     # TF Serving and the pusher's retention see integer directories only.

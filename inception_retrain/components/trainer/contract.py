@@ -9,6 +9,7 @@ from inception_retrain.components import artifact_files
 REPORT_FILE = "training_report.json"
 BASE_WEIGHTS = "base_weights"                 # a description for people
 BASE_WEIGHTS_RANDOM = "base_weights_random"   # bool: the base network started from random weights
+CODE_VERSION = "code_version"                 # {"package", "commit"} of the code that trained
 
 
 def report_path(model_run_uri: str) -> str:
@@ -32,3 +33,10 @@ def base_weights_random(report: Dict[str, Any]) -> bool:
     if isinstance(flag, bool):
         return flag
     return str(report.get(BASE_WEIGHTS, "")).lower().startswith("random")
+
+
+def code_version(report: Dict[str, Any]) -> Dict[str, str]:
+    """The package version and commit that trained the model; {} in reports written before the
+    Trainer recorded them."""
+    recorded = report.get(CODE_VERSION)
+    return {k: str(v) for k, v in recorded.items()} if isinstance(recorded, dict) else {}

@@ -5,7 +5,13 @@ import os
 
 import tensorflow_transform as tft
 
-from inception_retrain.components.trainer import contract, distribute, export, train
+from inception_retrain.components.trainer import (
+    contract,
+    distribute,
+    export,
+    provenance,
+    train,
+)
 
 
 def resume_dir(model_run_dir: str, train_files, transform_output: str, custom_config) -> str:
@@ -38,6 +44,7 @@ def run_fn(fn_args) -> None:
                                                fn_args.transform_output, custom_config),
                          log_dir=os.path.join(fn_args.model_run_dir, "logs"))
     result.report["class_counts"] = data_facts.get("class_counts")
+    result.report[contract.CODE_VERSION] = provenance.code_version()
     if worker["chief"]:
         export.export(result, tf_transform_output, fn_args.serving_model_dir)
         contract.write_training_report(result.report, fn_args.model_run_dir)

@@ -25,6 +25,7 @@ from inception_retrain.components.trainer import cache as cache_lib
 from inception_retrain.components.trainer import contract, distribute, frozen_features
 from inception_retrain.components.trainer import model as model_lib
 from inception_retrain.components.trainer import precision as precision_lib
+from inception_retrain.components.trainer import step_progress
 from inception_retrain.components.trainer.config import TrainConfig
 from inception_retrain.components.trainer.frozen_features import FrozenFeatures
 
@@ -73,14 +74,26 @@ def count_records(files: Sequence[str]) -> int:
 
 
 class EpochProgress(tf_keras.callbacks.Callback):
-    """Logs each epoch of a phase with its metrics, elapsed time and an ETA for the phase."""
+    """Logs each epoch of a phase with its metrics, elapsed time and an ETA for the phase, and
+    within an epoch a line every step_progress.INTERVAL_SECONDS (steps, images/s, ETAs)."""
 
-    def __init__(self, phase: str, epochs: int):
+    def __init__(self, phase: str, epochs: int, steps: Optional[int] = None, images: int = 0,
+                 interval: float = step_progress.INTERVAL_SECONDS):
         super().__init__()
+        self._supports_tf_logs = True  # the batch hook reads no metrics: no per-step sync
         self._phase, self._epochs, self._start = phase, epochs, None
+        self._steps = step_progress.StepProgress(phase, epochs, steps, images, interval)
 
     def on_train_begin(self, logs=None):
         self._start = time.time()
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._steps.epoch_begin(epoch, time.monotonic())
+
+    def on_train_batch_end(self, batch, logs=None):
+        line = self._steps.step_end(batch + 1, time.monotonic())
+        if line:
+            logging.info("%s", line)
 
     def on_epoch_end(self, epoch, logs=None):
         elapsed = time.time() - self._start
@@ -104,10 +117,10 @@ def _history(fit_history, seconds: float, images: int) -> Dict:
 
 
 def _callbacks(phase: str, epochs: int, config: TrainConfig, backup_dir: Optional[str],
-               log_dir: Optional[str], extra: Sequence = ()):
+               log_dir: Optional[str], extra: Sequence = (), images: int = 0):
     callbacks = [tf_keras.callbacks.EarlyStopping(
         monitor="val_loss", patience=config.early_stopping_patience, restore_best_weights=True),
-        EpochProgress(phase, epochs)]
+        EpochProgress(phase, epochs, cache_lib.batches(images, config.batch_size), images)]
     if backup_dir:  # a killed phase resumes from its last finished epoch
         callbacks.append(tf_keras.callbacks.BackupAndRestore(f"{backup_dir}/{phase}"))
     if log_dir:
@@ -201,7 +214,8 @@ class _Run:
                             validation_data=distribute.for_fit(validation_data, multi),
                             class_weight=self.class_weight, verbose=0,
                             callbacks=_callbacks(phase, epochs, config, self.backup_dir,
-                                                 self.log_dir, self.callbacks), **steps)
+                                                 self.log_dir, self.callbacks,
+                                                 self.train_total), **steps)
         result = _history(history, time.time() - start, self.train_total)
         result["first_epoch"] = history.epoch[0] + 1 if history.epoch else epochs + 1
         return history, result

@@ -36,7 +36,7 @@ def decode_pixels(encoded: tf.Tensor, image_size: int) -> tf.Tensor:
 def reinhard_fitted(pixels: tf.Tensor) -> tf.Tensor:
     """Reinhard normalisation to the LAB tissue mean and std of the whole analysed split (the
     training split: tft analyzers run once over it and the result is a constant of the graph)."""
-    count, total, squares = stain.tissue_moments(stain.rgb_to_lab(pixels))
+    count, total, squares = stain.tissue_moments(pixels)
     target_mean, target_std = stain.target_from_sums(
         tft.sum(count), tft.sum(total, reduce_instance_dims=False),
         tft.sum(squares, reduce_instance_dims=False))

@@ -25,18 +25,19 @@ D65_WHITE = np.array([0.95047, 1.0, 1.08883])
 TISSUE_MAX_LIGHTNESS = 90.0
 _EPSILON = 0.008856  # CIE (6/29)**3
 _KAPPA = 7.787       # CIE (29/6)**2 / 3
+_F_KNEE = 6.0 / 29.0      # CIE f where the cube meets its linear toe (f**3 == _EPSILON)
+_SRGB_KNEE = 0.04045      # sRGB value (0..1) where the gamma curve meets its linear toe
+_LINEAR_KNEE = 0.0031308  # the same point in linear light
+# CIE: L* = 116 fy - 16, a* = 500 (fx - fy), b* = 200 (fy - fz): lab = f @ _LAB_FROM_F + offset.
+_LAB_FROM_F = np.array([[0.0, 500.0, 0.0], [116.0, -500.0, 200.0], [0.0, 0.0, -200.0]])
+_F_FROM_LAB = np.linalg.inv(_LAB_FROM_F)
+_LAB_OFFSET_LIFT = np.array([16.0, 0.0, 0.0])  # f @ _LAB_FROM_F - this = LAB
 
 
 def _matmul_channels(image: tf.Tensor, matrix: np.ndarray) -> tf.Tensor:
-    """[..., 3] @ matrix.T: each pixel's channel vector through a 3x3 colour matrix (matmul:
-    matvec broadcasts the matrix per pixel, 14x slower measured)."""
-    return tf.linalg.matmul(image, tf.constant(matrix.T, image.dtype))
-
-
-def _pow(base: tf.Tensor, exponent: float) -> tf.Tensor:
-    """base ** exponent for base > 0 as exp(exponent * log(base)): 2.5x faster than tf.pow on
-    CPU (measured), equal to float32 rounding."""
-    return tf.exp(exponent * tf.math.log(base))
+    """[..., 3] @ matrix: each pixel's channel (row) vector times a 3x3 matrix (matmul: matvec
+    broadcasts the matrix per pixel, 14x slower measured)."""
+    return tf.linalg.matmul(image, tf.constant(matrix, image.dtype))
 
 
 def rgb_to_hed(image: tf.Tensor) -> tf.Tensor:
@@ -74,38 +75,61 @@ def hed_jitter(images: tf.Tensor, strength: float, seed: Tuple[int, int]) -> tf.
     return hed_scale_shift(images, alpha, beta)
 
 
+def _piecewise(x: tf.Tensor, knee: float, curve, toe_slope: float) -> tf.Tensor:
+    """curve(x) above knee, its linear toe toe_slope * x (+ a constant) below, without a select:
+    curve(max(x, knee)) + toe_slope * (min(x, knee) - knee). The two pieces meet at the knee
+    (to float32 rounding in the CIE and sRGB curves), so this is the piecewise function; each
+    tf.where costs about six elementwise passes on this CPU (measured)."""
+    return curve(tf.maximum(x, knee)) + toe_slope * (tf.minimum(x, knee) - knee)
+
+
+def _lab_lifted(image: tf.Tensor) -> tf.Tensor:
+    """RGB in [0, 255] -> (L* + 16, a*, b*): CIE LAB less its one constant offset, which would
+    cost a broadcast add over every pixel (about two elementwise passes here, measured)."""
+    linear = _piecewise(image, 255.0 * _SRGB_KNEE, lambda c: tf.exp(
+        2.4 * tf.math.log(c + 255.0 * 0.055) - 2.4 * np.log(255.0 * 1.055)), 1 / (255.0 * 12.92))
+    xyz = _matmul_channels(linear, (XYZ_FROM_RGB / D65_WHITE[:, None]).T)
+    f = _piecewise(xyz, _EPSILON, lambda t: tf.exp(tf.math.log(t) / 3.0), _KAPPA)
+    return _matmul_channels(f, _LAB_FROM_F)
+
+
 def rgb_to_lab(image: tf.Tensor) -> tf.Tensor:
     """RGB in [0, 255] -> CIE L*a*b* (D65), as skimage.color.rgb2lab."""
-    rgb = image / 255.0
-    linear = tf.where(rgb > 0.04045, _pow((tf.maximum(rgb, 0.04045) + 0.055) / 1.055, 2.4),
-                      rgb / 12.92)
-    xyz = _matmul_channels(linear, XYZ_FROM_RGB) / tf.constant(D65_WHITE, image.dtype)
-    f = tf.where(xyz > _EPSILON, _pow(tf.maximum(xyz, _EPSILON), 1.0 / 3.0),
-                 _KAPPA * xyz + 16.0 / 116.0)
-    fx, fy, fz = tf.unstack(f, axis=-1)
-    return tf.stack([116.0 * fy - 16.0, 500.0 * (fx - fy), 200.0 * (fy - fz)], axis=-1)
+    return _lab_lifted(image) - tf.constant(_LAB_OFFSET_LIFT, image.dtype)
 
 
 def lab_to_rgb(lab: tf.Tensor) -> tf.Tensor:
     """CIE L*a*b* (D65) -> RGB in [0, 255], as skimage.color.lab2rgb (out of gamut clipped)."""
-    lightness, a, b = tf.unstack(lab, axis=-1)
-    fy = (lightness + 16.0) / 116.0
-    f = tf.stack([a / 500.0 + fy, fy, tf.maximum(fy - b / 200.0, 0.0)], axis=-1)
-    cube = f * f * f
-    xyz = tf.where(cube > _EPSILON, cube, (f - 16.0 / 116.0) / _KAPPA)
-    linear = _matmul_channels(xyz * tf.constant(D65_WHITE, lab.dtype), RGB_FROM_XYZ)
-    rgb = tf.where(linear > 0.0031308,
-                   1.055 * _pow(tf.maximum(linear, 0.0031308), 1.0 / 2.4) - 0.055,
-                   linear * 12.92)
-    return tf.clip_by_value(rgb, 0.0, 1.0) * 255.0
+    return _rgb_from_f(_matmul_channels(lab + tf.constant(_LAB_OFFSET_LIFT, lab.dtype),
+                                        _F_FROM_LAB))
 
 
-def tissue_moments(lab: tf.Tensor) -> Tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
-    """[batch, h, w, 3] LAB -> per image (tissue pixel count [batch], sum [batch, 3], sum of
-    squares [batch, 3]) over the pixels darker than TISSUE_MAX_LIGHTNESS."""
-    mask = tf.cast(lab[..., :1] < TISSUE_MAX_LIGHTNESS, lab.dtype)
-    return (tf.reduce_sum(mask, axis=[1, 2, 3]), tf.reduce_sum(lab * mask, axis=[1, 2]),
-            tf.reduce_sum(tf.square(lab) * mask, axis=[1, 2]))
+def _rgb_from_f(f: tf.Tensor) -> tf.Tensor:
+    """CIE f (cube roots of X/Xn, Y/Yn, Z/Zn) -> RGB in [0, 255]. Each f is clamped at 0
+    (skimage clamps Z's only; X's and Y's below 0 are far outside the RGB gamut, clipped)."""
+    xyz = _piecewise(tf.nn.relu(f), _F_KNEE, lambda v: v * v * v, 1 / _KAPPA)
+    linear = _matmul_channels(xyz, (RGB_FROM_XYZ * D65_WHITE[None, :]).T)
+    rgb = _piecewise(linear, _LINEAR_KNEE, lambda v: (255.0 * 1.055) * tf.exp(
+        tf.math.log(v) / 2.4) - 255.0 * 0.055, 255.0 * 12.92)
+    return tf.clip_by_value(rgb, 0.0, 255.0)
+
+
+def _lifted_moments(lifted: tf.Tensor) -> Tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+    """tissue_moments of _lab_lifted values, the sums as batched matmuls of the tissue mask
+    (a masked multiply and reduce costs several passes more)."""
+    batch = tf.shape(lifted)[0]
+    mask = tf.cast(tf.reshape(lifted[..., 0], [batch, 1, -1])
+                   < TISSUE_MAX_LIGHTNESS + _LAB_OFFSET_LIFT[0], lifted.dtype)
+    flat = tf.reshape(lifted, [batch, -1, 3])
+    return (tf.reduce_sum(mask, axis=[1, 2]), tf.linalg.matmul(mask, flat)[:, 0],
+            tf.linalg.matmul(mask, tf.square(flat))[:, 0])
+
+
+def tissue_moments(image: tf.Tensor) -> Tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+    """[batch, h, w, 3] RGB in [0, 255] -> per image (tissue pixel count [batch], sum [batch, 3],
+    sum of squares [batch, 3]) of (L* + 16, a*, b*) over the pixels with L* below
+    TISSUE_MAX_LIGHTNESS (the lift by 16 keeps target_from_sums' variances as they are)."""
+    return _lifted_moments(_lab_lifted(image))
 
 
 def _mean_and_std(count, total, squares):
@@ -116,17 +140,28 @@ def _mean_and_std(count, total, squares):
 def reinhard(images: tf.Tensor, target_mean: tf.Tensor, target_std: tf.Tensor) -> tf.Tensor:
     """[batch, h, w, 3] RGB in [0, 255] -> the same with each image's LAB tissue mean and std
     per channel mapped to target_mean, target_std ([3] each). An image without tissue pixels
-    (all glass) is left as it is."""
-    lab = rgb_to_lab(images)
-    count, total, squares = tissue_moments(lab)
+    (all glass) is left as it is.
+
+    (lab - mean) * scale + target back to CIE f is one 3x3 matrix and shift per image, applied
+    as a batched matmul; the selection of glass-only images runs only in a batch that has one."""
+    lifted = _lab_lifted(images)
+    count, total, squares = _lifted_moments(lifted)
     mean, std = _mean_and_std(tf.maximum(count, 1.0)[:, None], total, squares)
     scale = target_std / tf.maximum(std, 1e-3)
-    normalised = lab_to_rgb((lab - mean[:, None, None]) * scale[:, None, None]
-                            + target_mean)
-    return tf.where((count > 0)[:, None, None, None], normalised, images)
+    f_from_lifted = tf.constant(_F_FROM_LAB, images.dtype)
+    lift = tf.constant(_LAB_OFFSET_LIFT, images.dtype)
+    shift = tf.linalg.matmul(target_mean + lift - mean * scale, f_from_lifted)
+    batch = tf.shape(images)[0]
+    f = (tf.linalg.matmul(tf.reshape(lifted, [batch, -1, 3]),
+                          scale[:, :, None] * f_from_lifted) + shift[:, None, :])
+    normalised = _rgb_from_f(tf.reshape(f, tf.shape(images)))
+    has_tissue = count > 0
+    return tf.cond(tf.reduce_all(has_tissue), lambda: normalised,
+                   lambda: tf.where(has_tissue[:, None, None, None], normalised, images))
 
 
 def target_from_sums(count: tf.Tensor, total: tf.Tensor, squares: tf.Tensor):
     """(mean [3], std [3]) of LAB over every tissue pixel, from the sums tissue_moments gives
     summed over a whole split (the Transform's analyzers)."""
-    return _mean_and_std(tf.maximum(count, 1.0), total, squares)
+    mean, std = _mean_and_std(tf.maximum(count, 1.0), total, squares)
+    return mean - tf.constant(_LAB_OFFSET_LIFT, mean.dtype), std

@@ -65,7 +65,8 @@ def _record(classes=("daisy", "roses"), random=False, phase2=None, pushed_at="20
         report={}, base_weights="random initialisation (x)" if random else "ImageNet (cache)",
         base_weights_random=random, class_names=list(classes), strategy=None,
         config={"base_weights": "imagenet", "phase1_epochs": 3, "phase2_epochs": 0,
-                "unfreeze_blocks": 2, "seed": 7, "augment_flip": [1, "x"]}, phases=phases)
+                "unfreeze_blocks": 2, "seed": 7, "augment_flip": [1, "x"]}, phases=phases,
+        code_version=VERSIONS)
     evaluation = EvaluationSection(
         metrics={"sparse_categorical_accuracy": 0.75, "example_count": 8.0},
         per_class={name: {"top1_precision": 0.5, "top1_recall": float("nan")}
@@ -99,7 +100,7 @@ EVIDENCE = {"split": "eval", "candidate": {"group_level": {
     (dataclasses.replace(_record(), training=None, evaluation=None, data=None), None),
 ])
 def test_the_cards_json_validates_against_the_model_card_toolkit_schema(record, settings):
-    card = card_json.to_model_card_json(record, settings, None, VERSIONS)
+    card = card_json.to_model_card_json(record, settings, None)
     validate(card)
     assert card["schema_version"] == "0.0.2"
     assert json.loads(json.dumps(card, allow_nan=False)) == card
@@ -108,7 +109,7 @@ def test_the_cards_json_validates_against_the_model_card_toolkit_schema(record, 
 def test_the_validators_refuse_what_the_old_card_had():
     """The checks can fail: the old card's top-level "schema" key, numeric metric values and
     nested keys of its own."""
-    card = card_json.to_model_card_json(_record(), SETTINGS, None, VERSIONS)
+    card = card_json.to_model_card_json(_record(), SETTINGS, None)
     for key, change in (("schema", "x"), ("quantitative_analysis", {"performance_metrics": [
             {"type": "accuracy", "value": 0.75}]})):
         with pytest.raises(AssertionError):
@@ -121,7 +122,7 @@ def test_the_validators_refuse_what_the_old_card_had():
 
 
 def test_json_values_keep_class_names_as_they_are():
-    card = card_json.to_model_card_json(_record(HOSTILE), SETTINGS, None, VERSIONS)
+    card = card_json.to_model_card_json(_record(HOSTILE), SETTINGS, None)
     assert card["model_details"]["overview"].endswith("Classes: " + ", ".join(HOSTILE) + ".")
     assert {"type": "top1_precision", "value": "0.500000", "slice": "eval, class a|b"} in \
         card["quantitative_analysis"]["performance_metrics"]

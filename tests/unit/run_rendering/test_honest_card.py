@@ -46,7 +46,7 @@ def _record(requested="imagenet", used="ImageNet (Keras cache /root/.keras/model
                    "image_size": 299, "seed": 7}, **config)
     training = TrainingSection(report={}, base_weights=used, base_weights_random=random,
                                class_names=["daisy", "roses"], strategy=None, config=config,
-                               phases=_phases(phase2))
+                               phases=_phases(phase2), code_version=VERSIONS)
     evaluation = EvaluationSection(
         metrics={"sparse_categorical_accuracy": 0.75, "example_count": 40.0},
         per_class={"daisy": {"top1_precision": 0.7, "top1_recall": 0.8}}, baseline=None,
@@ -92,7 +92,7 @@ class _Text(HTMLParser):
 
 def seen(record) -> list:
     parsed = _Text()
-    parsed.feed(markdown.markdown(model_card.render(record, versions=VERSIONS),
+    parsed.feed(markdown.markdown(model_card.render(record),
                                   extensions=["tables"]))
     return parsed.lines
 
@@ -104,7 +104,7 @@ def _line(lines, prefix: str) -> str:
 
 
 def _json(record) -> dict:
-    return card_json.to_model_card_json(record, versions=VERSIONS)
+    return card_json.to_model_card_json(record)
 
 
 def test_random_init_after_imagenet_was_requested_is_never_called_imagenet():
@@ -250,3 +250,15 @@ def test_json_values_are_plain_text():
     text = json.dumps(_json(record), ensure_ascii=False)
     assert "phase2_epochs or unfreeze_blocks is 0" in text and "r_1" in text
     assert "\\\\" not in text and "&#" not in text and "`" not in text
+
+
+def test_the_code_line_is_what_the_trainer_recorded_not_the_checkout_rendering_it():
+    """The card names the package and commit from the Trainer's report; a report without them
+    is said to be without them, never filled in from the code that renders the card."""
+    record = _record()
+    assert _line(seen(record), "Code:") == "Code: inception-retrain 0.1.0, commit abc123."
+    unrecorded = dataclasses.replace(record, training=dataclasses.replace(
+        record.training, code_version={}))
+    assert _line(seen(unrecorded), "Code:") == "Code: not recorded by the Trainer."
+    assert "Code: not recorded by the Trainer." in _json(unrecorded)["model_details"][
+        "documentation"]

@@ -206,8 +206,8 @@ def test_rollback_command(saved_model, tmp_path, capsys):
 
     assert cli.main(["rollback", "--push-base", str(base)]) == 0
     listing = capsys.readouterr().out
-    assert "serves the highest version (3)" in listing
-    assert re.search(r"^\s+3\s.*rollback to version 1$", listing, re.M)
+    assert "(TF Serving serves the highest: 3)" in listing
+    assert re.search(r"^3\s+\*\s.*rollback to version 1$", listing, re.M)
 
     assert cli.main(["rollback", "--push-base", str(base), "--to", "9"]) == 1
     assert "version 9 is not under" in capsys.readouterr().err
