@@ -222,7 +222,8 @@ def assert_contract(profile, runs, backend) -> None:
             assert outputs["outputFile"] == f"{task_root}/output_metadata.json", name
         else:
             assert outputs["outputFile"].endswith("/kfp_outputs/output_metadata.json"), name
-        assert (task.argv[0] == "setpriv") == profile.drops_capabilities, task.argv[:3]
+        if not task.cached:  # a cached task starts no pod
+            assert (task.argv[0] == "setpriv") == profile.drops_capabilities, task.argv[:3]
         for artifacts in task.executor_input["inputs"]["artifacts"].values():
             artifact = artifacts["artifacts"][0]
             if profile.metadata_store:  # from ML Metadata: no type, the id as the name
