@@ -110,7 +110,7 @@ def _finish_spec(spec: Dict[str, Any], config: config_lib.PipelineConfig,
         if name in declared:
             declared[name].update(defaultValue=value, isOptional=True,
                                   description=parameters.BY_NAME[name].description)
-    _use_project_entrypoint(spec)
+    _use_project_entrypoint(spec, target.kfp_launcher)
     _name_parameter_producers(spec)
     executors = spec["deploymentSpec"]["executors"]
     # The served-model gate reads the push destination by path: a cached blessing would have
@@ -146,11 +146,12 @@ ENTRYPOINT = ["python", "-m", "inception_retrain.kubeflow.entrypoint"]
 _TFX_ENTRYPOINT_MODULE = "tfx.orchestration.kubeflow.v2.container.kubeflow_v2_run_executor"
 
 
-def _use_project_entrypoint(spec: Dict[str, Any]) -> None:
+def _use_project_entrypoint(spec: Dict[str, Any], kfp_launcher: bool = False) -> None:
     """Every TFX container runs inception_retrain.kubeflow.entrypoint (which repairs what the
     open-source backend sends, then runs TFX's entrypoint), with the component's artifact
     definitions: inputs in TFX's own --json_serialized_inputs_spec_args (TFX compiles only the
-    parameters there), outputs in the entrypoint's --json_serialized_outputs_spec_args."""
+    parameters there), outputs in the entrypoint's --json_serialized_outputs_spec_args;
+    kfp_launcher: KFP's launcher runs the tasks (gs:// artifacts through its local copies)."""
     from inception_retrain.kubeflow import entrypoint
 
     executors = spec["deploymentSpec"]["executors"]
@@ -168,7 +169,8 @@ def _use_project_entrypoint(spec: Dict[str, Any]) -> None:
             indent=2, sort_keys=True)
         args[flag + 2:flag + 2] = [  # before the Beam arguments, which TFX compiles last
             entrypoint.OUTPUTS_SPEC_FLAG,
-            json.dumps(component.get("outputDefinitions", {}), indent=2, sort_keys=True)]
+            json.dumps(component.get("outputDefinitions", {}), indent=2, sort_keys=True)] + (
+            [entrypoint.KFP_LAUNCHER_FLAG] if kfp_launcher else [])
 
 
 def platform_spec(spec: Dict[str, Any], volumes: Sequence[targets.Volume]

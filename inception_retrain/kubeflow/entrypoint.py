@@ -17,6 +17,11 @@ backend/src/v2/metadata/client.go; TFX 1.16 kubeflow_v2_entrypoint_utils):
   TFX's class lookup gets no title (`'NoneType' object has no attribute 'get'`). The type is
   taken from the component's input definitions, which the compile passes in
   --json_serialized_inputs_spec_args (kubeflow/compile.py).
+- Input artifacts whose schemaTitle is a whole instance schema. Without ML Metadata
+  (kubeflow/pipelines#13986) the driver sends the producer's stored schema type as
+  `schemaTitle` (driver convertArtifactToRuntimeArtifact, RuntimeArtifactSchemaTitleAndMetadata),
+  which for a TFX type is its instance-schema YAML; TFX would import that text as a class path
+  (`Could not import title: tfx.Examples...`). It is handed to TFX as the instanceSchema it is.
 
 - Artifact URIs in a bucket TFX cannot open itself. With KFP's own object store (minio://, the
   default of an on-premises install) or s3://, the launcher downloads every input artifact to a
@@ -24,10 +29,15 @@ backend/src/v2/metadata/client.go; TFX 1.16 kubeflow_v2_entrypoint_utils):
   (component/launcher_v2.go localPathForURI: minio://b/k -> /minio/b/k, s3://b/k -> /s3/b/k);
   TFX reads and writes URIs directly and has no minio:// filesystem. So TFX is given those
   local paths, and the ExecutorOutput it writes gets the original URIs back (the launcher
-  records what it returns). gs:// stays as it is: TFX reads and writes it itself.
+  records what it returns). The open-source launcher does the same for gs:// (/gcs/b/k), and
+  without ML Metadata it fails a task whose declared output has no local copy
+  (uploadOutputArtifacts: "declared output artifact ... is missing at /gcs/..."): with
+  --kfp_launcher (the kfp target's compile) gs:// artifacts go through the local copies too.
+  On Vertex (no such launcher) TFX reads and writes gs:// itself.
 
-The declared outputs come in --json_serialized_outputs_spec_args (a ComponentOutputsSpec), a flag
-of this module only: it is removed before TFX parses the rest (TFX passes unknown flags to Beam).
+The declared outputs come in --json_serialized_outputs_spec_args (a ComponentOutputsSpec); it and
+--kfp_launcher are flags of this module only, removed before TFX parses the rest (TFX passes
+unknown flags to Beam). Nothing here reads a metadata store.
 """
 import json
 import os
@@ -39,20 +49,31 @@ import yaml
 OUTPUTS_SPEC_FLAG = "--json_serialized_outputs_spec_args"
 INPUTS_SPEC_FLAG = "--json_serialized_inputs_spec_args"
 INVOCATION_FLAG = "--json_serialized_invocation_args"
+KFP_LAUNCHER_FLAG = "--kfp_launcher"  # the open-source KFP launcher copies gs:// artifacts too
 SYSTEM_PREFIX = "system."
 # The launcher's local copies of bucket URIs TFX cannot open (launcher_v2.go localPathForURI).
 LAUNCHER_LOCAL_PATHS = {"minio://": "/minio/", "s3://": "/s3/"}
+GCS_LOCAL_PATH = {"gs://": "/gcs/"}  # the KFP launcher's local copies of gs:// artifacts
 
 
 class ExecutorInputError(ValueError):
     """The ExecutorInput holds something neither the component nor this module can place."""
 
 
+def _schema_in_title(artifact_type: Dict) -> str:
+    """A schemaTitle that holds a whole instance schema (YAML with a title); "" otherwise."""
+    title = artifact_type.get("schemaTitle", "")
+    if "\n" not in title and not title.startswith("title:"):
+        return ""
+    loaded = yaml.safe_load(title)
+    return title if isinstance(loaded, dict) and loaded.get("title") else ""
+
+
 def type_title(artifact_type: Dict) -> str:
     """The schema title of an ArtifactTypeSchema in proto-JSON; "" when it has none."""
-    if artifact_type.get("schemaTitle"):
+    schema = _schema_in_title(artifact_type) or artifact_type.get("instanceSchema")
+    if artifact_type.get("schemaTitle") and not schema:
         return artifact_type["schemaTitle"]
-    schema = artifact_type.get("instanceSchema")
     if schema:
         loaded = yaml.safe_load(schema)
         if isinstance(loaded, dict):
@@ -101,6 +122,12 @@ def repair(executor_input: Dict, inputs_spec: Dict, outputs_spec: Optional[Dict]
     declared_inputs = inputs_spec.get("artifacts", {})
     for name, artifact_list in executor_input.get("inputs", {}).get("artifacts", {}).items():
         for artifact in artifact_list.get("artifacts", []):
+            schema = _schema_in_title(artifact.get("type", {}))
+            if schema:
+                artifact["type"] = {"instanceSchema": schema}
+                changes.append(f"input {name!r}: the schemaTitle holds the instance schema of "
+                               f"{type_title(artifact['type'])!r}: passed as instanceSchema")
+                continue
             if type_title(artifact.get("type", {})):
                 continue
             if name not in declared_inputs:
@@ -113,15 +140,17 @@ def repair(executor_input: Dict, inputs_spec: Dict, outputs_spec: Optional[Dict]
     return changes
 
 
-def use_launcher_local_paths(executor_input: Dict) -> Dict[str, str]:
-    """Replaces, in place, every artifact URI the launcher copies to a local path by that path;
-    returns {local path: URI} to put the URIs back."""
+def use_launcher_local_paths(executor_input: Dict, kfp_launcher: bool = False
+                             ) -> Dict[str, str]:
+    """Replaces, in place, every artifact URI the launcher copies to a local path by that path
+    (gs:// too under the open-source KFP launcher); returns {local path: URI} to put them back."""
+    local_paths = dict(LAUNCHER_LOCAL_PATHS, **(GCS_LOCAL_PATH if kfp_launcher else {}))
     originals = {}
     for side in ("inputs", "outputs"):
         for artifact_list in executor_input.get(side, {}).get("artifacts", {}).values():
             for artifact in artifact_list.get("artifacts", []):
                 uri = artifact.get("uri", "")
-                for scheme, local_root in LAUNCHER_LOCAL_PATHS.items():
+                for scheme, local_root in local_paths.items():
                     if uri.startswith(scheme):
                         artifact["uri"] = local_root + uri[len(scheme):]
                         originals[artifact["uri"]] = uri
@@ -156,6 +185,8 @@ def repaired_argv(argv: Sequence[str]) -> Tuple[List[str], List[str], Dict[str, 
     """TFX's arguments with the ExecutorInput repaired and this module's own flag removed, what
     was changed, and the {local path: URI} of the launcher's local copies."""
     rest, outputs_spec_json = _pop_flag(list(argv), OUTPUTS_SPEC_FLAG)
+    kfp_launcher = KFP_LAUNCHER_FLAG in rest
+    rest = [arg for arg in rest if arg != KFP_LAUNCHER_FLAG]
     rest, invocation_json = _pop_flag(rest, INVOCATION_FLAG)
     if not invocation_json:
         raise ExecutorInputError(f"{INVOCATION_FLAG} is required")
@@ -163,10 +194,11 @@ def repaired_argv(argv: Sequence[str]) -> Tuple[List[str], List[str], Dict[str, 
     inputs_spec = json.loads(_flag_value(rest, INPUTS_SPEC_FLAG) or "{}")
     outputs_spec = json.loads(outputs_spec_json) if outputs_spec_json else None
     changes = repair(executor_input, inputs_spec, outputs_spec)
-    originals = use_launcher_local_paths(executor_input)
+    originals = use_launcher_local_paths(executor_input, kfp_launcher)
     if originals:
+        roots = sorted({local.split("/")[1] for local in originals})
         changes.append(f"{len(originals)} artifact URI(s) read and written at the launcher's "
-                       f"local copies ({', '.join(sorted(LAUNCHER_LOCAL_PATHS.values()))}...)")
+                       f"local copies ({', '.join(f'/{root}/' for root in roots)}...)")
     return [INVOCATION_FLAG, json.dumps(executor_input)] + rest, changes, originals
 
 

@@ -26,6 +26,7 @@ class Target:
     executor_kinds: Tuple[str, ...]  # deploymentSpec executor kinds the backend runs
     uncached_tasks: Tuple[str, ...]  # tasks that read outside state by path: never cached
     runs_example_gen_driver: bool    # runs lifecycle.preCacheCheck (resolves {SPAN}, ...)
+    kfp_launcher: bool               # KFP's launcher copies each artifact to/from a local path
 
 
 TARGETS = {
@@ -37,10 +38,11 @@ TARGETS = {
     # default schema is baked into the image); uncached, its new Schema artifact each run would
     # give ExampleValidator and Transform, and so the Trainer, a new cache key every run.
     "kfp": Target("kfp", ".yaml", "nvidia.com/gpu", ("container", "importer"),
-                  (node_ids.DATA_FINGERPRINT,), runs_example_gen_driver=False),
+                  (node_ids.DATA_FINGERPRINT,), runs_example_gen_driver=False,
+                  kfp_launcher=True),
     "vertex": Target("vertex", ".json", "NVIDIA_TESLA_T4",
                      ("container", "importer", "resolver"), (),
-                     runs_example_gen_driver=True),
+                     runs_example_gen_driver=True, kfp_launcher=False),
 }
 # What FileBasedExampleGen's driver resolves in an input pattern (tfx.components.example_gen.utils:
 # {SPAN}, {SPAN:n}, {VERSION}, {VERSION:n}, {YYYY}, {MM}, {DD}); without the driver the executor
@@ -96,8 +98,8 @@ class Volume:
 
 
 _CLAIM_NAME = re.compile(r"[a-z0-9]([-a-z0-9]{0,251}[a-z0-9])?")  # a Kubernetes object name
-# Pipeline roots the KFP launcher accepts (objectstore.ParseBucketConfig); TFX writes gs://
-# itself, the others at the launcher's local copies (kubeflow/entrypoint.py).
+# Pipeline roots the KFP launcher accepts (objectstore.ParseBucketConfig); TFX reads and writes
+# their artifacts at the launcher's local copies (kubeflow/entrypoint.py).
 KFP_PIPELINE_ROOT_SCHEMES = ("gs://", "minio://", "s3://")
 
 

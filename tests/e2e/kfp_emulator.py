@@ -77,22 +77,44 @@ import yaml
 
 @dataclasses.dataclass(frozen=True)
 class Profile:
+    """What one backend does differently; each flag is one behaviour (the module docstring says
+    from which source and tag)."""
+
     name: str
-    executor_logs: bool            # KFP >= 2.5.0 with log publishing on (default)
-    runs_pre_cache_check: bool     # Vertex runs lifecycle.preCacheCheck (ExampleGen's driver)
-    typed_inputs: bool             # Vertex sends input artifacts with their type
-    vertex_names: bool             # Vertex names artifacts projects/.../artifacts/<id>
-    caches: bool                   # the KFP driver's cache (Vertex's own is not reproduced)
+    executor_logs: bool = True          # 2.5.0+: every task gets an executor-logs output
+    executor_input_first: bool = False  # 2.14.0+: {{$}} substituted before the placeholders
+    outputs_by_key: bool = False        # 2.15.0+: outputs named by key, outputFile in task root
+    drops_capabilities: bool = False    # 2.16.0+: no capabilities, no privilege escalation
+    logs_retry_suffix: bool = False     # 2.16.1+: "-0" appended to the executor-logs URI
+    metadata_store: bool = True         # ML Metadata records artifacts (not on #13986)
+    runs_pre_cache_check: bool = False  # Vertex runs lifecycle.preCacheCheck (ExampleGen's driver)
+    typed_inputs: bool = False          # Vertex sends input artifacts with their type
+    vertex_names: bool = False          # Vertex names artifacts projects/.../artifacts/<id>
+    caches: bool = True                 # the KFP driver's cache (Vertex's own is not reproduced)
+
+    @property
+    def requires_local_outputs(self) -> bool:
+        """The launcher without ML Metadata fails a task whose declared output has no local copy
+        (uploadOutputArtifacts: "declared output artifact %q is missing at %q"); the MLMD
+        launchers warn and go on ("We allow components to not produce output files")."""
+        return not self.metadata_store
 
 
-KFP_2_4 = Profile("kfp-2.4", executor_logs=False, runs_pre_cache_check=False,
-                  typed_inputs=False, vertex_names=False, caches=True)
-KFP_2_5 = Profile("kfp-2.5", executor_logs=True, runs_pre_cache_check=False,
-                  typed_inputs=False, vertex_names=False, caches=True)
-VERTEX = Profile("vertex", executor_logs=False, runs_pre_cache_check=True,
-                 typed_inputs=True, vertex_names=True, caches=False)
-PROFILES = {p.name: p for p in (KFP_2_4, KFP_2_5, VERTEX)}
+KFP_2_4 = Profile("kfp-2.4", executor_logs=False)
+KFP_2_5 = Profile("kfp-2.5")
+KFP_2_14 = Profile("kfp-2.14", executor_input_first=True)
+KFP_2_17 = Profile("kfp-2.17", executor_input_first=True, outputs_by_key=True,
+                   drops_capabilities=True, logs_retry_suffix=True)
+KFP_MASTER = Profile("kfp-master", executor_input_first=True, outputs_by_key=True,
+                     drops_capabilities=True, logs_retry_suffix=True, metadata_store=False)
+VERTEX = Profile("vertex", executor_logs=False, runs_pre_cache_check=True, typed_inputs=True,
+                 vertex_names=True, caches=False)
+PROFILES = {p.name: p for p in (KFP_2_4, KFP_2_5, KFP_2_14, KFP_2_17, KFP_MASTER, VERTEX)}
 _VERTEX_PREFIX = "projects/123456789/locations/europe-west4/metadataStores/default/artifacts/"
+# The user container of 2.16+ (argocompiler security_context.go): capabilities dropped, no
+# privilege escalation; this machine's setpriv does the same to the command.
+_NO_CAPABILITIES = ["setpriv", "--no-new-privs", "--bounding-set", "-all", "--inh-caps", "-all",
+                    "--ambient-caps", "-all", "--"]
 
 
 class TaskFailed(RuntimeError):
@@ -104,12 +126,23 @@ class TaskFailed(RuntimeError):
 
 @dataclasses.dataclass
 class MlmdArtifact:
-    """What ML Metadata holds of an artifact: the backend's record of it."""
+    """The backend's record of an artifact: ML Metadata's (custom properties), or without it
+    (#13986) the KFP API server's (the runtime metadata as returned, the schema type kept)."""
 
     id: int
     type_name: str
     uri: str
     custom_properties: Dict[str, Dict[str, Any]]   # MLMD Value as proto-JSON ({"doubleValue": ..})
+    output_key: str = ""
+    schema: str = ""                               # getArtifactSchemaType: instance schema or title
+    metadata: Optional[Dict[str, Any]] = None      # without ML Metadata: as the launcher got it
+
+    def runtime_metadata(self) -> Dict[str, Any]:
+        """The metadata the driver hands downstream: toRuntimeArtifact's propertiesToMetadata
+        with ML Metadata, else the recorded struct (RuntimeArtifactSchemaTitleAndMetadata)."""
+        if self.metadata is not None:
+            return json.loads(json.dumps(self.metadata))
+        return {k: _mlmd_to_struct_value(v) for k, v in self.custom_properties.items()}
 
 
 @dataclasses.dataclass
@@ -122,28 +155,40 @@ class TaskRun:
     seconds: float
     driver_output: Optional[Dict[str, Any]] = None   # Vertex: what preCacheCheck returned
     cached: bool = False          # the driver reused an earlier execution's outputs
+    reused: bool = False          # not run here: adopted from another backend's run
+    argv: List[str] = dataclasses.field(default_factory=list)   # the command as run
+    returned: Dict[str, Dict[str, Any]] = dataclasses.field(default_factory=dict)  # merged
 
 
 class MetadataStore:
-    """The few ML Metadata operations the driver and launcher make, on a dict."""
+    """The few record operations the driver and launcher make, on a dict: ML Metadata's
+    (metadata.Client.RecordArtifact) or, without it, the API server's (CreateArtifact)."""
 
-    def __init__(self):
+    def __init__(self, with_mlmd: bool = True):
         self.artifacts: Dict[int, MlmdArtifact] = {}
+        self.with_mlmd = with_mlmd
         self._lock = threading.Lock()
 
-    def record(self, output_name: str, schema: str, runtime_artifact: Dict[str, Any],
-               session_info: str) -> MlmdArtifact:
-        """metadata.Client.RecordArtifact (toMLMDArtifact, SchemaToArtifactType)."""
-        title = (yaml.safe_load(schema) or {}).get("title")
+    def record(self, output_name: str, runtime_artifact: Dict[str, Any]) -> MlmdArtifact:
+        """With ML Metadata: toMLMDArtifact and SchemaToArtifactType (every metadata field a
+        custom property). Without (#13986 uploadOutputArtifacts, preserveArtifactSchemaTitle):
+        the metadata as returned and the schema type (a TFX type's whole instance schema)."""
+        artifact_type = runtime_artifact["type"]
+        title = (yaml.safe_load(_title_schema(artifact_type)) or {}).get("title")
         if not title:
-            raise ValueError(f"output {output_name}: no title in schema {schema!r}")
-        properties = {k: _struct_value_to_mlmd(v)
-                      for k, v in (runtime_artifact.get("metadata") or {}).items()}
-        properties.setdefault("display_name", {"stringValue": output_name})
-        properties.setdefault("store_session_info", {"stringValue": session_info})
+            raise ValueError(f"output {output_name}: no title in type {artifact_type!r}")
+        schema = artifact_type.get("instanceSchema") or artifact_type.get("schemaTitle", "")
+        metadata = json.loads(json.dumps(runtime_artifact.get("metadata") or {}))
+        properties = {}
+        if self.with_mlmd:
+            properties = {k: _struct_value_to_mlmd(v) for k, v in metadata.items()}
+            properties.setdefault("display_name", {"stringValue": output_name})
+            properties.setdefault("store_session_info",
+                                  {"stringValue": json.dumps({"Provider": "gs"})})
         with self._lock:
             artifact = MlmdArtifact(len(self.artifacts) + 1, title, runtime_artifact["uri"],
-                                    properties)
+                                    properties, output_name, schema,
+                                    None if self.with_mlmd else metadata)
             self.artifacts[artifact.id] = artifact
         return artifact
 
@@ -225,11 +270,11 @@ class Backend:
     def __init__(self, profile: Profile, scratch: Path, env: Optional[Mapping[str, str]] = None,
                  python: str = sys.executable, parallel: int = 2):
         self.profile, self.scratch, self.python, self.parallel = profile, scratch, python, parallel
-        self.object_store = scratch / "object-store"   # minio://<bucket>/<key> lives here
+        self.object_store = scratch / "object-store"   # <scheme>://<bucket>/<key> lives here
         self.platform: Dict[str, Any] = {}             # executor label -> Kubernetes config
-        self.uses_minio, self.bucket = False, ""       # the run's pipeline root
+        self.pod_copies = ""                           # the run's bucket's local copies
         self.env = dict(os.environ if env is None else env)
-        self.mlmd = MetadataStore()
+        self.mlmd = MetadataStore(with_mlmd=profile.metadata_store)
         self.cache: Dict[str, TaskRun] = {}   # fingerprint -> the execution it was made for
         self.runs = 0
 
@@ -239,11 +284,17 @@ class Backend:
 
     def _input_artifact(self, artifact: MlmdArtifact, declared_type: Mapping[str, Any]
                         ) -> Dict[str, Any]:
+        """Vertex: typed, a resource name. ML Metadata: the id as name, no schema. Without it
+        (#13986 driver convertArtifactToRuntimeArtifact): the producer's key as name, an
+        artifactId, the stored schema type as schemaTitle."""
+        if not self.profile.metadata_store:
+            return {"name": artifact.output_key, "artifactId": str(artifact.id),
+                    "uri": artifact.uri, "type": {"schemaTitle": artifact.schema},
+                    "metadata": artifact.runtime_metadata()}
         return {"name": self._name(artifact.id), "uri": artifact.uri,
                 "type": (dict(declared_type) if self.profile.typed_inputs
                          else {"instanceSchema": ""}),
-                "metadata": {k: _mlmd_to_struct_value(v)
-                             for k, v in artifact.custom_properties.items()}}
+                "metadata": artifact.runtime_metadata()}
 
     def _parameters(self, task: Mapping[str, Any], component: Mapping[str, Any],
                     root_values: Mapping[str, Any], produced: Mapping[str, TaskRun]
@@ -292,12 +343,18 @@ class Backend:
                 artifact["metadata"] = spec["metadata"]
             if self.profile.vertex_names:
                 artifact["name"] = _VERTEX_PREFIX + f"{task_name}-{salt}-{name}"
+            elif self.profile.outputs_by_key:
+                artifact["name"] = name
             artifacts[name] = {"artifacts": [artifact]}
         parameters = {name: {"outputFile": str(task_dir / "tmp" / "kfp" / "outputs" / name)}
                       for name in component.get("outputDefinitions", {}).get("parameters", {})}
-        output_file = (f"{pipeline_root.rstrip('/')}/{task_name}_{salt}/executor_output.json"
-                       if self.profile.vertex_names
-                       else str(task_dir / "tmp" / "kfp_outputs" / "output_metadata.json"))
+        task_root = local_copy("/".join([pipeline_root.rstrip("/"), task_name, salt]))
+        if self.profile.vertex_names:
+            output_file = f"{pipeline_root.rstrip('/')}/{task_name}_{salt}/executor_output.json"
+        elif self.profile.outputs_by_key and task_root:  # beside the local copy of the task root
+            output_file = f"{task_root}/output_metadata.json"
+        else:  # the pod's /tmp/kfp_outputs/output_metadata.json
+            output_file = str(task_dir / "tmp" / "kfp_outputs" / "output_metadata.json")
         outputs = {"artifacts": artifacts, "outputFile": output_file}
         if parameters:
             outputs["parameters"] = parameters
@@ -321,15 +378,21 @@ class Backend:
 
     def _command(self, container: Mapping[str, Any], executor_input: Mapping[str, Any]
                  ) -> List[str]:
+        """compileCmdAndArgs: from 2.14 {{$}} first, then the other placeholders over the
+        result; before, all in one map (Go's order: here the others first)."""
         placeholders = self._placeholders(executor_input)
+        whole = placeholders.pop("{{$}}")
         argv = []
         for arg in list(container["command"]) + list(container.get("args", [])):
+            if self.profile.executor_input_first:
+                arg = arg.replace("{{$}}", whole)
             for placeholder, value in placeholders.items():
                 arg = arg.replace(placeholder, value)
-            argv.append(arg)
+            argv.append(arg.replace("{{$}}", whole))
         if argv[0] not in ("python", "python3"):
             raise ValueError(f"the emulator runs Python commands only, got {argv[0]!r}")
-        return [self.python] + argv[1:]
+        return ((_NO_CAPABILITIES if self.profile.drops_capabilities else [])
+                + [self.python] + argv[1:])
 
     def _execute(self, task_name: str, argv: List[str], log_path: Optional[str]) -> str:
         proc = subprocess.run(argv, env=self.env, stdout=subprocess.PIPE,
@@ -382,35 +445,39 @@ class Backend:
                                    "parameterValues", {})},
                                earlier.outputs, "", time.monotonic() - started, cached=True)
         outputs = executor_input["outputs"]
-        self._download(executor_input)
-        _make_output_dirs(outputs)
-        logs = outputs["artifacts"].get("executor-logs", {}).get("artifacts", [{}])[0].get("uri")
-        if logs and logs.startswith(MINIO):
-            logs = LOCAL_MINIO + logs[len(MINIO):]
+        logs = outputs["artifacts"].get("executor-logs", {}).get("artifacts", [{}])[0]
+        if logs and self.profile.logs_retry_suffix:  # qualifyExecutorLogsURI, retry index 0
+            logs["uri"] += "-0"
+        log_path = local_copy(logs["uri"]) or logs["uri"] if logs else None
         log, driver_output = "", None
-        if self.profile.runs_pre_cache_check and "lifecycle" in container:
-            hook = container["lifecycle"]["preCacheCheck"]
-            log += self._execute(f"{task_name} (preCacheCheck)",
-                                 self._command(hook, _with_defaults(executor_input, component)),
-                                 None)
-            driver_output = self._read_output(outputs["outputFile"])
-            for name, artifacts in driver_output.get("artifacts", {}).items():
-                if artifacts.get("artifacts") and name in outputs["artifacts"]:
-                    _merge(artifacts["artifacts"][0], outputs["artifacts"][name]["artifacts"][0])
-        log += self._execute(
-            task_name, self._command(container, _with_defaults(executor_input, component)), logs)
-        executor_output = self._read_output(outputs["outputFile"])
-        self._upload(outputs, executor_output)
-        recorded = {}
-        for name, artifacts in outputs["artifacts"].items():
-            provisioned = json.loads(json.dumps(artifacts["artifacts"][0]))
-            returned = executor_output.get("artifacts", {}).get(name, {}).get("artifacts", [])
-            if returned:
-                _merge(returned[0], provisioned)
-            recorded[name] = self.mlmd.record(name, _title_schema(provisioned["type"]),
-                                              provisioned, json.dumps({"Provider": "gs"}))
+        argv = self._command(container, _with_defaults(executor_input, component))
+        try:  # one pod: its local copies go with it, whatever the outcome
+            self._download(executor_input)
+            _make_output_dirs(outputs)
+            if self.profile.runs_pre_cache_check and "lifecycle" in container:
+                hook = container["lifecycle"]["preCacheCheck"]
+                log += self._execute(f"{task_name} (preCacheCheck)", self._command(
+                    hook, _with_defaults(executor_input, component)), None)
+                driver_output = self._read_output(outputs["outputFile"])
+                for name, artifacts in driver_output.get("artifacts", {}).items():
+                    if artifacts.get("artifacts") and name in outputs["artifacts"]:
+                        _merge(artifacts["artifacts"][0],
+                               outputs["artifacts"][name]["artifacts"][0])
+            log += self._execute(task_name, argv, log_path)
+            executor_output = self._read_output(outputs["outputFile"])
+            merged = {}
+            for name, artifacts in outputs["artifacts"].items():
+                merged[name] = json.loads(json.dumps(artifacts["artifacts"][0]))
+                returned = executor_output.get("artifacts", {}).get(name, {}).get("artifacts")
+                if returned and name != "executor-logs":
+                    _merge(returned[0], merged[name])
+            self._upload(task_name, merged)
+        finally:
+            if self.pod_copies:
+                shutil.rmtree(self.pod_copies, ignore_errors=True)
+        recorded = {name: self.mlmd.record(name, artifact) for name, artifact in merged.items()}
         run = TaskRun(task_name, executor_input, executor_output, recorded, log,
-                      time.monotonic() - started, driver_output)
+                      time.monotonic() - started, driver_output, argv=argv, returned=merged)
         if fingerprint:  # createCache: only a succeeded execution is recorded
             self.cache[fingerprint] = run
         return run
@@ -432,49 +499,51 @@ class Backend:
                 raise TaskFailed(task_name, 1, f"{path}: No such file or directory (volume "
                                                f"{on[0]} is not mounted in this pod)")
 
-    def _store_path(self, uri: str) -> Path:
-        return self.object_store / uri[len(MINIO):]
+    def store_path(self, uri: str) -> Path:
+        """Where this backend's object store keeps an object-store URI."""
+        return self.object_store / uri.split("://", 1)[1]
 
     def _download(self, executor_input: Mapping[str, Any]) -> None:
-        """launcher downloadArtifacts: every minio:// input to its local path (localPathForURI);
-        prepareOutputFolders: the parent of every minio:// output's local path."""
+        """launcher downloadArtifacts: every object-store input to its local path
+        (localPathForURI); prepareOutputFolders: the parent of every output's local path."""
         for artifacts in executor_input["inputs"].get("artifacts", {}).values():
             uri = artifacts["artifacts"][0]["uri"]
-            if uri.startswith(MINIO):
-                source, local = self._store_path(uri), Path(LOCAL_MINIO + uri[len(MINIO):])
+            local = local_copy(uri)
+            if local:
+                source = self.store_path(uri)
                 if not source.exists():
                     raise ValueError(f"{uri}: not in the object store")
                 if source.is_dir():
                     shutil.copytree(source, local, dirs_exist_ok=True)
                 else:
-                    local.parent.mkdir(parents=True, exist_ok=True)
+                    Path(local).parent.mkdir(parents=True, exist_ok=True)
                     shutil.copy2(source, local)
         for artifacts in executor_input["outputs"]["artifacts"].values():
-            uri = artifacts["artifacts"][0]["uri"]
-            if uri.startswith(MINIO):
-                Path(LOCAL_MINIO + uri[len(MINIO):]).parent.mkdir(parents=True, exist_ok=True)
+            local = local_copy(artifacts["artifacts"][0]["uri"])
+            if local:
+                Path(local).parent.mkdir(parents=True, exist_ok=True)
 
-    def _upload(self, outputs: Mapping[str, Any], executor_output: Mapping[str, Any]) -> None:
-        """launcher uploadOutputArtifacts: each minio:// output (its URI after the
-        ExecutorOutput's merge) from its local path to the store; then the pod, and with it
-        every local copy, is gone."""
-        for name, artifacts in outputs["artifacts"].items():
-            uri = artifacts["artifacts"][0]["uri"]
-            returned = executor_output.get("artifacts", {}).get(name, {}).get("artifacts", [])
-            uri = (returned[0].get("uri") if returned else None) or uri
-            if not uri.startswith(MINIO):
-                if LOCAL_MINIO in uri:
-                    raise ValueError(f"output {name}: the ExecutorOutput names the local copy "
-                                     f"{uri}, which no other pod sees")
+    def _upload(self, task_name: str, merged: Mapping[str, Dict[str, Any]]) -> None:
+        """launcher uploadOutputArtifacts: each object-store output (its URI after the
+        ExecutorOutput's merge) from its local path to the store. A missing local copy: the
+        MLMD launchers warn and go on; without ML Metadata the task fails (a local-path root,
+        which stands for a bucket here, is its own local copy)."""
+        for name, artifact in merged.items():
+            uri = artifact["uri"]
+            local = local_copy(uri)
+            if not local and uri.startswith(tuple(LOCAL_COPIES.values())):
+                raise ValueError(f"output {name}: the ExecutorOutput names the local copy "
+                                 f"{uri}, which no other pod sees")
+            if self.profile.requires_local_outputs and not Path(local or uri).exists():
+                raise TaskFailed(task_name, 1, f"declared output artifact {name!r} is missing "
+                                               f"at {local or uri!r}")
+            if not local:
                 continue
-            local = Path(LOCAL_MINIO + uri[len(MINIO):])
-            if local.is_dir():
-                shutil.copytree(local, self._store_path(uri), dirs_exist_ok=True)
-            elif local.exists():
-                self._store_path(uri).parent.mkdir(parents=True, exist_ok=True)
-                shutil.copy2(local, self._store_path(uri))
-        if self.uses_minio:
-            shutil.rmtree(LOCAL_MINIO + self.bucket, ignore_errors=True)
+            if Path(local).is_dir():
+                shutil.copytree(local, self.store_path(uri), dirs_exist_ok=True)
+            elif Path(local).exists():
+                self.store_path(uri).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(local, self.store_path(uri))
 
     def _run_importer(self, task_name, importer, task, root_values, started):
         uri_spec = importer["artifactUri"]
@@ -485,19 +554,26 @@ class Backend:
             uri = root_values[source["componentInputParameter"]]
         if not uri:
             raise ValueError(f"{task_name}: empty artifact URI")
-        artifact = {"uri": uri, "metadata": importer.get("metadata", {})}
-        recorded = self.mlmd.record("artifact", _title_schema(importer["typeSchema"]), artifact,
-                                    json.dumps({"Provider": "gs"}))
-        return TaskRun(task_name, {}, {}, {"artifact": recorded}, "",
-                       time.monotonic() - started)
+        artifact = {"uri": uri, "type": importer["typeSchema"],
+                    "metadata": importer.get("metadata", {})}
+        return TaskRun(task_name, {}, {}, {"artifact": self.mlmd.record("artifact", artifact)},
+                       "", time.monotonic() - started, returned={"artifact": artifact})
+
+    def adopt(self, run: TaskRun) -> TaskRun:
+        """Another backend's task run, its returned artifacts recorded in this store."""
+        outputs = {name: self.mlmd.record(name, artifact)
+                   for name, artifact in run.returned.items()}
+        return dataclasses.replace(run, outputs=outputs, reused=True)
 
     # -- a run -------------------------------------------------------------------------------
     def run(self, spec: Mapping[str, Any], parameter_values: Mapping[str, Any] = (),
-            pipeline_root: Optional[str] = None, platform_spec: Optional[Mapping[str, Any]] = None
-            ) -> Dict[str, TaskRun]:
+            pipeline_root: Optional[str] = None, platform_spec: Optional[Mapping[str, Any]] = None,
+            reuse: Mapping[str, TaskRun] = ()) -> Dict[str, TaskRun]:
         """Runs every task of the spec once, in dependency order (independent tasks up to
         `parallel` at a time, as the backend would start them together); raises TaskFailed.
-        platform_spec: the package's Kubernetes PlatformSpec (volumes), if it has one."""
+        platform_spec: the package's Kubernetes PlatformSpec (volumes), if it has one.
+        reuse: tasks not run; what each returned in another backend's run is recorded here as
+        this backend's launcher records it (adopt), for the tasks downstream."""
         self.runs += 1
         self.platform = dict((platform_spec or {}).get("platforms", {}).get("kubernetes", {})
                              .get("deploymentSpec", {}).get("executors", {}))
@@ -514,15 +590,14 @@ class Backend:
         values = {k: float(v) if isinstance(v, int) and not isinstance(v, bool) else v
                   for k, v in values.items()}
         root = pipeline_root or spec["defaultPipelineRoot"]
-        self.uses_minio = root.startswith(MINIO)
-        self.bucket = root[len(MINIO):].split("/")[0] if self.uses_minio else ""
-        if self.uses_minio and self.parallel > 1:
-            raise ValueError("a minio:// run shares this machine's /minio between its pods: "
-                             "run it with parallel=1")
+        self.pod_copies = "/".join(local_copy(root).split("/")[:3])  # /minio/<bucket>
+        if self.pod_copies and self.parallel > 1:
+            raise ValueError(f"an object-store run shares this machine's {self.pod_copies} "
+                             "between its pods: run it with parallel=1")
         root = f"{root.rstrip('/')}/{spec['pipelineInfo']['name']}/run-{self.runs}"
         tasks = spec["root"]["dag"]["tasks"]
         needs = {name: _upstream(task) for name, task in tasks.items()}
-        produced: Dict[str, TaskRun] = {}
+        produced = {name: self.adopt(run) for name, run in dict(reuse).items()}
         running: Dict[concurrent.futures.Future, str] = {}
         with concurrent.futures.ThreadPoolExecutor(self.parallel) as pool:
             while len(produced) < len(tasks):
@@ -550,13 +625,14 @@ class Backend:
 def cache_fingerprint(executor_input: Mapping[str, Any], component: Mapping[str, Any],
                       container: Mapping[str, Any]) -> str:
     """driver getFingerPrint -> cacheutils GenerateCacheKey and GenerateFingerPrint: a SHA-256
-    of the input artifacts' names (their ML Metadata ids, so a new artifact upstream is a new
-    key), the input parameter values, the outputs' declared types and metadata (URIs wiped),
-    the output parameters' types, and the image with the unresolved command and args."""
+    of the input artifacts' names (their ML Metadata ids; without it the artifactId, #13986
+    cacheutils: so a new artifact upstream is a new key), the input parameter values, the
+    outputs' declared types and metadata (URIs wiped), the output parameters' types, and the
+    image with the unresolved command and args."""
     inputs, outputs = executor_input["inputs"], executor_input["outputs"]
     key = {
-        "inputArtifactNames": {name: {"artifactNames": [a.get("name", "") for a in
-                                                        artifacts["artifacts"]]}
+        "inputArtifactNames": {name: {"artifactNames": [a.get("artifactId") or a.get("name", "")
+                                                        for a in artifacts["artifacts"]]}
                                for name, artifacts in inputs.get("artifacts", {}).items()},
         "inputParameterValues": inputs.get("parameterValues", {}),
         "outputArtifactsSpec": {
@@ -572,8 +648,17 @@ def cache_fingerprint(executor_input: Mapping[str, Any], component: Mapping[str,
     return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()
 
 
-MINIO = "minio://"
-LOCAL_MINIO = "/minio/"  # the launcher's local copies (launcher_v2.go localPathForURI)
+# Object stores the emulator keeps as folders, and where the launcher puts its local copies
+# (launcher_v2.go localPathForURI; s3:// is not emulated here).
+LOCAL_COPIES = {"minio://": "/minio/", "gs://": "/gcs/"}
+
+
+def local_copy(uri: str) -> str:
+    """The launcher's local path for an object-store URI; "" for any other."""
+    for scheme, root in LOCAL_COPIES.items():
+        if uri.startswith(scheme):
+            return root + uri[len(scheme):]
+    return ""
 
 
 # TFX's value artifacts are files at their URI (tfx.types.value_artifact and standard_artifacts).
@@ -589,7 +674,7 @@ def _make_output_dirs(outputs: Mapping[str, Any]) -> None:
     no folder is needed."""
     for artifacts in outputs["artifacts"].values():
         for artifact in artifacts["artifacts"]:
-            if artifact["uri"].startswith(MINIO):
+            if local_copy(artifact["uri"]):
                 continue  # the launcher's local copy: Backend._download
             title = yaml.safe_load(_title_schema(artifact["type"])).get("title")
             path = Path(artifact["uri"])

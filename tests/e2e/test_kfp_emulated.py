@@ -1,20 +1,26 @@
-"""The compiled Kubeflow pipeline, run task by task as open-source KFP (before 2.5 and 2.5+) and
-Vertex AI run it: every task's own container command and args from the compiled spec, in a
-subprocess with this checkout's Python, with the ExecutorInput each backend's driver builds
+"""The compiled Kubeflow pipeline, run task by task as each KFP backend profile and Vertex AI run
+it: every task's own container command and args from the compiled spec, in a subprocess with
+this checkout's Python, with the ExecutorInput each backend's driver builds
 (tests/e2e/kfp_emulator.py says from which sources, and what it does not reproduce).
 
-Each backend runs the whole DAG twice against one push destination: version 1 (no baseline),
-then, on grown data, version 2 gated against the served version 1. On open-source KFP a third
-run on unchanged data comes from KFP's cache up to the Evaluator and pushes nothing. The pipeline is compiled with gs:// URIs,
-as the kfp target requires; the runs then set data_root, push_base and schema_path and the
-pipeline root to local folders, the way a run's parameters and pipeline root override the
-compiled defaults (the emulator lets local paths stand for the bucket).
+Under every profile two nights against one push destination: version 1 (no baseline), then, on
+grown data, version 2 gated against the served version 1. One compile and one full run (KFP
+2.5, plus a third night on unchanged data that comes from KFP's cache up to the Evaluator and
+pushes nothing) are shared: KFP 2.4, 2.14, 2.17 and master (no ML Metadata) run the gate, push
+and report tasks themselves on its upstream outputs, with pipeline roots on the emulated object
+stores. Full single runs: KFP 2.14 with non-default data keys, master on premises (minio://);
+Vertex runs both nights in full (its own compile and ExampleGen driver). The pipeline is
+compiled with gs:// URIs, as the kfp target requires; the runs then set data_root, push_base
+and schema_path and the pipeline root, the way a run's parameters and pipeline root override
+the compiled defaults (the emulator lets local paths stand for the bucket).
 """
 import json
+import uuid
 from pathlib import Path
 from typing import Dict
 
 import pytest
+import yaml
 
 from conftest import write_class_images
 import kfp_emulator
@@ -49,18 +55,9 @@ def compile_for(target: str, config: config_lib.PipelineConfig) -> Dict:
     return spec
 
 
-# Without a test split there is no TestSplitEvaluator: one profile runs it, which saves the
-# others half a minute per run.
+# Without a test split there is no TestSplitEvaluator: the shared KFP run has one, which saves
+# the others half a minute per run.
 NO_TEST_SPLIT = {"train_percent": 75, "eval_percent": 25, "test_percent": 0}
-KFP_SPECS = {}
-
-
-def kfp_spec(with_test_split: bool) -> Dict:
-    """Compiled once per configuration."""
-    if with_test_split not in KFP_SPECS:
-        KFP_SPECS[with_test_split] = compile_for(
-            "kfp", emulated_config(**({} if with_test_split else NO_TEST_SPLIT)))
-    return KFP_SPECS[with_test_split]
 
 
 @pytest.fixture
@@ -78,11 +75,16 @@ def run_parameters(data_root: Path, push_base: Path) -> Dict[str, str]:
 
 
 def metadata(artifact: kfp_emulator.MlmdArtifact) -> Dict:
-    return {k: kfp_emulator._mlmd_to_struct_value(v) for k, v in artifact.custom_properties.items()}
+    return artifact.runtime_metadata()
+
+
+def read_artifact(backend: kfp_emulator.Backend, uri: str) -> Path:
+    """Where an artifact's files are: the backend's object store, or the path itself."""
+    return backend.store_path(uri) if kfp_emulator.local_copy(uri) else Path(uri)
 
 
 def assert_run(spec: Dict, runs: Dict[str, kfp_emulator.TaskRun], push_base: Path,
-               version: int, baseline_version=None) -> None:
+               version: int, baseline_version=None, backend=None) -> None:
     assert sorted(runs) == sorted(spec["root"]["dag"]["tasks"])  # every task ran and succeeded
     pushed = metadata(runs["Pusher"].outputs["pushed_model"])
     assert pushed["pushed"] == 1.0 and pushed["pushed_version"] == float(version), pushed
@@ -104,27 +106,31 @@ def assert_run(spec: Dict, runs: Dict[str, kfp_emulator.TaskRun], push_base: Pat
     card = push_base / "model_cards" / f"{version}.md"
     assert metadata(report)["model_card"] == str(card)
     assert card.read_text().startswith(f"# Model card: version {version}\n")
-    if not report.uri.startswith("minio://"):
-        summary = json.loads((Path(report.uri) / "report.json").read_text())
-        assert summary["summary"]["push"]["version"] == version, summary["summary"]["push"]
-        assert "Blessed and pushed" in (Path(report.uri) / "report.html").read_text()
-    # The Trainer's model reached the Evaluator and Pusher as the same ML Metadata artifact.
+    folder = read_artifact(backend, report.uri) if backend else Path(report.uri)
+    summary = json.loads((folder / "report.json").read_text())
+    assert summary["summary"]["push"]["version"] == version, summary["summary"]["push"]
+    assert "Blessed and pushed" in (folder / "report.html").read_text()
+    # The Trainer's model reached the Evaluator and Pusher as the same recorded artifact.
     model = runs["Trainer"].outputs["model"]
     for task in ("Evaluator", "Pusher"):
         given = runs[task].executor_input["inputs"]["artifacts"]["model"]["artifacts"][0]
-        assert given["uri"] == model.uri and given["name"].endswith(str(model.id))
+        assert given["uri"] == model.uri
+        assert given.get("artifactId", given["name"]).endswith(str(model.id)), given
 
 
-def run_twice(profile, spec, tmp_path, env, data_root, before_second=None):
-    backend = kfp_emulator.Backend(profile, tmp_path / "backend", env=env)
-    (tmp_path / "backend").mkdir()
+def new_backend(profile, folder: Path, env, parallel: int = 2) -> kfp_emulator.Backend:
+    folder.mkdir(parents=True)
+    return kfp_emulator.Backend(profile, folder, env=env, parallel=parallel)
+
+
+def run_twice(profile, spec, tmp_path, env, data_root, before_second):
+    backend = new_backend(profile, tmp_path / "backend", env)
     push_base = tmp_path / "serving" / "inception_v3"
     parameters = run_parameters(data_root, push_base)
     root = str(tmp_path / "pipeline_root")
     first = backend.run(spec, parameters, pipeline_root=root)
     assert_run(spec, first, push_base, version=1)
-    if before_second:
-        before_second()
+    before_second()
     second = backend.run(spec, parameters, pipeline_root=root)
     assert_run(spec, second, push_base, version=2, baseline_version=1)
     return backend, first, second
@@ -135,41 +141,99 @@ def grow(data_root: Path):
     return lambda: write_class_images(data_root, {name: n + 2 for name, n in CLASSES.items()})
 
 
-# Unchanged data on open-source KFP: these run again (DataFingerprint is never cached; the Evaluator, gating on the served model, neither; the Pusher gets its new
-# blessing); the rest comes from KFP's cache, the Trainer included.
+# Unchanged data on open-source KFP: these run again (DataFingerprint is never cached; the
+# Evaluator, gating on the served model, neither; the Pusher gets its new blessing); the rest
+# comes from KFP's cache, the Trainer included.
 RUN_ON_UNCHANGED_DATA = {"DataFingerprint", "Evaluator", "Pusher", "RunReporter"}
+# The tasks every other profile runs itself on the shared run's upstream: the gate against the
+# served model, the push and the report, whose inputs carry the metadata each backend records
+# its own way (ML Metadata's doubles and wrapped lists, or the returned struct as is).
+GATE_AND_PUSH = ("Evaluator", "Pusher", "RunReporter")
+# Each further profile's pipeline root: the object stores show the launcher's local copies
+# (2.15+: outputFile in the task root's; without ML Metadata: every output must have one).
+OTHER_PROFILES = {kfp_emulator.KFP_2_4: "local", kfp_emulator.KFP_2_14: "minio",
+                  kfp_emulator.KFP_2_17: "gs", kfp_emulator.KFP_MASTER: "gs"}
 
 
-@pytest.mark.parametrize("profile, with_test_split", [(kfp_emulator.KFP_2_4, False),
-                                                      (kfp_emulator.KFP_2_5, True)],
-                         ids=["kfp-2.4", "kfp-2.5"])
-def test_open_source_kfp_runs_the_pipeline_and_gates_on_the_served_model(
-        profile, with_test_split, tmp_path, backend_env):
-    spec = kfp_spec(with_test_split)
-    assert ("TestSplitEvaluator" in spec["root"]["dag"]["tasks"]) == with_test_split
+def test_open_source_kfp_profiles_run_two_nights_gated_on_the_served_model(tmp_path, backend_env):
+    """One compile and one full run of three nights under KFP 2.5 (version 1; version 2 on grown
+    data gated against served version 1; unchanged data from the cache, nothing pushed). Then
+    each other open-source profile runs its own two nights: the tasks whose ExecutorInput holds
+    what its backend records (GATE_AND_PUSH) run under it, against its own push destination,
+    on the shared run's upstream outputs recorded in its own store."""
+    spec = compile_for("kfp", emulated_config())
+    assert "TestSplitEvaluator" in spec["root"]["dag"]["tasks"]
     data_root = write_class_images(tmp_path / "images", CLASSES)
-    backend, first, second = run_twice(profile, spec, tmp_path, backend_env, data_root,
-                                       before_second=grow(data_root))
+    backend = new_backend(kfp_emulator.KFP_2_5, tmp_path / "backend", backend_env)
+    push_base = tmp_path / "serving" / "inception_v3"
+    parameters = run_parameters(data_root, push_base)
+    root = str(tmp_path / "pipeline_root")
+    first = backend.run(spec, parameters, pipeline_root=root)
+    assert_run(spec, first, push_base, version=1)
+    grow(data_root)()
+    second = backend.run(spec, parameters, pipeline_root=root)
+    assert_run(spec, second, push_base, version=2, baseline_version=1)
     assert not any(task.cached for task in first.values())
     # grown data: a new fingerprint, so a new ImageExampleGen and all after it; only the
     # schema (same file, same image) comes from the cache
     assert [name for name, task in second.items() if task.cached] == ["ImportSchemaGen"]
     assert (second["DataFingerprint"].executor_output["parameterValues"]["fingerprint"]
             != first["DataFingerprint"].executor_output["parameterValues"]["fingerprint"])
-    if profile is kfp_emulator.KFP_2_4:  # one profile is enough for the cached third run
-        assert_unchanged_data_run_is_cheap(backend, spec, tmp_path, data_root, second)
     for runs in (first, second):
-        for name, task in runs.items():
-            outputs = task.executor_input["outputs"]["artifacts"]
-            assert ("executor-logs" in outputs) == profile.executor_logs, name
-            if profile.executor_logs:  # the launcher's log artifact: written and recorded
-                logs = task.outputs["executor-logs"]
-                assert logs.type_name == "system.Artifact"
-                assert "Starting executor" in Path(logs.uri).read_text(), name
-            # what the open-source driver sends downstream: no type, the id as the name
-            for artifacts in task.executor_input["inputs"]["artifacts"].values():
-                artifact = artifacts["artifacts"][0]
+        assert_contract(kfp_emulator.KFP_2_5, runs, backend)
+    assert_unchanged_data_run_is_cheap(backend, spec, tmp_path, data_root, second)
+    for profile, store in OTHER_PROFILES.items():
+        other = new_backend(profile, tmp_path / profile.name, backend_env,
+                            parallel=1 if store != "local" else 2)
+        served = tmp_path / profile.name / "serving" / "inception_v3"
+        bucket = f"emulated-{uuid.uuid4().hex[:12]}"
+        other_root = {"local": str(tmp_path / profile.name / "pipeline_root"),
+                      "minio": f"minio://{bucket}/root", "gs": f"gs://{bucket}/root"}[store]
+        for night, shared in enumerate((first, second), start=1):
+            runs = other.run(spec, run_parameters(data_root, served), pipeline_root=other_root,
+                             reuse={name: task for name, task in shared.items()
+                                    if name not in GATE_AND_PUSH})
+            assert {name for name, task in runs.items() if not task.reused} == set(
+                GATE_AND_PUSH), profile.name
+            assert_run(spec, runs, served, version=night,
+                       baseline_version=night - 1 or None, backend=other)
+            assert_contract(profile, {name: runs[name] for name in GATE_AND_PUSH}, other)
+            if store != "local":
+                assert runs["Pusher"].outputs["pushed_model"].uri.startswith(other_root)
+                assert not Path(other.pod_copies).exists(), other.pod_copies
+
+
+def assert_contract(profile, runs, backend) -> None:
+    """What each task was handed and left, as the profile's backend does it."""
+    for name, task in runs.items():
+        outputs = task.executor_input["outputs"]
+        assert ("executor-logs" in outputs["artifacts"]) == profile.executor_logs, name
+        if profile.executor_logs:  # the launcher's log artifact: written and recorded
+            logs = task.outputs["executor-logs"]
+            assert logs.type_name == "system.Artifact"
+            assert logs.uri.endswith("-0") == profile.logs_retry_suffix, logs.uri
+            assert "Starting executor" in read_artifact(backend, logs.uri).read_text(), name
+        for key, artifacts in outputs["artifacts"].items():
+            assert artifacts["artifacts"][0].get("name") == (
+                key if profile.outputs_by_key else None), (name, key)
+        any_output = next(iter(outputs["artifacts"].values()))["artifacts"][0]["uri"]
+        task_root = kfp_emulator.local_copy(any_output.rsplit("/", 1)[0])
+        if profile.outputs_by_key and task_root:
+            assert outputs["outputFile"] == f"{task_root}/output_metadata.json", name
+        else:
+            assert outputs["outputFile"].endswith("/kfp_outputs/output_metadata.json"), name
+        if not task.cached:  # a cached task starts no pod
+            assert (task.argv[0] == "setpriv") == profile.drops_capabilities, task.argv[:3]
+        for artifacts in task.executor_input["inputs"]["artifacts"].values():
+            artifact = artifacts["artifacts"][0]
+            if profile.metadata_store:  # from ML Metadata: no type, the id as the name
                 assert artifact["type"] == {"instanceSchema": ""} and artifact["name"].isdigit()
+            else:  # the producer's key as name, an id, the instance schema as schemaTitle
+                title = yaml.safe_load(artifact["type"]["schemaTitle"])["title"]
+                assert title and "\n" in artifact["type"]["schemaTitle"], artifact
+                assert artifact["artifactId"].isdigit(), artifact
+                recorded = backend.mlmd.artifacts[int(artifact["artifactId"])]
+                assert artifact["name"] == recorded.output_key, artifact
 
 
 def assert_unchanged_data_run_is_cheap(backend, spec, tmp_path, data_root, previous):
@@ -216,19 +280,19 @@ def test_vertex_runs_spans_through_the_example_gen_driver(tmp_path, backend_env)
 
 def test_non_default_data_keys_reach_the_tasks_on_kfp(tmp_path, backend_env):
     """The user's own split folders and class-balance rules, compiled (pipeline.dag_arguments)
-    and run on KFP 2.5+: the tasks get them, and an imbalance set to warn does not stop the run."""
+    and run on KFP 2.14: the tasks get them, and an imbalance set to warn does not stop the run."""
     rules = {"max_class_ratio": 1.5, "min_class_fraction": 0.2, "on_imbalance": "warn",
              "max_label_drift": 0.5, "on_drift": "fail"}
     spec = compile_for("kfp", emulated_config(split_folders=("train", "val"), **rules))
     data_root = tmp_path / "images"
     write_class_images(data_root / "train", {"daisy": 10, "roses": 5, "tulips": 5})  # ratio 2
     write_class_images(data_root / "val", {"daisy": 3, "roses": 3, "tulips": 3})
-    (tmp_path / "backend").mkdir()
-    backend = kfp_emulator.Backend(kfp_emulator.KFP_2_5, tmp_path / "backend", env=backend_env)
+    backend = new_backend(kfp_emulator.KFP_2_14, tmp_path / "backend", backend_env)
     push_base = tmp_path / "serving" / "inception_v3"
     runs = backend.run(spec, run_parameters(data_root, push_base),
                        pipeline_root=str(tmp_path / "pipeline_root"))
     assert_run(spec, runs, push_base, version=1)
+    assert_contract(kfp_emulator.KFP_2_14, runs, backend)
     gate = runs["DataGate"].executor_input["inputs"]["parameterValues"]
     assert {key: gate[key] for key in rules} == rules
     examples = metadata(runs["ImageExampleGen"].outputs["examples"])
@@ -242,12 +306,10 @@ def test_on_premises_kfp_runs_without_gcs(tmp_path, backend_env):
     """An on-premises cluster, no cloud bucket: the pipeline root in KFP's own object store
     (minio://; the launcher copies artifacts between it and the pod's /minio/...), the images
     and the push destination on a PersistentVolumeClaim mounted into every task (the package's
-    Kubernetes platform spec; TF Serving mounts the same claim)."""
+    Kubernetes platform spec; TF Serving mounts the same claim). KFP master without ML
+    Metadata, whose launcher fails a task whose declared outputs have no local copy."""
     import dataclasses
-    import shutil
-    import uuid
 
-    import yaml
     from inception_retrain.kubeflow import compile as compile_lib
 
     lab = tmp_path / "lab"  # the volume: this folder, at its own path in every pod
@@ -264,21 +326,19 @@ def test_on_premises_kfp_runs_without_gcs(tmp_path, backend_env):
     spec, platform = yaml.safe_load_all(Path(compiled.path).read_text())
     data_root = write_class_images(lab / "images", CLASSES)
     push_base = lab / "serving" / "inception_v3"
-    (tmp_path / "backend").mkdir()
-    backend = kfp_emulator.Backend(kfp_emulator.KFP_2_5, tmp_path / "backend", env=backend_env,
-                                   parallel=1)
-    try:
-        runs = backend.run(spec, run_parameters(data_root, push_base), platform_spec=platform)
-    finally:
-        shutil.rmtree(f"/minio/{bucket}", ignore_errors=True)
-    assert_run(spec, runs, push_base, version=1)
+    backend = new_backend(kfp_emulator.KFP_MASTER, tmp_path / "backend", backend_env,
+                          parallel=1)
+    runs = backend.run(spec, run_parameters(data_root, push_base), platform_spec=platform)
+    assert backend.pod_copies == f"/minio/{bucket}"
+    assert not Path(backend.pod_copies).exists()  # the launcher's clean-up: no pod copies left
+    assert_run(spec, runs, push_base, version=1, backend=backend)
+    assert_contract(kfp_emulator.KFP_MASTER, runs, backend)
     for name, task in runs.items():
         for output, artifact in task.outputs.items():
             assert artifact.uri.startswith(f"minio://{bucket}/work/pipeline_root/"), (
                 name, output, artifact.uri)
     model = runs["Trainer"].outputs["model"]
-    stored = backend.object_store / model.uri[len("minio://"):]
+    stored = backend.store_path(model.uri)
     assert (stored / "Format-Serving" / "saved_model.pb").is_file(), sorted(stored.rglob("*"))
-    assert not Path(f"/minio/{bucket}").exists()  # every pod's local copies went with it
-    report = backend.object_store / runs["RunReporter"].outputs["report"].uri[len("minio://"):]
+    report = backend.store_path(runs["RunReporter"].outputs["report"].uri)
     assert "Blessed and pushed as version 1" in (report / "report.html").read_text()

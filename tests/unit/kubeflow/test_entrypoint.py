@@ -94,8 +94,36 @@ def test_minio_and_s3_artifacts_are_read_and_written_at_the_launchers_local_copi
         "uri": "s3://lab/v2/p/r/StatisticsGen/v/statistics", "metadata": {"span": 0.0}}
 
 
-def test_gs_artifacts_are_left_to_tfx():
+def test_gs_artifacts_are_left_to_tfx_without_the_kfp_launcher():
+    """Vertex (compiled without --kfp_launcher): TFX reads and writes gs:// itself."""
     args, changes, originals = entrypoint.repaired_argv(argv(executor_input()))
     assert originals == {}
     assert json.loads(args[1])["outputs"]["artifacts"]["statistics"]["artifacts"][0][
         "uri"].startswith("gs://")
+
+
+def test_gs_artifacts_go_through_the_kfp_launchers_local_copies():
+    """Under KFP's launcher (which, without ML Metadata, fails a task whose declared output has
+    no local copy): TFX reads and writes /gcs/<bucket>/<key>; the flag is not passed on."""
+    args, changes, originals = entrypoint.repaired_argv(
+        argv(executor_input()) + [entrypoint.KFP_LAUNCHER_FLAG])
+    sent = json.loads(args[1])
+    assert entrypoint.KFP_LAUNCHER_FLAG not in args
+    assert (sent["inputs"]["artifacts"]["examples"]["artifacts"][0]["uri"]
+            == "/gcs/b/r/ImageExampleGen/u/examples")
+    assert originals == {"/gcs/" + uri[len("gs://"):]: uri for uri in (
+        "gs://b/r/ImageExampleGen/u/examples", "gs://b/r/StatisticsGen/v/statistics")}
+    assert any("/gcs/" in change for change in changes)
+
+
+def test_a_schema_title_holding_the_instance_schema_is_passed_as_instance_schema():
+    """KFP without ML Metadata (kubeflow/pipelines#13986): name = the producer's output key, an
+    artifactId, and the whole instance-schema YAML as schemaTitle."""
+    invocation = executor_input()
+    invocation["inputs"]["artifacts"]["examples"]["artifacts"][0].update(
+        name="examples", artifactId="7", type={"schemaTitle": EXAMPLES["instanceSchema"]})
+    args, changes, _ = entrypoint.repaired_argv(argv(invocation))
+    sent = json.loads(args[1])["inputs"]["artifacts"]["examples"]["artifacts"][0]
+    assert sent["type"] == EXAMPLES
+    assert any("instance schema" in change for change in changes)
+    assert entrypoint.type_title({"schemaTitle": EXAMPLES["instanceSchema"]}) == "tfx.Examples"
