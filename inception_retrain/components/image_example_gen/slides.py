@@ -18,6 +18,7 @@ from inception_retrain.components.image_example_gen.ingest import IngestOptions
 # Extensions OpenSlide reads; .tif/.tiff are slides only when OpenSlide sees a tiled pyramid.
 SLIDE_EXTENSIONS = {".svs", ".ndpi", ".mrxs", ".scn", ".tif", ".tiff"}
 _TIFF_EXTENSIONS = {".tif", ".tiff"}
+_TIFF_TILE_WIDTH = 322  # the TileWidth tag: a tiled (not stripped) TIFF
 SLIDE_FORMAT = "slide"  # a tile's source_format (schema/schema.pbtxt's domain lists it)
 # The mask level: at least this many mask pixels per tile side, at most this many pixels whole.
 _MASK_PIXELS_PER_TILE = 4
@@ -70,10 +71,11 @@ def has_slide_extension(path: str) -> bool:
 
 
 def is_slide(path: str) -> bool:
-    """Whether path is tiled as a slide: a slide extension, and for .tif/.tiff a file OpenSlide
-    detects as a pyramid (more than one level; one it detects but cannot open is a slide, so
-    its error is reported as such); a plain or single-level TIFF stays an image."""
-    import openslide
+    """Whether path is tiled as a slide: a slide extension, and for .tif/.tiff a tiled TIFF
+    with more than one directory (a pyramid), read from its header with Pillow so a plain
+    TIFF tile never goes through OpenSlide and a slide is opened only once, by tile_slide.
+    A .tif Pillow cannot parse is a slide, so OpenSlide's error names it at tiling."""
+    from PIL import Image, UnidentifiedImageError
 
     ext = os.path.splitext(path)[1].lower()
     if ext not in SLIDE_EXTENSIONS:
@@ -81,11 +83,9 @@ def is_slide(path: str) -> bool:
     if ext not in _TIFF_EXTENSIONS:
         return True
     try:
-        if openslide.OpenSlide.detect_format(path) is None:
-            return False
-        with openslide.OpenSlide(path) as slide:
-            return slide.level_count > 1
-    except openslide.OpenSlideError:
+        with Image.open(path) as image:
+            return _TIFF_TILE_WIDTH in image.tag_v2 and image.n_frames > 1
+    except (UnidentifiedImageError, OSError, AttributeError):
         return True
 
 

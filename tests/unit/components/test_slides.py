@@ -109,3 +109,31 @@ def test_blurry_tiles_are_dropped_only_with_a_sharpness_floor(tmp_path):
                              account)
     assert [t.x for t in kept] == [0]
     assert account.dropped_blurry == 1
+
+
+def test_plain_tiff_never_reaches_openslide_and_a_slide_is_opened_once(tmp_path, monkeypatch):
+    import openslide
+    import tifffile
+
+    opened = []
+    real_open = openslide.OpenSlide
+
+    class Counting(real_open):
+        def __init__(self, path):
+            opened.append(path)
+            super().__init__(path)
+
+        @classmethod
+        def detect_format(cls, path):
+            opened.append(path)
+            return real_open.detect_format(path)
+
+    monkeypatch.setattr(openslide, "OpenSlide", Counting)
+    pixels = slide_pixels((512, 512), [(0, 0, 256, 256)])
+    tifffile.imwrite(tmp_path / "plain.tiff", pixels)
+    assert not slides.is_slide(str(tmp_path / "plain.tiff"))
+    assert opened == []
+    pyramid = str(write_slide(tmp_path / "pyramid.tiff", pixels, levels=2))
+    assert slides.is_slide(pyramid)
+    list(slides.tile_slide(pyramid, "pyramid.tiff"))
+    assert opened == [pyramid]
