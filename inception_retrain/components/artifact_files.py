@@ -4,12 +4,15 @@ import), tf.io.gfile (imported on first use) for a URI with a scheme (gs://, s3:
 on Kubeflow and Vertex. Every reader of a run and every contract module goes through it.
 TensorFlow has no s3:// filesystem of its own: tensorflow-io registers it when imported (the
 "s3" extra), so an s3:// path imports it first."""
+import contextlib
 import fnmatch
 import glob as _glob
 import json
 import math
 import os
-from typing import IO, Any, List, Optional
+import shutil
+import tempfile
+from typing import IO, Any, Iterator, List, Optional, Sequence
 
 
 def _remote(path: str) -> bool:
@@ -84,6 +87,28 @@ def glob(pattern: str) -> List[str]:
     folders = _glob.glob(directory) if _glob.has_magic(directory) else [directory]
     return sorted(os.path.join(folder, entry) for folder in folders if os.path.isdir(folder)
                   for entry in os.listdir(folder) if fnmatch.fnmatchcase(entry, name))
+
+
+@contextlib.contextmanager
+def local_copies(paths: Sequence[str]) -> Iterator[List[str]]:
+    """Local files for readers that open only local files (OpenSlide): a local path (or "") as
+    it is; a URI copied into one temporary folder under its own name, so files beside each
+    other stay beside each other (a slide and its annotation). The folder is deleted on exit."""
+    if not any(_remote(path) for path in paths):
+        yield list(paths)
+        return
+    folder = tempfile.mkdtemp(prefix="inception-retrain-copy-")
+    try:
+        local = []
+        for path in paths:
+            if _remote(path):
+                copy = os.path.join(folder, path.rstrip("/").rsplit("/", 1)[-1])
+                _gfile(path).copy(path, copy, overwrite=True)
+                path = copy
+            local.append(path)
+        yield local
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def json_safe(value: Any) -> Any:

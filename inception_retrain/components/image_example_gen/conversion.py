@@ -71,12 +71,13 @@ def _keyed(example: "tf.train.Example", data: bytes, label: Optional[str], group
 
 
 def slide_examples(path: str, root: str, options: IngestOptions,
-                   row: Optional[ManifestRow] = None
+                   row: Optional[ManifestRow] = None, local: Tuple[str, str] = ()
                    ) -> Iterator[Union["tf.train.Example", Quarantined, SlideAccount]]:
     """One slide's tissue tiles as PNG tf.Examples (path `<class>/<slide>#x=..,y=..`, group the
     slide: the manifest row's group, or the slide's path; label the annotated region's class
     when `<slide stem>.geojson` lies beside it), then its SlideAccount; or a
-    Quarantined record naming the slide and why it cannot be tiled."""
+    Quarantined record naming the slide and why it cannot be tiled. local: (slide, annotation)
+    local copies to read instead, for a slide on an object store (OpenSlide reads local files)."""
     rel = relative_to_root(path, root)
     label = row.label if row is not None else label_of(rel)
     group = (row.group if row is not None else "") or rel
@@ -84,7 +85,8 @@ def slide_examples(path: str, root: str, options: IngestOptions,
         search_named(options.site_pattern, SITE_NAME, rel) or "")
     account = SlideAccount(rel)
     try:
-        for tile in tile_slide(path, rel, options, account, annotation_path(path)):
+        slide_file, annotation = local or (path, annotation_path(path))
+        for tile in tile_slide(slide_file, rel, options, account, annotation):
             encoded = encode_png(tile.rgb)
             example = _example(encoded, tile_name(rel, tile), options.slide_tile_px,
                                options.slide_tile_px, SLIDE_FORMAT)

@@ -25,7 +25,7 @@ from tfx.proto import example_gen_pb2
 from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import proto_utils
 
-from inception_retrain.components import features, node_ids
+from inception_retrain.components import artifact_files, features, node_ids
 from inception_retrain.components.image_example_gen import (
     contract, conversion, ingest, layout, manifest, slide_regions, slides, split_ledger)
 from inception_retrain.components.image_example_gen.contract import (  # noqa: F401 (re-exported)
@@ -106,13 +106,23 @@ class ConvertImage(beam.DoFn):
         self._examples = beam.metrics.Metrics.counter(node_ids.EXAMPLE_GEN, "examples")
         self._quarantined = beam.metrics.Metrics.counter(node_ids.EXAMPLE_GEN, "quarantined")
 
-    def _is_slide(self, full: str, row: Optional[manifest.ManifestRow]) -> bool:
-        """A local, visible (or manifest-named) file that OpenSlide tiles; OpenSlide reads local
-        files only."""
-        return (slides.has_slide_extension(full) and not ingest.is_remote(full)
+    def _may_be_slide(self, full: str, row: Optional[manifest.ManifestRow]) -> bool:
+        """A visible (or manifest-named) file with a slide's extension."""
+        return (slides.has_slide_extension(full)
                 and (row is not None
-                     or not ingest.is_hidden(ingest.relative_to_root(full, self._root)))
-                and slides.is_slide(full))
+                     or not ingest.is_hidden(ingest.relative_to_root(full, self._root))))
+
+    def _results(self, full: str, row: Optional[manifest.ManifestRow]):
+        """A slide's tiles and account (a slide on an object store read from a local copy,
+        deleted after: OpenSlide reads local files only), or the file's example or quarantine."""
+        if self._may_be_slide(full, row):
+            annotation = slide_regions.annotation_path(full)
+            with artifact_files.local_copies([full, annotation]) as local:
+                if slides.is_slide(local[0]):
+                    yield from conversion.slide_examples(full, self._root, self._options, row,
+                                                         tuple(local))
+                    return
+        yield conversion.example_or_quarantine(full, self._root, self._options, row)
 
     def process(self, path):
         """path: a file path, or a manifest.ManifestRow (path below the root, label, group)."""
@@ -120,10 +130,7 @@ class ConvertImage(beam.DoFn):
         full = posixpath.join(self._root, row.path) if row else path
         if row is None and slide_regions.is_annotation_of_a_slide(full, slides.SLIDE_EXTENSIONS):
             return  # a slide's region labels, read with the slide
-        if self._is_slide(full, row):
-            results = conversion.slide_examples(full, self._root, self._options, row)
-        else:
-            results = [conversion.example_or_quarantine(full, self._root, self._options, row)]
+        results = self._results(full, row)
         for result in results:
             if result is None:
                 continue

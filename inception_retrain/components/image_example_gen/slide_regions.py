@@ -8,6 +8,8 @@ from typing import Dict, List, Sequence, Tuple
 
 import numpy as np
 
+from inception_retrain.components import artifact_files
+
 Ring = Sequence[Tuple[float, float]]
 
 
@@ -18,14 +20,14 @@ class RegionError(ValueError):
 def annotation_path(slide_path: str) -> str:
     """The sidecar annotation of a slide: `<slide stem>.geojson` beside it ("" when none)."""
     path = os.path.splitext(slide_path)[0] + ".geojson"
-    return path if os.path.isfile(path) else ""
+    return path if artifact_files.exists(path) else ""
 
 
 def is_annotation_of_a_slide(path: str, slide_extensions: Sequence[str]) -> bool:
     """Whether path is a `.geojson` beside a slide of the same stem (a sidecar, not an image)."""
     stem, ext = os.path.splitext(path)
-    return ext.lower() == ".geojson" and any(os.path.isfile(stem + e) or
-                                             os.path.isfile(stem + e.upper())
+    return ext.lower() == ".geojson" and any(artifact_files.exists(stem + e) or
+                                             artifact_files.exists(stem + e.upper())
                                              for e in slide_extensions)
 
 

@@ -107,3 +107,64 @@ def test_geojson_regions_give_one_slide_tiles_of_two_classes(tmp_path):
     s1 = contract.read_slides(artifact.uri)[0]
     assert s1["slide"] == "a/s1.tiff"
     assert (s1["tiles_kept"], s1["outside_regions"]) == (3, 1)
+
+
+def _copy_tree_to(local_root, uri_root):
+    import tensorflow as tf
+
+    for path in sorted(local_root.rglob("*")):
+        if path.is_file():
+            target = f"{uri_root}/{path.relative_to(local_root).as_posix()}"
+            tf.io.gfile.makedirs(target.rsplit("/", 1)[0])
+            tf.io.gfile.copy(str(path), target, overwrite=True)
+
+
+def test_a_slide_on_an_object_store_is_tiled_from_a_local_copy_deleted_after(tmp_path,
+                                                                              monkeypatch):
+    """OpenSlide reads local files only: a slide under a URI root (TensorFlow's ram://, standing
+    for gs://) is copied with its annotation into a temporary folder, tiled there, and the copy
+    deleted; its tiles and account are those of the same slide on a local root."""
+    import os
+    import tempfile
+
+    from inception_retrain.components.image_example_gen import executor
+    from inception_retrain.components.image_example_gen.ingest import IngestOptions
+
+    data = tmp_path / "data"
+    write_slide(data / "a" / "one.tiff", slide_pixels((1024, 1024), [(0, 0, 512, 512)]))
+    (data / "a" / "one.geojson").write_text(json.dumps({"features": [{
+        "geometry": {"type": "Polygon", "coordinates": [[[0, 0], [256, 0], [256, 512],
+                                                          [0, 512], [0, 0]]]},
+        "properties": {"classification": {"name": "b"}}}]}))
+    (data / "a" / "tile.png").write_bytes(encode(two_tone((8, 8)), "PNG"))
+    remote = "ram://slides-on-a-store/data"
+    _copy_tree_to(data, remote)
+    copies = []
+    real_mkdtemp = tempfile.mkdtemp
+
+    def recording_mkdtemp(*args, **kwargs):
+        copies.append(real_mkdtemp(*args, **kwargs))
+        return copies[-1]
+
+    monkeypatch.setattr(tempfile, "mkdtemp", recording_mkdtemp)
+
+    def converted(root):
+        convert = executor.ConvertImage(root, IngestOptions())
+        outputs = [out for name in ("a/one.tiff", "a/one.geojson", "a/tile.png")
+                   for out in convert.process(f"{root}/{name}")]
+        examples = {text(out, features.PATH_KEY): [text(out, key) for key in (
+            features.LABEL_KEY, features.GROUP_KEY, features.CONTENT_HASH_KEY)]
+            for out in outputs if hasattr(out, "features")}
+        accounts = [out.value for out in outputs if getattr(out, "tag", "") == "slides"]
+        return examples, accounts
+
+    local_examples, local_accounts = converted(str(data))
+    assert copies == []                       # a local slide is read where it is
+    remote_examples, remote_accounts = converted(remote)
+    assert len(copies) == 1                   # one folder: the slide beside its annotation
+    assert not os.path.exists(copies[0])
+    assert remote_examples == local_examples
+    # the annotation came along: the two tiles inside its region, with its class, and the PNG
+    assert {path: label for path, (label, _, _) in remote_examples.items()} == {
+        "a/one.tiff#x=0,y=0": "b", "a/one.tiff#x=0,y=256": "b", "a/tile.png": "a"}
+    assert remote_accounts == local_accounts and local_accounts[0]["tiles_kept"] == 2
