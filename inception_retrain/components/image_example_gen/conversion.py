@@ -12,7 +12,6 @@ from inception_retrain.components.image_example_gen.ingest import (
     EMPTY, GROUP_NAME, NO_GROUP, NO_SCALE, NOT_AN_IMAGE, SITE_NAME, TOO_LARGE, UNREADABLE,
     IngestOptions, Quarantined, is_hidden, is_remote, label_of, relative_to_root, search_named)
 from inception_retrain.components.image_example_gen.manifest import ManifestRow
-from inception_retrain.components.image_example_gen.slide_regions import annotation_path
 from inception_retrain.components.image_example_gen.slides import (
     SLIDE_FORMAT, SlideAccount, SlideError, encode_png, tile_name, tile_slide)
 
@@ -70,14 +69,15 @@ def _keyed(example: "tf.train.Example", data: bytes, label: Optional[str], group
     return example
 
 
-def slide_examples(path: str, root: str, options: IngestOptions,
-                   row: Optional[ManifestRow] = None, local: Tuple[str, str] = ()
+def slide_examples(path: str, root: str, options: IngestOptions, row: Optional[ManifestRow],
+                   local: Tuple[str, str]
                    ) -> Iterator[Union["tf.train.Example", Quarantined, SlideAccount]]:
     """One slide's tissue tiles as PNG tf.Examples (path `<class>/<slide>#x=..,y=..`, group the
     slide: the manifest row's group, or the slide's path; label the annotated region's class
     when `<slide stem>.geojson` lies beside it), then its SlideAccount; or a
-    Quarantined record naming the slide and why it cannot be tiled. local: (slide, annotation)
-    local copies to read instead, for a slide on an object store (OpenSlide reads local files)."""
+    Quarantined record naming the slide and why it cannot be tiled. local: the (slide,
+    annotation) files to read, local copies for a slide on an object store (OpenSlide reads
+    local files only); annotation "" when there is none."""
     rel = relative_to_root(path, root)
     label = row.label if row is not None else label_of(rel)
     group = (row.group if row is not None else "") or rel
@@ -85,8 +85,7 @@ def slide_examples(path: str, root: str, options: IngestOptions,
         search_named(options.site_pattern, SITE_NAME, rel) or "")
     account = SlideAccount(rel)
     try:
-        slide_file, annotation = local or (path, annotation_path(path))
-        for tile in tile_slide(slide_file, rel, options, account, annotation):
+        for tile in tile_slide(local[0], rel, options, account, local[1]):
             encoded = encode_png(tile.rgb)
             example = _example(encoded, tile_name(rel, tile), options.slide_tile_px,
                                options.slide_tile_px, SLIDE_FORMAT)
