@@ -2,9 +2,11 @@
 
 HED colour jitter (training augmentation): Ruifrok-Johnston colour deconvolution with
 scikit-image's stain matrix, each image's haematoxylin, eosin and DAB densities scaled and shifted
-at random, then recomposed. Reinhard normalisation: each image's CIE LAB mean and spread over its
-tissue pixels mapped to a target's, so tiles of other labs and scanners look alike; being TF ops,
-it runs inside the Transform graph and so inside the served model.
+at random, then recomposed. Reinhard normalisation (Reinhard et al. 2001) in the paper's own
+colour space, Ruderman's l-alpha-beta (the logarithm of cone responses, decorrelated), as
+HistomicsTK implements it: each image's tissue mean and spread per channel mapped to a target's,
+so tiles of other labs and scanners look alike; being TF ops, it runs inside the Transform graph
+and so inside the served model.
 """
 from typing import Tuple
 
@@ -15,23 +17,25 @@ import tensorflow as tf
 # haematoxylin, eosin and DAB in R, G, B.
 RGB_FROM_HED = np.array([[0.65, 0.70, 0.29], [0.07, 0.99, 0.11], [0.27, 0.57, 0.78]])
 HED_FROM_RGB = np.linalg.inv(RGB_FROM_HED)
-# sRGB (D65) to CIE XYZ and the D65 reference white, as skimage.color uses them.
-XYZ_FROM_RGB = np.array([[0.412453, 0.357580, 0.180423],
-                         [0.212671, 0.715160, 0.072169],
-                         [0.019334, 0.119193, 0.950227]])
-RGB_FROM_XYZ = np.linalg.inv(XYZ_FROM_RGB)
-D65_WHITE = np.array([0.95047, 1.0, 1.08883])
-# Pixels at least this light (L* of 0..100) are glass or background, not tissue.
-TISSUE_MAX_LIGHTNESS = 90.0
-_EPSILON = 0.008856  # CIE (6/29)**3
-_KAPPA = 7.787       # CIE (29/6)**2 / 3
-_F_KNEE = 6.0 / 29.0      # CIE f where the cube meets its linear toe (f**3 == _EPSILON)
-_SRGB_KNEE = 0.04045      # sRGB value (0..1) where the gamma curve meets its linear toe
-_LINEAR_KNEE = 0.0031308  # the same point in linear light
-# CIE: L* = 116 fy - 16, a* = 500 (fx - fy), b* = 200 (fy - fz): lab = f @ _LAB_FROM_F + offset.
-_LAB_FROM_F = np.array([[0.0, 500.0, 0.0], [116.0, -500.0, 200.0], [0.0, 0.0, -200.0]])
-_F_FROM_LAB = np.linalg.inv(_LAB_FROM_F)
-_LAB_OFFSET_LIFT = np.array([16.0, 0.0, 0.0])  # f @ _LAB_FROM_F - this = LAB
+# Reinhard et al. 2001 (HistomicsTK's rgb_to_lab): LMS cone responses from RGB, their natural
+# logarithm, then Ruderman's decorrelating rotation to l (lightness), alpha and beta.
+LMS_FROM_RGB = np.array([[0.3811, 0.5783, 0.0402], [0.1967, 0.7244, 0.0782],
+                         [0.0241, 0.1288, 0.8444]])
+LAB_FROM_LOG_LMS = np.diag([3 ** -0.5, 6 ** -0.5, 2 ** -0.5]) @ np.array(
+    [[1.0, 1.0, 1.0], [1.0, 1.0, -2.0], [1.0, -1.0, 0.0]])
+# LMS is clamped at one grey level before the logarithm, so black stays finite and near its
+# neighbours (HistomicsTK replaces an exact 0 by machine epsilon, 36 log units away).
+LMS_FLOOR = 1.0
+# Pixels at least as light as this grey are glass or background, not tissue (a grey of 226 is
+# CIE L* 90). A grey g has LMS of about g, so its l is sqrt(3) log(g).
+TISSUE_MAX_GREY = 226.0
+# Each image's statistics are taken over every MOMENT_STRIDE-th pixel in raster order (5,588 of
+# a 299 px tile's 89,401; 299 and 16 are coprime, so every column is sampled): a spread from that
+# many pixels has a standard error of about 1 %, and the moments cost a sixteenth of a pass.
+MOMENT_STRIDE = 16
+# The moments are taken about (L_ORIGIN, 0, 0), the l of a grey of 128, so float32 sums of
+# squares keep their precision (l is about 9 and its spread about 0.5).
+L_ORIGIN = float(np.sqrt(3.0) * np.log(128.0))
 
 
 def _matmul_channels(image: tf.Tensor, matrix: np.ndarray) -> tf.Tensor:
@@ -75,61 +79,28 @@ def hed_jitter(images: tf.Tensor, strength: float, seed: Tuple[int, int]) -> tf.
     return hed_scale_shift(images, alpha, beta)
 
 
-def _piecewise(x: tf.Tensor, knee: float, curve, toe_slope: float) -> tf.Tensor:
-    """curve(x) above knee, its linear toe toe_slope * x (+ a constant) below, without a select:
-    curve(max(x, knee)) + toe_slope * (min(x, knee) - knee). The two pieces meet at the knee
-    (to float32 rounding in the CIE and sRGB curves), so this is the piecewise function; each
-    tf.where costs about six elementwise passes on this CPU (measured)."""
-    return curve(tf.maximum(x, knee)) + toe_slope * (tf.minimum(x, knee) - knee)
+def _log_lms(images: tf.Tensor) -> tf.Tensor:
+    """[batch, h, w, 3] RGB in [0, 255] -> [batch, h * w, 3] log LMS."""
+    flat = tf.reshape(images, [tf.shape(images)[0], -1, 3])
+    return tf.math.log(tf.maximum(_matmul_channels(flat, LMS_FROM_RGB.T), LMS_FLOOR))
 
 
-def _lab_lifted(image: tf.Tensor) -> tf.Tensor:
-    """RGB in [0, 255] -> (L* + 16, a*, b*): CIE LAB less its one constant offset, which would
-    cost a broadcast add over every pixel (about two elementwise passes here, measured)."""
-    linear = _piecewise(image, 255.0 * _SRGB_KNEE, lambda c: tf.exp(
-        2.4 * tf.math.log(c + 255.0 * 0.055) - 2.4 * np.log(255.0 * 1.055)), 1 / (255.0 * 12.92))
-    xyz = _matmul_channels(linear, (XYZ_FROM_RGB / D65_WHITE[:, None]).T)
-    f = _piecewise(xyz, _EPSILON, lambda t: tf.exp(tf.math.log(t) / 3.0), _KAPPA)
-    return _matmul_channels(f, _LAB_FROM_F)
-
-
-def rgb_to_lab(image: tf.Tensor) -> tf.Tensor:
-    """RGB in [0, 255] -> CIE L*a*b* (D65), as skimage.color.rgb2lab."""
-    return _lab_lifted(image) - tf.constant(_LAB_OFFSET_LIFT, image.dtype)
-
-
-def lab_to_rgb(lab: tf.Tensor) -> tf.Tensor:
-    """CIE L*a*b* (D65) -> RGB in [0, 255], as skimage.color.lab2rgb (out of gamut clipped)."""
-    return _rgb_from_f(_matmul_channels(lab + tf.constant(_LAB_OFFSET_LIFT, lab.dtype),
-                                        _F_FROM_LAB))
-
-
-def _rgb_from_f(f: tf.Tensor) -> tf.Tensor:
-    """CIE f (cube roots of X/Xn, Y/Yn, Z/Zn) -> RGB in [0, 255]. Each f is clamped at 0
-    (skimage clamps Z's only; X's and Y's below 0 are far outside the RGB gamut, clipped)."""
-    xyz = _piecewise(tf.nn.relu(f), _F_KNEE, lambda v: v * v * v, 1 / _KAPPA)
-    linear = _matmul_channels(xyz, (RGB_FROM_XYZ * D65_WHITE[None, :]).T)
-    rgb = _piecewise(linear, _LINEAR_KNEE, lambda v: (255.0 * 1.055) * tf.exp(
-        tf.math.log(v) / 2.4) - 255.0 * 0.055, 255.0 * 12.92)
-    return tf.clip_by_value(rgb, 0.0, 255.0)
-
-
-def _lifted_moments(lifted: tf.Tensor) -> Tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
-    """tissue_moments of _lab_lifted values, the sums as batched matmuls of the tissue mask
-    (a masked multiply and reduce costs several passes more)."""
-    batch = tf.shape(lifted)[0]
-    mask = tf.cast(tf.reshape(lifted[..., 0], [batch, 1, -1])
-                   < TISSUE_MAX_LIGHTNESS + _LAB_OFFSET_LIFT[0], lifted.dtype)
-    flat = tf.reshape(lifted, [batch, -1, 3])
-    return (tf.reduce_sum(mask, axis=[1, 2]), tf.linalg.matmul(mask, flat)[:, 0],
-            tf.linalg.matmul(mask, tf.square(flat))[:, 0])
+def _moments(log_lms: tf.Tensor) -> Tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+    """tissue_moments of _log_lms values: the sums as matmuls of the tissue weights (a masked
+    multiply and reduce costs passes more)."""
+    sample = _matmul_channels(log_lms[:, ::MOMENT_STRIDE], LAB_FROM_LOG_LMS.T)
+    centred = sample - tf.constant([L_ORIGIN, 0.0, 0.0], sample.dtype)
+    limit = np.sqrt(3.0) * np.log(TISSUE_MAX_GREY) - L_ORIGIN
+    weights = tf.cast(centred[:, None, :, 0] < limit, sample.dtype)  # [batch, 1, n]
+    return (tf.reduce_sum(weights, axis=[1, 2]), tf.linalg.matmul(weights, centred)[:, 0],
+            tf.linalg.matmul(weights, tf.square(centred))[:, 0])
 
 
 def tissue_moments(image: tf.Tensor) -> Tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
     """[batch, h, w, 3] RGB in [0, 255] -> per image (tissue pixel count [batch], sum [batch, 3],
-    sum of squares [batch, 3]) of (L* + 16, a*, b*) over the pixels with L* below
-    TISSUE_MAX_LIGHTNESS (the lift by 16 keeps target_from_sums' variances as they are)."""
-    return _lifted_moments(_lab_lifted(image))
+    sum of squares [batch, 3]) of l-alpha-beta less (L_ORIGIN, 0, 0), over every
+    MOMENT_STRIDE-th pixel that is darker than TISSUE_MAX_GREY."""
+    return _moments(_log_lms(image))
 
 
 def _mean_and_std(count, total, squares):
@@ -138,30 +109,34 @@ def _mean_and_std(count, total, squares):
 
 
 def reinhard(images: tf.Tensor, target_mean: tf.Tensor, target_std: tf.Tensor) -> tf.Tensor:
-    """[batch, h, w, 3] RGB in [0, 255] -> the same with each image's LAB tissue mean and std
-    per channel mapped to target_mean, target_std ([3] each). An image without tissue pixels
-    (all glass) is left as it is.
+    """[batch, h, w, 3] RGB in [0, 255] -> the same with each image's l-alpha-beta tissue mean
+    and std per channel mapped to target_mean, target_std ([3] each). An image without tissue
+    pixels (all glass) is left as it is.
 
-    (lab - mean) * scale + target back to CIE f is one 3x3 matrix and shift per image, applied
-    as a batched matmul; the selection of glass-only images runs only in a batch that has one."""
-    lifted = _lab_lifted(images)
-    count, total, squares = _lifted_moments(lifted)
+    In log LMS the mapping is one 3x3 matrix and shift per image; after the exponential the shift
+    is a factor per LMS channel, folded into the matrix back to RGB. So each pixel costs a
+    matmul, max, log, matmul, exp, matmul and clip (the CIE LAB version cost about 46 passes)."""
+    log_lms = _log_lms(images)
+    count, total, squares = _moments(log_lms)
     mean, std = _mean_and_std(tf.maximum(count, 1.0)[:, None], total, squares)
-    scale = target_std / tf.maximum(std, 1e-3)
-    f_from_lifted = tf.constant(_F_FROM_LAB, images.dtype)
-    lift = tf.constant(_LAB_OFFSET_LIFT, images.dtype)
-    shift = tf.linalg.matmul(target_mean + lift - mean * scale, f_from_lifted)
-    batch = tf.shape(images)[0]
-    f = (tf.linalg.matmul(tf.reshape(lifted, [batch, -1, 3]),
-                          scale[:, :, None] * f_from_lifted) + shift[:, None, :])
-    normalised = _rgb_from_f(tf.reshape(f, tf.shape(images)))
+    mean += tf.constant([L_ORIGIN, 0.0, 0.0], images.dtype)
+    scale = target_std / tf.maximum(std, 1e-6)
+    # row vectors: lab = x @ to_lab; x' = ((lab - mean) * scale + target) @ from_lab
+    to_lab = tf.constant(LAB_FROM_LOG_LMS.T, images.dtype)
+    from_lab = tf.constant(np.linalg.inv(LAB_FROM_LOG_LMS).T, images.dtype)
+    matrix = tf.linalg.matmul(to_lab * scale[:, None, :], from_lab)       # [batch, 3, 3]
+    shift = tf.linalg.matmul((target_mean - mean * scale)[:, None, :], from_lab)  # [batch, 1, 3]
+    to_rgb = tf.transpose(tf.exp(shift), [0, 2, 1]) * tf.constant(
+        np.linalg.inv(LMS_FROM_RGB).T, images.dtype)                      # diag(e^shift) @ M
+    rgb = tf.linalg.matmul(tf.exp(tf.linalg.matmul(log_lms, matrix)), to_rgb)
+    normalised = tf.reshape(tf.clip_by_value(rgb, 0.0, 255.0), tf.shape(images))
     has_tissue = count > 0
     return tf.cond(tf.reduce_all(has_tissue), lambda: normalised,
                    lambda: tf.where(has_tissue[:, None, None, None], normalised, images))
 
 
 def target_from_sums(count: tf.Tensor, total: tf.Tensor, squares: tf.Tensor):
-    """(mean [3], std [3]) of LAB over every tissue pixel, from the sums tissue_moments gives
-    summed over a whole split (the Transform's analyzers)."""
+    """(mean [3], std [3]) of l-alpha-beta over every sampled tissue pixel, from the sums
+    tissue_moments gives summed over a whole split (the Transform's analyzers)."""
     mean, std = _mean_and_std(tf.maximum(count, 1.0), total, squares)
-    return mean - tf.constant(_LAB_OFFSET_LIFT, mean.dtype), std
+    return mean + tf.constant([L_ORIGIN, 0.0, 0.0], mean.dtype), std
