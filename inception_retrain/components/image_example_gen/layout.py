@@ -232,8 +232,8 @@ def _validate_class_parent(parent: str, root: str, options: IngestOptions,
             problems.append(
                 f"class folder {class_dir!r} holds file names that are not UTF-8 "
                 f"({', '.join(undecodable[:10])}); rename them")
-        folders = [c for c in children
-                   if fs.isdir(posixpath.join(class_dir, c)) and not c.startswith(".")]
+        folders = [c for c in children if c not in mirax_data_folders(children)
+                   and fs.isdir(posixpath.join(class_dir, c)) and not c.startswith(".")]
         if options.group_folders:
             _validate_group_folders(fs, class_dir, children, folders, root, options, problems)
         elif folders:
@@ -252,6 +252,13 @@ def _validate_class_parent(parent: str, root: str, options: IngestOptions,
         if len(children) == len(hidden):
             problems.append(f"class folder {class_dir!r} holds no image files")
     return visible, quarantined
+
+
+def mirax_data_folders(names: Sequence[str]) -> set:
+    """The names among a folder's entries that are the data folder of a MIRAX slide beside
+    them (`slide.mrxs` keeps its pixels in `slide/`, which OpenSlide reads with it): part of the
+    slide, not a folder of images."""
+    return {name[:-len(".mrxs")] for name in names if name.lower().endswith(".mrxs")}
 
 
 def _validate_group_folders(fs, class_dir: str, children: List[str], folders: List[str],

@@ -222,6 +222,18 @@ def test_layout_lists_skipped_hidden_files(tmp_path):
         ("a/.DS_Store", ingest.HIDDEN)]
 
 
+def test_a_mirax_slides_data_folder_is_part_of_the_slide_not_a_nested_folder(tmp_path):
+    root = make_classes(tmp_path)
+    (root / "a" / "slide-1.mrxs").write_bytes(b"x")
+    (root / "a" / "slide-1").mkdir()  # MIRAX keeps the slide's pixels here
+    (root / "a" / "slide-1" / "Slidedat.ini").write_text("[GENERAL]")
+    assert layout.validate_layout(str(root)).classes == ["a", "b"]
+    assert layout.count_files_by_class(str(root), "*/*") == {"a": 3, "b": 2}
+    (root / "b" / "slide-2").mkdir()  # no slide-2.mrxs beside it: a nested folder
+    with pytest.raises(ingest.LayoutError, match=r"holds folders \(slide-2\)"):
+        layout.validate_layout(str(root))
+
+
 def test_input_pattern_reaches_class_folders_below_span_folders(tmp_path):
     make_classes(tmp_path / "span-1", classes=("a", "b"))
     make_classes(tmp_path / "span-2", classes=("a", "b", "c"))
