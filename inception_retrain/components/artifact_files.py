@@ -41,6 +41,13 @@ def open_text(path: str, mode: str = "r") -> IO[str]:
     return open(path, mode, encoding="utf-8")
 
 
+def open_binary(path: str) -> IO[bytes]:
+    """A file opened for reading bytes, seekable (a header can be read without the rest)."""
+    if _remote(path):
+        return _gfile(path).GFile(path, "rb")
+    return open(path, "rb")
+
+
 def exists(path: str) -> bool:
     if _remote(path):
         return _gfile(path).exists(path)

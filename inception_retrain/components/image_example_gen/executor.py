@@ -115,13 +115,12 @@ class ConvertImage(beam.DoFn):
     def _results(self, full: str, row: Optional[manifest.ManifestRow]):
         """A slide's tiles and account (a slide on an object store read from a local copy,
         deleted after: OpenSlide reads local files only), or the file's example or quarantine."""
-        if self._may_be_slide(full, row):
+        if self._may_be_slide(full, row) and slides.is_slide(full):
             annotation = slide_regions.annotation_path(full)
             with artifact_files.local_copies([full, annotation]) as local:
-                if slides.is_slide(local[0]):
-                    yield from conversion.slide_examples(full, self._root, self._options, row,
-                                                         tuple(local))
-                    return
+                yield from conversion.slide_examples(full, self._root, self._options, row,
+                                                     tuple(local))
+            return
         yield conversion.example_or_quarantine(full, self._root, self._options, row)
 
     def process(self, path):

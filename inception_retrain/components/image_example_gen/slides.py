@@ -13,6 +13,7 @@ from typing import Dict, Iterator, List, Optional, Tuple
 
 import numpy as np
 
+from inception_retrain.components import artifact_files
 from inception_retrain.components.image_example_gen.ingest import IngestOptions
 
 # Extensions OpenSlide reads; .tif/.tiff are slides only when OpenSlide sees a tiled pyramid.
@@ -74,7 +75,8 @@ def is_slide(path: str) -> bool:
     """Whether path is tiled as a slide: a slide extension, and for .tif/.tiff a tiled TIFF
     with more than one directory (a pyramid), read from its header with Pillow so a plain
     TIFF tile never goes through OpenSlide and a slide is opened only once, by tile_slide.
-    A .tif Pillow cannot parse is a slide, so OpenSlide's error names it at tiling."""
+    A .tif Pillow cannot parse is a slide, so OpenSlide's error names it at tiling. The header
+    is read through the file layer, so a plain TIFF on an object store is not copied for it."""
     from PIL import Image, UnidentifiedImageError
 
     ext = os.path.splitext(path)[1].lower()
@@ -83,7 +85,7 @@ def is_slide(path: str) -> bool:
     if ext not in _TIFF_EXTENSIONS:
         return True
     try:
-        with Image.open(path) as image:
+        with artifact_files.open_binary(path) as file, Image.open(file) as image:
             return _TIFF_TILE_WIDTH in image.tag_v2 and image.n_frames > 1
     except (UnidentifiedImageError, OSError, AttributeError):
         return True

@@ -137,6 +137,7 @@ def test_a_slide_on_an_object_store_is_tiled_from_a_local_copy_deleted_after(tmp
                                                           [0, 512], [0, 0]]]},
         "properties": {"classification": {"name": "b"}}}]}))
     (data / "a" / "tile.png").write_bytes(encode(two_tone((8, 8)), "PNG"))
+    (data / "a" / "plain.tif").write_bytes(encode(two_tone((8, 8)), "TIFF"))  # a tile, no slide
     remote = "ram://slides-on-a-store/data"
     _copy_tree_to(data, remote)
     copies = []
@@ -150,7 +151,7 @@ def test_a_slide_on_an_object_store_is_tiled_from_a_local_copy_deleted_after(tmp
 
     def converted(root):
         convert = executor.ConvertImage(root, IngestOptions())
-        outputs = [out for name in ("a/one.tiff", "a/one.geojson", "a/tile.png")
+        outputs = [out for name in ("a/one.tiff", "a/one.geojson", "a/tile.png", "a/plain.tif")
                    for out in convert.process(f"{root}/{name}")]
         examples = {text(out, features.PATH_KEY): [text(out, key) for key in (
             features.LABEL_KEY, features.GROUP_KEY, features.CONTENT_HASH_KEY)]
@@ -161,10 +162,11 @@ def test_a_slide_on_an_object_store_is_tiled_from_a_local_copy_deleted_after(tmp
     local_examples, local_accounts = converted(str(data))
     assert copies == []                       # a local slide is read where it is
     remote_examples, remote_accounts = converted(remote)
-    assert len(copies) == 1                   # one folder: the slide beside its annotation
+    assert len(copies) == 1  # the slide beside its annotation; the plain TIFF's header read in place
     assert not os.path.exists(copies[0])
     assert remote_examples == local_examples
     # the annotation came along: the two tiles inside its region, with its class, and the PNG
     assert {path: label for path, (label, _, _) in remote_examples.items()} == {
-        "a/one.tiff#x=0,y=0": "b", "a/one.tiff#x=0,y=256": "b", "a/tile.png": "a"}
+        "a/one.tiff#x=0,y=0": "b", "a/one.tiff#x=0,y=256": "b", "a/tile.png": "a",
+        "a/plain.tif": "a"}
     assert remote_accounts == local_accounts and local_accounts[0]["tiles_kept"] == 2
