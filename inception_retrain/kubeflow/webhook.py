@@ -28,9 +28,9 @@ def post(url: str, body: Mapping[str, Any], timeout: float = TIMEOUT_SECONDS,
     log = log or (lambda line: print(line, file=sys.stderr, flush=True))
     data = json.dumps(body).encode()
     for attempt in (1, 2):
-        request = urllib.request.Request(url, data=data, method="POST",
-                                         headers={"Content-Type": "application/json"})
         try:
+            request = urllib.request.Request(url, data=data, method="POST",
+                                             headers={"Content-Type": "application/json"})
             with urllib.request.urlopen(request, timeout=timeout) as response:
                 response.read()
             return True
