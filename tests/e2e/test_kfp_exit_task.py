@@ -23,8 +23,9 @@ from conftest import write_class_images
 import kfp_emulator
 import kfp_exit_emulation
 from inception_retrain.components import node_ids
-from test_kfp_emulated import (NO_TEST_SPLIT, backend_env, compile_for, emulated_config,  # noqa: F401
-                               new_backend, run_parameters)
+from test_kfp_emulated import backend_env  # noqa: F401 (a fixture)
+from test_kfp_emulated import (NO_TEST_SPLIT, compile_for, emulated_config, new_backend,
+                               run_parameters)
 
 # tulips: 3 images, about 2 train examples; the DataGate run asks for 5 per class
 CLASSES = {"daisy": 8, "roses": 8, "tulips": 3}
