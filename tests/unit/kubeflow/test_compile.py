@@ -553,3 +553,15 @@ def test_untested_kfp_versions_are_warned_about(tmp_path):
         targets.check(kubeflow_config(), options(tmp_path, kfp_version="2.2"))
     assert not options(tmp_path, kfp_version="2.2").exit_task
     assert options(tmp_path, kfp_version="2.16.1").exit_task
+
+
+def test_cli_warns_when_the_kfp_backend_runs_no_exit_task(compile_lib, tmp_path, capsys):
+    from inception_retrain.cli.main import main
+
+    out = tmp_path / "p.yaml"
+    assert main(["compile", "--image", IMAGE, "--work-dir", "gs://b/w", "--data-root",
+                 "gs://b/images", "--output", str(out), "--kfp-version", "2.5"]) == 0
+    printed = capsys.readouterr().out
+    assert "[compile] warning: KFP 2.5 does not resolve a task's final status" in printed
+    assert node_ids.FINAL_REPORT not in printed.split("[compile] tasks: ", 1)[1].split("\n")[0]
+    assert "# KFP backend: 2.5; no exit task" in out.read_text()
