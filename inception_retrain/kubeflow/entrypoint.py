@@ -260,6 +260,8 @@ def main(argv: Sequence[str] = None) -> None:
         except Exception as err:  # recorded for the exit task, then raised as it was
             record("FAILED", error=task_records.error_line(err))
             raise
+        if not (originals or records):
+            return
         output_file = json.loads(parsed_argv[0].json_serialized_invocation_args)[
             "outputs"]["outputFile"]
         executor_output = artifact_files.read_json(output_file) or {}
