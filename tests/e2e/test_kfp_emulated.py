@@ -12,7 +12,10 @@ stores. Full single runs: KFP 2.14 with non-default data keys, master on premise
 Vertex runs both nights in full (its own compile and ExampleGen driver). The pipeline is
 compiled with gs:// URIs, as the kfp target requires; the runs then set data_root, push_base
 and schema_path and the pipeline root, the way a run's parameters and pipeline root override
-the compiled defaults (the emulator lets local paths stand for the bucket).
+the compiled defaults (the emulator lets local paths stand for the bucket). The shared package is
+compiled for KFP 2.5 (no exit task: 2.4 and 2.5 cannot resolve its final status); the others
+end with the exit task FinalReport (tests/e2e/kfp_exit_emulation.py), whose verdict after a good
+run is RunReporter's; test_kfp_exit_task.py fails runs.
 """
 import json
 import uuid
@@ -113,6 +116,13 @@ def assert_run(spec: Dict, runs: Dict[str, kfp_emulator.TaskRun], push_base: Pat
     summary = json.loads((folder / "report.json").read_text())
     assert summary["summary"]["push"]["version"] == version, summary["summary"]["push"]
     assert "Blessed and pushed" in (folder / "report.html").read_text()
+    if node_ids.FINAL_REPORT in runs:  # the exit task after a good run: RunReporter's verdict
+        final = runs[node_ids.FINAL_REPORT].returned["report"]["metadata"]
+        if report.uri.startswith("minio://"):  # no task records there (kubeflow/README.md)
+            assert final["verdict"].startswith("Succeeded (the RunReporter left no record"), final
+        else:
+            assert final == {"verdict": metadata(report)["verdict"],
+                             "report": f"{report.uri}/report.html"}, final
     # The Trainer's model reached the Evaluator and Pusher as the same recorded artifact.
     model = runs["Trainer"].outputs["model"]
     for task in ("Evaluator", "Pusher"):
