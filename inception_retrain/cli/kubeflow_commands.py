@@ -8,6 +8,7 @@ import dataclasses
 import os
 import re
 import sys
+import warnings
 from typing import Callable
 
 from inception_retrain.cli import output
@@ -38,13 +39,19 @@ def _cmd_compile(args, load_config: Callable) -> int:
         image=args.image, trainer_image=args.trainer_image or "", gpu_type=args.gpu_type or "",
         resources=targets.parse_resources(args.resources),
         schema_path=args.schema_path or targets.IMAGE_SCHEMA_PATH,
-        volumes=targets.parse_volumes(args.volumes))
-    targets.check(config, options)  # before TFX is imported: a bad request costs nothing
+        volumes=targets.parse_volumes(args.volumes), kfp_version=args.kfp_version)
+    with warnings.catch_warnings(record=True) as caught:  # shown whatever the quiet filters
+        warnings.simplefilter("always", UserWarning)
+        targets.check(config, options)  # before TFX is imported: a bad request costs nothing
+    for warning in caught:
+        if issubclass(warning.category, (targets.UntestedBackendWarning,
+                                         targets.NoExitTaskWarning)):
+            print(f"[compile] warning: {warning.message}", flush=True)
     print(f"[compile] {args.target}: importing TFX (about a minute on a cold start)", flush=True)
     from inception_retrain.kubeflow import compile as compile_lib
 
     compiled = compile_lib.compile_pipeline(config, options)
-    tasks = ", ".join(compiled.spec.root.dag.tasks)
+    tasks = ", ".join(compiled.tasks)
     print(f"[compile] wrote {compiled.path}\n[compile] tasks: {tasks}\n"
           f"[compile] runtime parameters (defaults):")
     for name, value in compiled.defaults.items():
@@ -75,7 +82,6 @@ def _api_errors(handler: Callable) -> Callable:
     exit code 1."""
     def run(args) -> int:
         import logging
-        import warnings
 
         import kfp_server_api
         import urllib3
@@ -177,6 +183,12 @@ def _register_compile(subparsers, add_config_args: Callable, load_config: Callab
                     "Vertex AI PipelineJob JSON. Paths must be URIs the pods can reach.")
     add_config_args(compile_parser)
     compile_parser.add_argument("--target", choices=sorted(targets.TARGETS), default="kfp")
+    compile_parser.add_argument(
+        "--kfp-version", default=targets.DEFAULT_KFP_VERSION, metavar="MAJOR.MINOR",
+        help=f"the kfp target's Kubeflow Pipelines backend (tested: "
+             f"{', '.join(targets.KFP_VERSIONS)}; default {targets.DEFAULT_KFP_VERSION}): from "
+             "2.14 the package gets the exit task that reports and alerts on a failed run; "
+             "1.x is refused, untested versions warned about")
     compile_parser.add_argument("--image", required=True, metavar="IMAGE",
                                 help="the image built from kubeflow/Dockerfile, for every task")
     compile_parser.add_argument("--trainer-image", metavar="IMAGE",

@@ -15,3 +15,7 @@ EVALUATOR = "Evaluator"
 PUSHER = "Pusher"
 TEST_SPLIT_EVALUATOR = "TestSplitEvaluator"
 RUN_REPORTER = "RunReporter"
+# Kubeflow only, added to the compiled spec (kubeflow/exit_handler.py), not DAG nodes: the
+# sub-DAG task holding every node, and the exit task that reports how it ended.
+PIPELINE_DAG = "pipeline-dag"
+FINAL_REPORT = "FinalReport"

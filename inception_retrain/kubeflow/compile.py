@@ -6,7 +6,9 @@ vertex target: a Vertex AI PipelineJob JSON. Both use pipeline spec schema 2.1.0
 open-source backend accepts. After the runner, this module adds what TFX leaves out: runtime
 parameter defaults (TFX compiles a RuntimeParameter's type but drops its default), the pipeline
 root, CPU/memory/GPU per task, and no caching for tasks that read outside state by path. It then
-refuses executors the target backend cannot run (open-source KFP: resolver nodes).
+refuses executors the target backend cannot run (open-source KFP: resolver nodes), and where the
+backend resolves a task's final status (Vertex, KFP >= 2.14: targets.KFP_VERSIONS) wraps the
+tasks in a sub-DAG with the exit task after it (kubeflow/exit_handler.py).
 """
 import dataclasses
 import json
@@ -22,7 +24,7 @@ from tfx.orchestration.kubeflow.v2 import compiler_utils
 
 from inception_retrain.components import node_ids
 from inception_retrain.components.run_reporter import component as pipeline_step
-from inception_retrain.kubeflow import parameters, targets
+from inception_retrain.kubeflow import exit_handler, parameters, targets
 from inception_retrain.pipeline import config as config_lib
 from inception_retrain.pipeline.pipeline import (
     create_eval_config,
@@ -48,6 +50,7 @@ class Compiled:
     path: str
     spec: pipeline_spec_pb2.PipelineSpec
     defaults: Dict[str, Any]
+    tasks: Tuple[str, ...] = ()   # every task that runs, the exit task's sub-DAG included
 
 
 def eval_config_json(config: config_lib.PipelineConfig) -> str:
@@ -110,7 +113,7 @@ def _finish_spec(spec: Dict[str, Any], config: config_lib.PipelineConfig,
         if name in declared:
             declared[name].update(defaultValue=value, isOptional=True,
                                   description=parameters.BY_NAME[name].description)
-    _use_project_entrypoint(spec, target.kfp_launcher)
+    _use_project_entrypoint(spec, target.kfp_launcher, options.exit_task)
     _name_parameter_producers(spec)
     executors = spec["deploymentSpec"]["executors"]
     # The served-model gate reads the push destination by path: a cached blessing would have
@@ -146,12 +149,14 @@ ENTRYPOINT = ["python", "-m", "inception_retrain.kubeflow.entrypoint"]
 _TFX_ENTRYPOINT_MODULE = "tfx.orchestration.kubeflow.v2.container.kubeflow_v2_run_executor"
 
 
-def _use_project_entrypoint(spec: Dict[str, Any], kfp_launcher: bool = False) -> None:
+def _use_project_entrypoint(spec: Dict[str, Any], kfp_launcher: bool = False,
+                            task_records: bool = False) -> None:
     """Every TFX container runs inception_retrain.kubeflow.entrypoint (which repairs what the
     open-source backend sends, then runs TFX's entrypoint), with the component's artifact
     definitions: inputs in TFX's own --json_serialized_inputs_spec_args (TFX compiles only the
     parameters there), outputs in the entrypoint's --json_serialized_outputs_spec_args;
-    kfp_launcher: KFP's launcher runs the tasks (gs:// artifacts through its local copies)."""
+    kfp_launcher: KFP's launcher runs the tasks (gs:// artifacts through its local copies);
+    task_records: each task leaves its record for the exit task."""
     from inception_retrain.kubeflow import entrypoint
 
     executors = spec["deploymentSpec"]["executors"]
@@ -170,7 +175,8 @@ def _use_project_entrypoint(spec: Dict[str, Any], kfp_launcher: bool = False) ->
         args[flag + 2:flag + 2] = [  # before the Beam arguments, which TFX compiles last
             entrypoint.OUTPUTS_SPEC_FLAG,
             json.dumps(component.get("outputDefinitions", {}), indent=2, sort_keys=True)] + (
-            [entrypoint.KFP_LAUNCHER_FLAG] if kfp_launcher else [])
+            [entrypoint.KFP_LAUNCHER_FLAG] if kfp_launcher else []) + (
+            [entrypoint.TASK_RECORDS_FLAG] if task_records else [])
 
 
 def platform_spec(spec: Dict[str, Any], volumes: Sequence[targets.Volume]
@@ -214,6 +220,10 @@ def _header(config: config_lib.PipelineConfig, options: targets.CompileOptions) 
         f"# images: {images['default']} (Trainer: {images['Trainer']})",
         f"# pipeline root: {config.pipeline_root}",
         *(f"# volume: {v.claim} at {v.mount_path} in every task" for v in options.volumes),
+        f"# KFP backend: {options.kfp_version}; " + (
+            f"exit task {node_ids.FINAL_REPORT} after every run (verdict, webhook_url)"
+            if options.exit_task else "no exit task: a failed run writes no report and alerts "
+            "no one (the final status needs KFP >= 2.14)"),
         "# upload: inception-retrain schedule create --package <this file> ... "
         "(see kubeflow/README.md)",
         ""])
@@ -259,7 +269,28 @@ def compile_spec(config: config_lib.PipelineConfig, options: targets.CompileOpti
     defaults = compiled_defaults(config, options.schema_path)
     _finish_spec(spec_dict, config, options, defaults)
     check_executors(spec_dict, options.target_spec)
+    if options.exit_task:
+        add_exit_task(spec_dict, config, options, defaults)
     return job, spec_dict, defaults
+
+
+def add_exit_task(spec: Dict[str, Any], config: config_lib.PipelineConfig,
+                  options: targets.CompileOptions, defaults: Dict[str, Any]) -> None:
+    """The sub-DAG and the exit task (exit_handler.add_exit_task) with the exit task's own
+    parameters declared at the root (their defaults added to `defaults`), in place."""
+    exit_defaults = parameters.exit_task_defaults(config)
+    defaults.update(exit_defaults)
+    container = exit_handler.exit_task_container(
+        options.images()["default"], config.pipeline_name, options.target_spec.kfp_launcher)
+    container["resources"] = _resources(options.target_spec,
+                                        options.resources_for(node_ids.FINAL_REPORT),
+                                        options.gpu_type)
+    exit_handler.add_exit_task(
+        spec, container,
+        {name: {"parameterType": "STRING", "defaultValue": value, "isOptional": True,
+                "description": parameters.BY_NAME[name].description}
+         for name, value in exit_defaults.items()},
+        forwarded=["data_root"])
 
 
 def compile_pipeline(config: config_lib.PipelineConfig,
@@ -285,4 +316,5 @@ def compile_pipeline(config: config_lib.PipelineConfig,
             job["pipelineSpec"] = spec_dict
             job["runtimeConfig"] = {"gcsOutputDirectory": config.pipeline_root}
             json.dump(job, f, indent=1, sort_keys=True)
-    return Compiled(options.output, spec, defaults)
+    return Compiled(options.output, spec, defaults,
+                    tuple(exit_handler.pipeline_tasks(spec_dict)))

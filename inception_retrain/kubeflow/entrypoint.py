@@ -35,21 +35,30 @@ backend/src/v2/metadata/client.go; TFX 1.16 kubeflow_v2_entrypoint_utils):
   --kfp_launcher (the kfp target's compile) gs:// artifacts go through the local copies too.
   On Vertex (no such launcher) TFX reads and writes gs:// itself.
 
-The declared outputs come in --json_serialized_outputs_spec_args (a ComponentOutputsSpec); it and
---kfp_launcher are flags of this module only, removed before TFX parses the rest (TFX passes
-unknown flags to Beam). Nothing here reads a metadata store.
+With --task_records (a package with the exit task) it also leaves the task's record (state,
+error line, outputs) for the exit task (kubeflow/task_records.py), whatever the outcome; a record
+that cannot be written is logged, never fails the task.
+
+The declared outputs come in --json_serialized_outputs_spec_args (a ComponentOutputsSpec); it,
+--kfp_launcher and --task_records are flags of this module only, removed before TFX parses the
+rest (TFX passes unknown flags to Beam). Nothing here reads a metadata store.
 """
 import json
 import os
 import sys
+import time
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import yaml
+
+from inception_retrain.components import artifact_files
+from inception_retrain.kubeflow import task_records
 
 OUTPUTS_SPEC_FLAG = "--json_serialized_outputs_spec_args"
 INPUTS_SPEC_FLAG = "--json_serialized_inputs_spec_args"
 INVOCATION_FLAG = "--json_serialized_invocation_args"
 KFP_LAUNCHER_FLAG = "--kfp_launcher"  # the open-source KFP launcher copies gs:// artifacts too
+TASK_RECORDS_FLAG = "--task_records"  # leave a task record for the exit task
 SYSTEM_PREFIX = "system."
 # The launcher's local copies of bucket URIs TFX cannot open (launcher_v2.go localPathForURI).
 LAUNCHER_LOCAL_PATHS = {"minio://": "/minio/", "s3://": "/s3/"}
@@ -202,25 +211,69 @@ def repaired_argv(argv: Sequence[str]) -> Tuple[List[str], List[str], Dict[str, 
     return [INVOCATION_FLAG, json.dumps(executor_input)] + rest, changes, originals
 
 
+def _record_folder(executor_input: Dict, originals: Dict[str, str]) -> Tuple[str, str]:
+    """(run folder, task) from the first output's original URI; ("", "") without outputs."""
+    for artifact_list in executor_input.get("outputs", {}).get("artifacts", {}).values():
+        for artifact in artifact_list.get("artifacts", []):
+            uri = originals.get(artifact["uri"], artifact["uri"])
+            return task_records.run_folder(uri), task_records.task_of(uri)
+    return "", ""
+
+
+def _leave_record(folder: str, record: Dict) -> None:
+    """Writes the task's record; a failure to write is logged (the task's outcome stands)."""
+    if not folder or not task_records.writable(folder):
+        print(f"inception_retrain.kubeflow.entrypoint: no task record for {record['task']!r} "
+              f"(run folder {folder or 'unknown'!r} is not writable from the pod)",
+              file=sys.stderr, flush=True)
+        return
+    try:
+        task_records.write(folder, record)
+    except Exception as err:  # any filesystem's error: the record is best effort
+        print(f"inception_retrain.kubeflow.entrypoint: task record not written: {err}",
+              file=sys.stderr, flush=True)
+
+
 def main(argv: Sequence[str] = None) -> None:
     argv = list(sys.argv if argv is None else argv)
+    records = TASK_RECORDS_FLAG in argv
+    argv = [arg for arg in argv if arg != TASK_RECORDS_FLAG]
     tfx_args, changes, originals = repaired_argv(argv[1:])
     for change in changes:
         print(f"inception_retrain.kubeflow.entrypoint: {change}", file=sys.stderr, flush=True)
-    make_local_output_dirs(json.loads(tfx_args[1]), originals)
+    executor_input = json.loads(tfx_args[1])
+    make_local_output_dirs(executor_input, originals)
+    folder, task = _record_folder(executor_input, originals) if records else ("", "")
+    started = time.time()
     from absl import app
     from tfx.orchestration.kubeflow.v2.container import kubeflow_v2_run_executor
 
+    def record(state: str, **fields) -> None:
+        if records:
+            _leave_record(folder, dict(task=task, state=state, started=started,
+                                       finished=time.time(),
+                                       seconds=round(time.time() - started, 1), **fields))
+
     def run(parsed_argv):
-        kubeflow_v2_run_executor.main(parsed_argv)
+        try:
+            kubeflow_v2_run_executor.main(parsed_argv)
+        except Exception as err:  # recorded for the exit task, then raised as it was
+            record("FAILED", error=task_records.error_line(err))
+            raise
+        if not (originals or records):
+            return
+        output_file = json.loads(parsed_argv[0].json_serialized_invocation_args)[
+            "outputs"]["outputFile"]
+        executor_output = artifact_files.read_json(output_file) or {}
         if originals:
-            output_file = json.loads(parsed_argv[0].json_serialized_invocation_args)[
-                "outputs"]["outputFile"]
-            with open(output_file) as f:
-                executor_output = json.load(f)
             restore_uris(executor_output, originals)
             with open(output_file, "w") as f:
                 json.dump(executor_output, f)
+        record("COMPLETE", outputs={
+            name: {"uri": artifacts["artifacts"][0].get("uri", ""),
+                   "metadata": artifacts["artifacts"][0].get("metadata", {})}
+            for name, artifacts in executor_output.get("artifacts", {}).items()
+            if artifacts.get("artifacts")})
 
     app.run(run, argv=[argv[0]] + tfx_args,
             flags_parser=kubeflow_v2_run_executor._parse_flags)  # pylint: disable=protected-access

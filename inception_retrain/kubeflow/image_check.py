@@ -17,7 +17,7 @@ import os
 import sys
 from typing import Dict, Iterable, List, Mapping
 
-from inception_retrain.kubeflow import targets
+from inception_retrain.kubeflow import exit_handler, targets
 from inception_retrain.pipeline import config as config_lib
 
 _PLACEHOLDER_URI = "gs://image-check"
@@ -30,7 +30,7 @@ def dotted_paths(spec: dict) -> List[str]:
         args = executor.get("container", {}).get("args", [])
         paths.update(args[i + 1] for i, arg in enumerate(args[:-1])
                      if arg == "--executor_class_path")
-    for task in spec["root"]["dag"]["tasks"].values():
+    for task in exit_handler.pipeline_tasks(spec).values():
         for name, value in task.get("inputs", {}).get("parameters", {}).items():
             constant = value.get("runtimeValue", {}).get("constant")
             if name.endswith("_fn") and isinstance(constant, str):

@@ -23,7 +23,8 @@ class RuntimeParameterSpec:
     """One runtime parameter of the compiled pipeline, declared once.
 
     replaces: the DAG value it stands in for (a key of sections.RUNTIME_SETTABLE); its compiled
-    default is that value of pipeline.dag_arguments. config_key: the config-style key `--param`
+    default is that value of pipeline.dag_arguments ("" for an exit task parameter, which no
+    DAG node reads: EXIT_TASK_PARAMETERS). config_key: the config-style key `--param`
     also accepts for it, checked as the config file's key is ("" = none). where: "pods" for a
     path every pod must reach (gs:// or a mounted volume), "image" for one that may lie in the
     container image, "" for a value that is no path. description: what it feeds, shown in the
@@ -68,9 +69,17 @@ PARAMETERS: Tuple[RuntimeParameterSpec, ...] = (
                          "ImageExampleGen: each group's split, kept across runs (default: "
                          "<push_base>.split_ledger.json; set it with push_base)", where="pods"),
 )
-BY_NAME = {spec.name: spec for spec in PARAMETERS}
+# Read by the exit task only (kubeflow/exit_task.py), declared at the root when the package has
+# one; the default is the config key's value.
+EXIT_TASK_PARAMETERS: Tuple[RuntimeParameterSpec, ...] = (
+    RuntimeParameterSpec("webhook_url", str, "",
+                         "Exit task: the run's verdict is POSTed here (Slack-compatible JSON "
+                         "with a text field); empty = no message", config_key="webhook_url"),
+)
+BY_NAME = {spec.name: spec for spec in PARAMETERS + EXIT_TASK_PARAMETERS}
 # Config-style keys `--param` accepts for a plain parameter.
-CONFIG_KEYS = {spec.config_key: spec.name for spec in PARAMETERS if spec.config_key}
+CONFIG_KEYS = {spec.config_key: spec.name for spec in PARAMETERS + EXIT_TASK_PARAMETERS
+               if spec.config_key}
 ACCURACY_METRIC = "SparseCategoricalAccuracy"
 _TYPE_OF_SPEC = {"STRING": str, "NUMBER_INTEGER": int, "NUMBER_DOUBLE": float}
 _TRAINING_TYPES = typing.get_type_hints(TrainConfig)
@@ -79,6 +88,11 @@ _TRAINING_TYPES = typing.get_type_hints(TrainConfig)
 def training_config_json(training: TrainConfig) -> str:
     """Every training key, so a run-time edit never falls back to class defaults silently."""
     return json.dumps(dataclasses.asdict(training), sort_keys=True)
+
+
+def exit_task_defaults(config: config_lib.PipelineConfig) -> Dict[str, Any]:
+    """The exit task parameters' compiled defaults: their config keys' values."""
+    return {spec.name: getattr(config, spec.config_key) for spec in EXIT_TASK_PARAMETERS}
 
 
 def default_values(arguments: Mapping[str, Any], eval_config_json: str) -> Dict[str, Any]:

@@ -4,10 +4,14 @@ any TFX import: paths pods can reach, Beam runner arguments, images and resource
 kfp    open-source Kubeflow Pipelines 2: PipelineSpec YAML (what kfp.Client uploads); its
        backend runs only container and importer executors (no resolver, no InfraValidator).
 vertex Vertex AI Pipelines: PipelineJob JSON; resolvers run there.
+
+The kfp target's backend version (--kfp-version) decides whether the package gets the exit task
+(KFP_VERSIONS); Vertex runs exit tasks with their final status.
 """
 import dataclasses
 import os
 import re
+import warnings
 from typing import Dict, Mapping, Sequence, Tuple
 
 from inception_retrain.components import node_ids
@@ -44,6 +48,66 @@ TARGETS = {
                      ("container", "importer", "resolver"), (),
                      runs_example_gen_driver=True, kfp_launcher=False),
 }
+
+
+@dataclasses.dataclass(frozen=True)
+class KfpVersion:
+    """What one open-source KFP backend line can run of a TFX-compiled PipelineSpec."""
+
+    minor: Tuple[int, int]   # (major, minor): the oldest release of the line
+    tested: bool             # a profile of tests/e2e/kfp_emulator.py runs it
+    exit_task: bool          # its driver resolves a task's final-status input
+
+
+# The kubeflow/pipelines driver resolves `taskFinalStatus` from 2.14.0 (#11953,
+# backend/src/v2/driver/resolve.go); 2.5.0's driver.go leaves it a TODO and fails the task
+# ("parameter spec of type ... not implemented yet"). KFP 1.x runs Argo workflows compiled by
+# the v1 SDK and takes no PipelineSpec at all. Newest first; the first is the default.
+KFP_VERSIONS = {
+    "2.17": KfpVersion((2, 17), tested=True, exit_task=True),
+    "2.14": KfpVersion((2, 14), tested=True, exit_task=True),
+    "2.5": KfpVersion((2, 5), tested=True, exit_task=False),
+    "2.4": KfpVersion((2, 4), tested=True, exit_task=False),
+}
+DEFAULT_KFP_VERSION = next(iter(KFP_VERSIONS))
+
+
+class UntestedBackendWarning(UserWarning):
+    """The kfp target's backend version is one no emulated profile runs."""
+
+
+class NoExitTaskWarning(UserWarning):
+    """The kfp target's backend cannot run the exit task: a failed run will not alert."""
+
+
+def kfp_version(text: str) -> Tuple[KfpVersion, str]:
+    """The KfpVersion of a `--kfp-version` value (MAJOR.MINOR[.PATCH]) and a warning ("" for a
+    tested line): refuses 1.x (no PipelineSpec) and what is not a version; a 2.x line no
+    profile tests (2.0-2.3, 2.6-2.13, 2.15-2.16, newer than 2.17) is compiled as the newest
+    tested line not newer than it (2.0-2.3 as 2.4)."""
+    match = re.fullmatch(r"(\d+)\.(\d+)(?:\.\d+)?", text.strip())
+    if not match:
+        raise config_lib.ConfigError(
+            f"--kfp-version expects MAJOR.MINOR (e.g. {DEFAULT_KFP_VERSION}), got {text!r}")
+    minor = (int(match.group(1)), int(match.group(2)))
+    if minor[0] != 2:
+        raise config_lib.ConfigError(
+            f"--kfp-version {text}: Kubeflow Pipelines {minor[0]}.x cannot run this package: "
+            "TFX's KubeflowV2DagRunner writes a KFP v2 PipelineSpec, which only KFP 2 backends "
+            "run (1.x runs Argo workflows of the v1 SDK; TFX 1.16 has no v1 runner)")
+    line = f"{minor[0]}.{minor[1]}"
+    if line in KFP_VERSIONS:
+        return KFP_VERSIONS[line], ""
+    older = [v for v in KFP_VERSIONS.values() if v.minor <= minor]
+    nearest = max(older, key=lambda v: v.minor) if older else KFP_VERSIONS["2.4"]
+    return dataclasses.replace(nearest, minor=minor, tested=False), (
+        f"KFP {text} is not tested (tested: {', '.join(KFP_VERSIONS)}): compiled as for "
+        f"{nearest.minor[0]}.{nearest.minor[1]}, "
+        f"{'with' if nearest.exit_task else 'without'} the exit task"
+        + ("" if nearest.exit_task else " (a failed run will not alert)")
+        + "; check its driver and launcher against kubeflow/README.md before relying on it")
+
+
 # What FileBasedExampleGen's driver resolves in an input pattern (tfx.components.example_gen.utils:
 # {SPAN}, {SPAN:n}, {VERSION}, {VERSION:n}, {YYYY}, {MM}, {DD}); without the driver the executor
 # gets the pattern as written and matches no file.
@@ -73,6 +137,7 @@ DEFAULT_RESOURCES: Dict[str, Resources] = {
     node_ids.DATA_FINGERPRINT: Resources(0.5, 2),
     node_ids.RUN_REPORTER: Resources(2, 8),
     node_ids.TEST_SPLIT_EVALUATOR: Resources(4, 16),
+    node_ids.FINAL_REPORT: Resources(1, 4),
 }
 FALLBACK_RESOURCES = Resources(1, 4)  # a component not listed above (e.g. one added later)
 
@@ -140,10 +205,16 @@ class CompileOptions:
         default_factory=lambda: dict(DEFAULT_RESOURCES))
     schema_path: str = IMAGE_SCHEMA_PATH
     volumes: Tuple[Volume, ...] = ()  # claims mounted into every task (kfp only)
+    kfp_version: str = DEFAULT_KFP_VERSION  # the kfp target's backend (KFP_VERSIONS)
 
     @property
     def target_spec(self) -> Target:
         return TARGETS[self.target]
+
+    @property
+    def exit_task(self) -> bool:
+        """Whether the package gets the exit task (the backend resolves its final status)."""
+        return self.target == "vertex" or kfp_version(self.kfp_version)[0].exit_task
 
     def images(self) -> Dict[str, str]:
         return {"default": self.image, node_ids.TRAINER: self.trainer_image or self.image}
@@ -244,6 +315,15 @@ def check(config: config_lib.PipelineConfig, options: CompileOptions) -> None:
         raise config_lib.ConfigError(
             f"--target must be one of {', '.join(TARGETS)}, got {options.target!r}")
     target = options.target_spec
+    if target.name == "kfp":
+        version, untested = kfp_version(options.kfp_version)
+        if untested:
+            warnings.warn(UntestedBackendWarning(untested))
+        if not version.exit_task:
+            warnings.warn(NoExitTaskWarning(
+                f"KFP {options.kfp_version} does not resolve a task's final status (from 2.14): "
+                "the package has no exit task, so a failed run writes no report and alerts no "
+                "one (its task logs and the KFP UI say why it failed; kubeflow/README.md)"))
     if not options.output.endswith(target.extension):
         raise config_lib.ConfigError(
             f"--output for target {target.name} must end with {target.extension} "

@@ -103,6 +103,7 @@ class PipelineConfig:
     keep_versions: int = 5                # version directories kept in the push destination
     enable_cache: bool = True
     beam_args: Tuple[str, ...] = ()       # e.g. --direct_running_mode=multi_processing
+    webhook_url: str = ""                 # a Kubeflow run's exit task POSTs its verdict here
     data: DataConfig = DataConfig()
     training: TrainConfig = TrainConfig()
     evaluation: EvaluationConfig = EvaluationConfig()
@@ -117,6 +118,9 @@ class PipelineConfig:
                               f"got {self.model_name!r}")
         if self.keep_versions < 1:
             raise ConfigError(f"keep_versions must be at least 1, got {self.keep_versions}")
+        if self.webhook_url and not self.webhook_url.startswith(("http://", "https://")):
+            raise ConfigError("webhook_url must be an http:// or https:// URL (e.g. a Slack "
+                              f"incoming webhook) or \"\", got {self.webhook_url!r}")
 
     @property
     def pipeline_root(self) -> str:

@@ -27,6 +27,8 @@ DESCRIPTIONS = {
     "enable_cache": "reuse a component's outputs when its inputs and settings are unchanged",
     "beam_args": "Beam options, e.g. [--direct_running_mode=multi_processing, "
                  "--direct_num_workers=2]",
+    "webhook_url": "Kubeflow: the exit task POSTs each run's verdict here ({\"text\": ...}, "
+                   "Slack-compatible); \"\" = no message; also a runtime parameter",
     "data.root": "<root>/<class_name>/<image files>; \"\" = the embedded default dataset",
     "data.train_percent": "split shares: whole groups, stratified by class (train + eval + "
                           "test = 100)",

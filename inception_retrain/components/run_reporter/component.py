@@ -6,8 +6,8 @@ Kubeflow pods cannot read the backend's ML Metadata store, so the step reads the
 own input artifacts (one per output of the pipeline's components, TFX artifacts with their
 ML Metadata protos) into the same RunRecord the local command reads from the store, and renders
 it with the same code. A step runs only when its inputs exist: a run that stops before the
-Pusher (the DataGate failed, a task crashed) gets no report here; its task logs and the KFP UI
-say why (kubeflow/README.md).
+Pusher (the DataGate failed, a task crashed) gets no report here but from the exit task
+(kubeflow/exit_task.py, on backends that run one; kubeflow/README.md).
 """
 import dataclasses
 import json

@@ -12,7 +12,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from inception_retrain.kubeflow import parameters, targets
+from inception_retrain.components import node_ids
+from inception_retrain.kubeflow import exit_handler, parameters, targets
+from inception_retrain.kubeflow.exit_handler import pipeline_tasks
 from inception_retrain.pipeline import config as config_lib
 
 REPO = Path(__file__).resolve().parents[3]
@@ -86,7 +88,7 @@ def vertex_job(compile_lib, tmp_path_factory):
 
 
 def executor_of(spec, task):
-    label = spec["components"][spec["root"]["dag"]["tasks"][task]["componentRef"]["name"]][
+    label = spec["components"][pipeline_tasks(spec)[task]["componentRef"]["name"]][
         "executorLabel"]
     return spec["deploymentSpec"]["executors"][label]
 
@@ -120,7 +122,8 @@ def test_kfp_yaml_is_a_schema_2_1_pipeline_spec(kfp_spec):
 
 
 def test_tasks_and_their_dependencies(kfp_spec):
-    tasks = kfp_spec[0]["root"]["dag"]["tasks"]
+    tasks = {name: task for name, task in pipeline_tasks(kfp_spec[0]).items()
+             if name != node_ids.FINAL_REPORT}
     assert set(CORE_DEPENDENCIES) <= set(tasks)
     for task, upstream in CORE_DEPENDENCIES.items():
         assert set(tasks[task].get("dependentTasks", [])) == upstream, task
@@ -140,7 +143,7 @@ def test_tasks_and_their_dependencies(kfp_spec):
 
 def test_images_and_entrypoint(kfp_spec):
     spec = kfp_spec[0]
-    for task in spec["root"]["dag"]["tasks"]:
+    for task in set(pipeline_tasks(spec)) - {node_ids.FINAL_REPORT}:
         container = executor_of(spec, task)["container"]
         assert container["image"] == (TRAINER_IMAGE if task == "Trainer" else IMAGE), task
         # The project's entrypoint (it repairs the backend's ExecutorInput, then runs TFX's).
@@ -148,7 +151,7 @@ def test_images_and_entrypoint(kfp_spec):
         args = container["args"]
         class_path = args[args.index("--executor_class_path") + 1]
         assert re.fullmatch(r"[\w.]+", class_path), class_path
-        component = spec["components"][spec["root"]["dag"]["tasks"][task]["componentRef"]["name"]]
+        component = spec["components"][pipeline_tasks(spec)[task]["componentRef"]["name"]]
         inputs_spec = json.loads(args[args.index("--json_serialized_inputs_spec_args") + 1])
         assert inputs_spec.get("artifacts", {}) == component["inputDefinitions"].get(
             "artifacts", {}), task
@@ -158,7 +161,7 @@ def test_images_and_entrypoint(kfp_spec):
 
 def test_resources_per_task(kfp_spec):
     spec = kfp_spec[0]
-    for task in spec["root"]["dag"]["tasks"]:
+    for task in pipeline_tasks(spec):
         resources = executor_of(spec, task)["container"]["resources"]
         expected = targets.DEFAULT_RESOURCES.get(task, targets.FALLBACK_RESOURCES)
         assert resources["cpuRequest"] == resources["cpuLimit"] == expected.cpu, task
@@ -204,7 +207,7 @@ def test_runtime_parameters_have_defaults_and_feed_their_tasks(kfp_spec):
                 if m.class_name == "SparseCategoricalAccuracy"]
     assert accuracy[0].threshold.value_threshold.lower_bound.value == pytest.approx(0.75)
 
-    tasks = spec["root"]["dag"]["tasks"]
+    tasks = pipeline_tasks(spec)
     for task, inputs in PARAMETER_INPUTS.items():
         for task_input, name in inputs.items():
             assert tasks[task]["inputs"]["parameters"][task_input] == {
@@ -225,7 +228,7 @@ def test_kfp_output_has_only_container_and_importer_executors(kfp_spec):
 
 
 def test_kfp_tasks_reading_outside_state_are_never_cached(kfp_spec, vertex_job):
-    tasks = kfp_spec[0]["root"]["dag"]["tasks"]
+    tasks = pipeline_tasks(kfp_spec[0])
     assert tasks["DataFingerprint"]["cachingOptions"] == {"enableCache": False}
     # cached: a new Schema artifact each run would retrain on unchanged data
     assert tasks["ImportSchemaGen"]["cachingOptions"] == {"enableCache": True}
@@ -242,13 +245,13 @@ def test_kfp_tasks_reading_outside_state_are_never_cached(kfp_spec, vertex_job):
             == tasks["ImageExampleGen"]["inputs"]["parameters"]["input_config"])
     # On Vertex the ExampleGen driver (preCacheCheck) fingerprints the input, so it may cache.
     vertex = vertex_job["pipelineSpec"]
-    assert vertex["root"]["dag"]["tasks"]["ImageExampleGen"]["cachingOptions"] == {
+    assert pipeline_tasks(vertex)["ImageExampleGen"]["cachingOptions"] == {
         "enableCache": True}
     assert "preCacheCheck" in executor_of(vertex, "ImageExampleGen")["container"]["lifecycle"]
-    assert "DataFingerprint" not in vertex["root"]["dag"]["tasks"]
+    assert "DataFingerprint" not in pipeline_tasks(vertex)
     # The gate against the served model reads the push destination: never from cache.
     for spec in (kfp_spec[0], vertex):
-        assert spec["root"]["dag"]["tasks"]["Evaluator"]["cachingOptions"] == {
+        assert pipeline_tasks(spec)["Evaluator"]["cachingOptions"] == {
             "enableCache": False}
 
 
@@ -494,3 +497,71 @@ def test_the_image_copies_the_beam_worker_boot_of_the_locked_beam():
     beam = image_check.locked_versions(str(REPO / "requirements.lock"))["apache-beam"]
     dockerfile = (REPO / "inception_retrain" / "kubeflow" / "Dockerfile").read_text()
     assert f"COPY --from=apache/beam_python3.10_sdk:{beam} /opt/apache/beam" in dockerfile
+
+
+def test_the_exit_task_runs_after_a_sub_dag_that_gets_the_root_parameters(kfp_spec, vertex_job):
+    """KFP >= 2.14 (the default) and Vertex: every task inside one sub-DAG that declares the
+    root's parameters and is given each of them, and the exit task after it whatever its
+    outcome, with its final status; the tasks leave their records for it."""
+    for spec in (kfp_spec[0], vertex_job["pipelineSpec"]):
+        root = spec["root"]
+        assert set(root["dag"]["tasks"]) == {node_ids.PIPELINE_DAG, node_ids.FINAL_REPORT}
+        dag_task = root["dag"]["tasks"][node_ids.PIPELINE_DAG]
+        sub_dag = spec["components"][dag_task["componentRef"]["name"]]
+        tfx_parameters = {p.name for p in parameters.PARAMETERS}
+        assert tfx_parameters <= set(sub_dag["inputDefinitions"]["parameters"])
+        for name in sub_dag["inputDefinitions"]["parameters"]:
+            assert dag_task["inputs"]["parameters"][name] == {"componentInputParameter": name}
+        assert "Trainer" in sub_dag["dag"]["tasks"]
+        exit_task = root["dag"]["tasks"][node_ids.FINAL_REPORT]
+        assert exit_task["dependentTasks"] == [node_ids.PIPELINE_DAG]
+        assert exit_task["triggerPolicy"] == {"strategy": "ALL_UPSTREAM_TASKS_COMPLETED"}
+        assert exit_task["inputs"]["parameters"]["status"] == {
+            "taskFinalStatus": {"producerTask": node_ids.PIPELINE_DAG}}
+        assert exit_task["inputs"]["parameters"]["webhook_url"] == {
+            "componentInputParameter": "webhook_url"}
+        assert root["inputDefinitions"]["parameters"]["webhook_url"]["defaultValue"] == ""
+        component = spec["components"][exit_task["componentRef"]["name"]]
+        assert component["inputDefinitions"]["parameters"]["status"] == {
+            "parameterType": "TASK_FINAL_STATUS"}
+        container = spec["deploymentSpec"]["executors"][component["executorLabel"]]["container"]
+        assert container["command"] == ["python", "-m", "inception_retrain.kubeflow.exit_task"]
+        trainer = executor_of(spec, "Trainer")["container"]["args"]
+        assert "--task_records" in trainer
+
+
+def test_older_kfp_backends_get_no_exit_task_and_a_warning(compile_lib, tmp_path):
+    with pytest.warns(targets.NoExitTaskWarning, match="a failed run writes no report"):
+        _, spec, _ = compile_lib.compile_spec(kubeflow_config(),
+                                              options(tmp_path, kfp_version="2.5"))
+    assert node_ids.FINAL_REPORT not in spec["root"]["dag"]["tasks"]
+    assert "Trainer" in spec["root"]["dag"]["tasks"]  # no sub-DAG
+    assert "webhook_url" not in spec["root"]["inputDefinitions"]["parameters"]
+    assert "--task_records" not in executor_of(spec, "Trainer")["container"]["args"]
+
+
+@pytest.mark.parametrize("version, message", [
+    ("1.8.5", "Kubeflow Pipelines 1.x cannot run this package"),
+    ("latest", "--kfp-version expects MAJOR.MINOR")])
+def test_kfp_versions_that_cannot_run_the_package_are_refused(tmp_path, version, message):
+    with pytest.raises(config_lib.ConfigError, match=message):
+        targets.check(kubeflow_config(), options(tmp_path, kfp_version=version))
+
+
+def test_untested_kfp_versions_are_warned_about(tmp_path):
+    with pytest.warns(targets.UntestedBackendWarning, match="KFP 2.2 is not tested"):
+        targets.check(kubeflow_config(), options(tmp_path, kfp_version="2.2"))
+    assert not options(tmp_path, kfp_version="2.2").exit_task
+    assert options(tmp_path, kfp_version="2.16.1").exit_task
+
+
+def test_cli_warns_when_the_kfp_backend_runs_no_exit_task(compile_lib, tmp_path, capsys):
+    from inception_retrain.cli.main import main
+
+    out = tmp_path / "p.yaml"
+    assert main(["compile", "--image", IMAGE, "--work-dir", "gs://b/w", "--data-root",
+                 "gs://b/images", "--output", str(out), "--kfp-version", "2.5"]) == 0
+    printed = capsys.readouterr().out
+    assert "[compile] warning: KFP 2.5 does not resolve a task's final status" in printed
+    assert node_ids.FINAL_REPORT not in printed.split("[compile] tasks: ", 1)[1].split("\n")[0]
+    assert "# KFP backend: 2.5; no exit task" in out.read_text()

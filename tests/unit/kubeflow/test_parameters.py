@@ -26,6 +26,7 @@ REFUSED = {
     "push_base": ("", r"push_base must not be empty"),
     "keep_versions": ("0", r"keep_versions must be at least 1"),
     "split_ledger": ("/srv/ledger.json", r"split_ledger must be a URI every pod can reach"),
+    "webhook_url": ("hooks.example.com/x", r"webhook_url must be an http:// or https:// URL"),
 }
 
 
@@ -34,8 +35,10 @@ def declared():
     from inception_retrain.kubeflow import compile as compile_lib
 
     config = config_lib.load(overrides=CONFIG)
-    defaults = compile_lib.compiled_defaults(config, SCHEMA)
-    return config, {p.name: (p.ptype, defaults[p.name]) for p in parameters.PARAMETERS}
+    defaults = dict(compile_lib.compiled_defaults(config, SCHEMA),
+                    **parameters.exit_task_defaults(config))
+    return config, {p.name: (p.ptype, defaults[p.name])
+                    for p in parameters.PARAMETERS + parameters.EXIT_TASK_PARAMETERS}
 
 
 def test_each_parameter_replaces_a_settable_dag_value_once():
@@ -64,6 +67,15 @@ def test_a_parameter_stands_for_its_config_key_with_the_same_default():
     assert values["split_ledger"][1] == "gs://lab/serving/inception_v3.split_ledger.json"
     assert values["schema_path"][1] == SCHEMA
     assert json.loads(values["training_config"][1])["image_size"] == config.training.image_size
+
+
+def test_the_exit_task_parameter_stands_for_webhook_url():
+    config, values = declared()
+    assert values["webhook_url"] == (str, "")
+    url = "https://hooks.slack.com/services/T0/B0/x"
+    assert parameters.resolve([f"webhook_url={url}"], values) == {"webhook_url": url}
+    assert parameters.exit_task_defaults(config_lib.load(overrides=dict(
+        CONFIG, webhook_url=url))) == {"webhook_url": url}
 
 
 @pytest.mark.parametrize("name", sorted(parameters.BY_NAME))

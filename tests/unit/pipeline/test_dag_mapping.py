@@ -11,6 +11,7 @@ from typing import Any, Dict
 import pytest
 from google.protobuf import json_format, message
 
+from inception_retrain.kubeflow.exit_handler import pipeline_tasks
 from inception_retrain.pipeline import config as config_lib
 from inception_retrain.pipeline import config_reference, sections
 
@@ -98,10 +99,13 @@ NON_DEFAULT: Dict[str, Any] = {
     "model_card.license": "CC-BY-4.0",
     "model_card.ethical_considerations": ["Not for diagnosis without a pathologist."],
     "model_card.references": ["https://lab.example/protocol"],
+    "webhook_url": "https://hooks.lab.example/services/T0/B0/x",
 }
 # Keys only the report reads (the model card's): they never reach the DAG, so changing them
 # retrains nothing.
 REPORT_ONLY = {key for key in NON_DEFAULT if key.startswith("model_card.")}
+# Keys only the Kubeflow exit task reads (the default of its runtime parameter): no DAG node.
+EXIT_TASK_ONLY = {"webhook_url"}
 CHANGED_TOGETHER = {
     "data.train_percent": {"data.train_percent": 60, "data.test_percent": 20},
     "data.eval_percent": {"data.eval_percent": 25, "data.test_percent": 5},
@@ -231,7 +235,20 @@ def test_a_report_only_key_changes_nothing_the_builds_carry(key):
     assert built[0] == built[1], key
 
 
-@pytest.mark.parametrize("key", sorted(set(NON_DEFAULT) - REPORT_ONLY))
+@pytest.mark.parametrize("key", sorted(EXIT_TASK_ONLY))
+def test_an_exit_task_key_changes_no_dag_node_but_the_compiled_default(key, tmp_path):
+    from inception_retrain.kubeflow import compile as compile_lib
+    from inception_retrain.kubeflow import targets
+
+    defaults, changed = load({}), load(changed_alone(key))
+    assert settings(local_dag(changed)) == settings(local_dag(defaults)), key
+    assert settings(kubeflow_dag(changed)) == settings(kubeflow_dag(defaults)), key
+    options = targets.CompileOptions(target="kfp", output=str(tmp_path / "p.yaml"), image=IMAGE)
+    _, spec, _ = compile_lib.compile_spec(load(dict(NON_DEFAULT)), options)
+    assert spec["root"]["inputDefinitions"]["parameters"][key]["defaultValue"] == NON_DEFAULT[key]
+
+
+@pytest.mark.parametrize("key", sorted(set(NON_DEFAULT) - REPORT_ONLY - EXIT_TASK_ONLY))
 def test_each_key_changes_what_both_builds_carry(key):
     defaults = load({})
     changed = load(changed_alone(key))
@@ -252,7 +269,7 @@ def test_a_key_kfp_cannot_honour_is_refused_by_name(key, tmp_path):
 def _task_value(spec: Dict[str, Any], task: str, name: str) -> Any:
     """What a compiled task receives for one exec property: a constant, or the default of the
     pipeline parameter feeding it."""
-    parameter = spec["root"]["dag"]["tasks"][task]["inputs"]["parameters"][name]
+    parameter = pipeline_tasks(spec)[task]["inputs"]["parameters"][name]
     if "componentInputParameter" in parameter:
         declared = spec["root"]["inputDefinitions"]["parameters"]
         return declared[parameter["componentInputParameter"]]["defaultValue"]
@@ -283,7 +300,7 @@ def test_compiled_spec_tasks_carry_every_setting(tmp_path):
                 compiled = type(value)(compiled)
             assert compiled == value, (component, name)
             checked += 1
-    data_gate = spec["root"]["dag"]["tasks"]["DataGate"]["inputs"]["parameters"]
+    data_gate = pipeline_tasks(spec)["DataGate"]["inputs"]["parameters"]
     assert data_gate["max_class_ratio"]["runtimeValue"]["constant"] == 4.0
     assert data_gate["on_drift"]["runtimeValue"]["constant"] == "fail"
     assert checked > 25
