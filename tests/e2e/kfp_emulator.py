@@ -112,7 +112,7 @@ class Profile:
     # the same test data: artifacts named projects/.../artifacts/<id>
     vertex_names: bool = False
     # backend/src/v2/driver/driver.go getFingerPrintsAndID and cacheutils/cache.go @ 2.4.1
-    # (driver/cache.go from 2.17.0); Vertex's own cache not reproduced
+    # (moved to driver/cache.go by 2.14.0); Vertex's own cache not reproduced
     caches: bool = True
 
     @property
@@ -746,12 +746,14 @@ def pod_command(pod: Path, argv: List[str]) -> List[str]:
 
 def left_in_pod(pod: Path, executor_input: Mapping[str, Any],
                 merged: Mapping[str, Mapping[str, Any]]) -> List[str]:
-    """Files under the pod's local copies outside every input's and output's local path (and
-    the outputFile, which the launcher reads): the launcher uploads none of them."""
+    """Files under the pod's local copies outside every input's and output's local path, the
+    outputFile (the launcher reads it) and TFX's scratch folder beside it (kubeflow_v2_run_executor
+    tmp_path = <folder of outputFile>/.temp, meant to go): the launcher uploads none of them."""
     kept = [local_copy(a["artifacts"][0]["uri"]) for side in ("inputs", "outputs")
             for a in executor_input[side].get("artifacts", {}).values() if a["artifacts"]]
     kept += [local_copy(a["uri"]) for a in merged.values()]
-    kept = [k for k in kept if k] + [executor_input["outputs"]["outputFile"]]
+    output_file = executor_input["outputs"]["outputFile"]
+    kept = [k for k in kept if k] + [output_file, os.path.dirname(output_file) + "/.temp"]
     left = []
     for path in sorted(p for p in pod.rglob("*") if p.is_file()):
         seen = "/" + path.relative_to(pod).as_posix()

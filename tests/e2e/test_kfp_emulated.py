@@ -8,9 +8,10 @@ grown data, version 2 gated against the served version 1. One compile and one fu
 2.5, plus a third night on unchanged data that comes from KFP's cache up to the Evaluator and
 pushes nothing) are shared: KFP 2.4, 2.14, 2.17 and master (no ML Metadata) run the gate, push
 and report tasks themselves on its upstream outputs, with pipeline roots on the emulated object
-stores. A full single run: master on premises (minio://), with non-default data keys (the
-data-key contract does not differ between backends); Vertex runs both nights in full (its own compile and ExampleGen driver). The pipeline is
-compiled with gs:// URIs, as the kfp target requires; the runs then set data_root, push_base
+stores; their nights and the third run at once. A full single run: master on premises
+(minio://), with non-default data keys (the data-key contract does not differ between
+backends); Vertex runs both nights in full (its own compile and ExampleGen driver). The
+s3:// run is in test_kfp_object_store.py. The pipeline is compiled with gs:// URIs, as the kfp target requires; the runs then set data_root, push_base
 and schema_path and the pipeline root, the way a run's parameters and pipeline root override
 the compiled defaults (the emulator lets local paths stand for the bucket).
 """
