@@ -11,9 +11,10 @@ and report tasks themselves on its upstream outputs, with pipeline roots on the 
 stores; their nights and the third run at once. A full single run: master on premises
 (minio://), with non-default data keys (the data-key contract does not differ between
 backends); Vertex runs both nights in full (its own compile and ExampleGen driver). The
-s3:// run is in test_kfp_object_store.py. The pipeline is compiled with gs:// URIs, as the kfp target requires; the runs then set data_root, push_base
-and schema_path and the pipeline root, the way a run's parameters and pipeline root override
-the compiled defaults (the emulator lets local paths stand for the bucket).
+s3:// run is in test_kfp_object_store.py. The pipeline is compiled with gs:// URIs, as the
+kfp target requires; the runs then set data_root, push_base and schema_path and the pipeline
+root, the way a run's parameters and pipeline root override the compiled defaults (the
+emulator lets local paths stand for the bucket).
 """
 import concurrent.futures
 import json
