@@ -3,8 +3,9 @@ task's own container command and args from deploymentSpec, in a subprocess with 
 place of the image's, `{{$}}` replaced by the ExecutorInput the backend's driver builds, and the
 ExecutorOutput read back and recorded as the backend records it, for the tasks downstream.
 
-Written from these sources (kubeflow/pipelines at tags 2.4.1 and 2.5.0, and master of 2026-08;
-TFX 1.16 as installed):
+Written from these sources (kubeflow/pipelines at tags 2.4.1, 2.5.0, 2.14.0, 2.15.0, 2.16.0,
+2.16.1 and 2.17.0, and branch mlmd-removal of 2026-07-31 for #13986; TFX 1.16 as installed;
+each Profile flag names its file and tag):
 - Root parameters: the run's values, else the spec's defaults (the Argo compiler fills them into
   the run's runtime config: backend/src/v2/compiler/argocompiler/argo.go). The pipeline root is
   the run's (runtimeConfig.gcsOutputDirectory) else defaultPipelineRoot (driver RootDAG).
@@ -20,8 +21,8 @@ TFX 1.16 as installed):
   <pipeline root>/<task>/<uuid>/<output> with the declared type and metadata and no name;
   outputFile /tmp/kfp_outputs/output_metadata.json (a pod's own /tmp: here a directory per
   task). KFP 2.5.0 and newer with log publishing on (the default) add `executor-logs` of schema
-  title `system.Artifact`; 2.4.1 does not. (master also names each output after its key and puts
-  the outputFile under the task root; not reproduced.)
+  title `system.Artifact`; 2.4.1 does not. From 2.15.0 each output is named after its key and
+  the outputFile is <local copy of the task root>/output_metadata.json (#12256).
 - Launcher (component/launcher_v2.go executeV2): launcher-level defaults of the component's
   parameters (addDefaultParams), the placeholders of getPlaceholders ({{$}} = protojson of the
   ExecutorInput; input/output uri, path and parameter placeholders), the command run with
@@ -35,10 +36,14 @@ TFX 1.16 as installed):
   task with cachingOptions.enableCache whose fingerprint (cache_fingerprint) matches an earlier
   succeeded execution of this backend is not run; its outputs are that execution's artifacts
   (the same ML Metadata ids) and output parameters (reuseCachedOutputs).
-- Storage: a minio:// pipeline root is KFP's own object store (a folder here); the launcher
-  downloads each minio:// input to its local path /minio/<bucket>/<key> (localPathForURI),
-  makes the parents of the outputs' local paths (prepareOutputFolders), and uploads the outputs
-  from there after the command (uploadOutputArtifacts); the pod's local copies go with it.
+- Storage: minio:// (KFP's own object store) and gs:// are folders here, s3:// a real S3
+  server (the pods' AWS_ENDPOINT_URL, through boto3). The launcher downloads each object-store
+  input to its local path /minio/, /gcs/ or /s3/<bucket>/<key> (launcher_v2.go
+  localPathForURI, objectstore DownloadBlob: an empty prefix copies nothing), makes the parents
+  of the outputs' local paths (prepareOutputFolders), and uploads the outputs from there after
+  the command (uploadOutputArtifacts, UploadBlob). Each pod has its own folder for those local
+  copies, bound over this machine's /minio, /gcs and /s3 in a mount namespace of the pod's
+  own (pod_command), and deleted with the pod: a task sees only what its launcher downloaded.
   Volumes: the package's Kubernetes platform spec (pvcMount per executor); a path parameter on
   a volume is there only for a task whose executor mounts it (driver makeVolumeMountPatch).
   The volume is this machine's folder at the mount path itself.
@@ -53,9 +58,8 @@ TFX 1.16 as installed):
   pipeline root. Vertex's service itself is closed source: this profile follows what TFX's
   sources and test data say it sends.
 
-Not reproduced: pods, images, object-store copies (the launcher downloads inputs to and uploads
-outputs from /gcs/... local paths, which TFX never uses: it reads and writes the URIs itself;
-here local paths stand for gs:// URIs), Vertex's cache, retries, Argo, the API server, ML
+Not reproduced: pods beyond their own /minio, /gcs and /s3 (the machine's other files are
+shared), images, Vertex's cache, retries, Argo, the API server, ML
 Metadata's server (a dict stands in), control flow (conditions, loops), parallelism limits.
 """
 import concurrent.futures
@@ -77,20 +81,39 @@ import yaml
 
 @dataclasses.dataclass(frozen=True)
 class Profile:
-    """What one backend does differently; each flag is one behaviour (the module docstring says
-    from which source and tag)."""
+    """What one backend does differently; each flag is one behaviour, with the source and the
+    first tag it is read from."""
 
+    # Each flag: the kubeflow/pipelines file and the first tag it is in (read with git show
+    # <tag>:<path>); Vertex's from TFX 1.16's sources (Vertex itself is closed source).
     name: str
-    executor_logs: bool = True          # 2.5.0+: every task gets an executor-logs output
-    executor_input_first: bool = False  # 2.14.0+: {{$}} substituted before the placeholders
-    outputs_by_key: bool = False        # 2.15.0+: outputs named by key, outputFile in task root
-    drops_capabilities: bool = False    # 2.16.0+: no capabilities, no privilege escalation
-    logs_retry_suffix: bool = False     # 2.16.1+: "-0" appended to the executor-logs URI
-    metadata_store: bool = True         # ML Metadata records artifacts (not on #13986)
-    runs_pre_cache_check: bool = False  # Vertex runs lifecycle.preCacheCheck (ExampleGen's driver)
-    typed_inputs: bool = False          # Vertex sends input artifacts with their type
-    vertex_names: bool = False          # Vertex names artifacts projects/.../artifacts/<id>
-    caches: bool = True                 # the KFP driver's cache (Vertex's own is not reproduced)
+    # backend/src/v2/driver/driver.go provisionOutputs adds "executor-logs" @ 2.5.0 (not 2.4.1)
+    executor_logs: bool = True
+    # backend/src/v2/component/launcher_v2.go compileCmdAndArgs: {{$}} replaced before the
+    # other placeholders @ 2.14.0 (#11925)
+    executor_input_first: bool = False
+    # backend/src/v2/driver/driver.go provisionOutputs: each output's name = its key, outputFile
+    # <local task root>/output_metadata.json @ 2.15.0 (#12256)
+    outputs_by_key: bool = False
+    # backend/src/v2/compiler/argocompiler/security_context.go: capabilities ALL dropped,
+    # allowPrivilegeEscalation false @ 2.16.0 (the file is not in 2.15.0)
+    drops_capabilities: bool = False
+    # backend/src/v2/component/launcher_v2.go qualifyExecutorLogsURI: "-<retry index>" appended
+    # to the executor-logs URI @ 2.16.1 (not 2.16.0)
+    logs_retry_suffix: bool = False
+    # False: no ML Metadata, #13986 (merged to master after its stored snapshot of 2026-08-21;
+    # read on branch mlmd-removal @ e2520ff3be, 2026-07-31: backend/src/v2/driver/container.go
+    # convertArtifactToRuntimeArtifact, component/launcher_v2.go uploadOutputArtifacts)
+    metadata_store: bool = True
+    # TFX kubeflow/v2/file_based_example_gen/driver.py, the spec's lifecycle.preCacheCheck
+    runs_pre_cache_check: bool = False
+    # TFX kubeflow/v2/container/testdata/executor_invocation.json: inputs with their type
+    typed_inputs: bool = False
+    # the same test data: artifacts named projects/.../artifacts/<id>
+    vertex_names: bool = False
+    # backend/src/v2/driver/driver.go getFingerPrintsAndID and cacheutils/cache.go @ 2.4.1
+    # (moved to driver/cache.go by 2.14.0); Vertex's own cache not reproduced
+    caches: bool = True
 
     @property
     def requires_local_outputs(self) -> bool:
@@ -158,6 +181,9 @@ class TaskRun:
     reused: bool = False          # not run here: adopted from another backend's run
     argv: List[str] = dataclasses.field(default_factory=list)   # the command as run
     returned: Dict[str, Dict[str, Any]] = dataclasses.field(default_factory=dict)  # merged
+    # files the pod wrote at its local copies that the launcher neither downloaded nor uploads:
+    # gone with the pod
+    left_in_pod: List[str] = dataclasses.field(default_factory=list)
 
 
 class MetadataStore:
@@ -272,7 +298,6 @@ class Backend:
         self.profile, self.scratch, self.python, self.parallel = profile, scratch, python, parallel
         self.object_store = scratch / "object-store"   # <scheme>://<bucket>/<key> lives here
         self.platform: Dict[str, Any] = {}             # executor label -> Kubernetes config
-        self.pod_copies = ""                           # the run's bucket's local copies
         self.env = dict(os.environ if env is None else env)
         self.mlmd = MetadataStore(with_mlmd=profile.metadata_store)
         self.cache: Dict[str, TaskRun] = {}   # fingerprint -> the execution it was made for
@@ -394,8 +419,9 @@ class Backend:
         return ((_NO_CAPABILITIES if self.profile.drops_capabilities else [])
                 + [self.python] + argv[1:])
 
-    def _execute(self, task_name: str, argv: List[str], log_path: Optional[str]) -> str:
-        proc = subprocess.run(argv, env=self.env, stdout=subprocess.PIPE,
+    def _execute(self, task_name: str, argv: List[str], log_path: Optional[str], pod: Path
+                 ) -> str:
+        proc = subprocess.run(pod_command(pod, argv), env=self.env, stdout=subprocess.PIPE,
                               stderr=subprocess.STDOUT, text=True, cwd=str(self.scratch))
         if log_path:  # getLogWriter: stdout and stderr teed into the executor-logs file
             Path(log_path).parent.mkdir(parents=True, exist_ok=True)
@@ -448,36 +474,39 @@ class Backend:
         logs = outputs["artifacts"].get("executor-logs", {}).get("artifacts", [{}])[0]
         if logs and self.profile.logs_retry_suffix:  # qualifyExecutorLogsURI, retry index 0
             logs["uri"] += "-0"
-        log_path = local_copy(logs["uri"]) or logs["uri"] if logs else None
+        pod = task_dir / "pod"  # the pod's own filesystem under /minio, /gcs and /s3
+        log_path = in_pod(pod, local_copy(logs["uri"]) or logs["uri"]) if logs else None
+        output_file = in_pod(pod, outputs["outputFile"])
         log, driver_output = "", None
         argv = self._command(container, _with_defaults(executor_input, component))
         try:  # one pod: its local copies go with it, whatever the outcome
-            self._download(executor_input)
+            self._download(executor_input, pod)
             _make_output_dirs(outputs)
             if self.profile.runs_pre_cache_check and "lifecycle" in container:
                 hook = container["lifecycle"]["preCacheCheck"]
                 log += self._execute(f"{task_name} (preCacheCheck)", self._command(
-                    hook, _with_defaults(executor_input, component)), None)
-                driver_output = self._read_output(outputs["outputFile"])
+                    hook, _with_defaults(executor_input, component)), None, pod)
+                driver_output = self._read_output(output_file)
                 for name, artifacts in driver_output.get("artifacts", {}).items():
                     if artifacts.get("artifacts") and name in outputs["artifacts"]:
                         _merge(artifacts["artifacts"][0],
                                outputs["artifacts"][name]["artifacts"][0])
-            log += self._execute(task_name, argv, log_path)
-            executor_output = self._read_output(outputs["outputFile"])
+            log += self._execute(task_name, argv, log_path, pod)
+            executor_output = self._read_output(output_file)
             merged = {}
             for name, artifacts in outputs["artifacts"].items():
                 merged[name] = json.loads(json.dumps(artifacts["artifacts"][0]))
                 returned = executor_output.get("artifacts", {}).get(name, {}).get("artifacts")
                 if returned and name != "executor-logs":
                     _merge(returned[0], merged[name])
-            self._upload(task_name, merged)
+            self._upload(task_name, merged, pod)
+            left = left_in_pod(pod, executor_input, merged)
         finally:
-            if self.pod_copies:
-                shutil.rmtree(self.pod_copies, ignore_errors=True)
+            shutil.rmtree(pod, ignore_errors=True)
         recorded = {name: self.mlmd.record(name, artifact) for name, artifact in merged.items()}
         run = TaskRun(task_name, executor_input, executor_output, recorded, log,
-                      time.monotonic() - started, driver_output, argv=argv, returned=merged)
+                      time.monotonic() - started, driver_output, argv=argv, returned=merged,
+                      left_in_pod=left)
         if fingerprint:  # createCache: only a succeeded execution is recorded
             self.cache[fingerprint] = run
         return run
@@ -500,17 +529,58 @@ class Backend:
                                                f"{on[0]} is not mounted in this pod)")
 
     def store_path(self, uri: str) -> Path:
-        """Where this backend's object store keeps an object-store URI."""
-        return self.object_store / uri.split("://", 1)[1]
+        """Where this backend's object store keeps an object-store URI: its folder, or for s3://
+        (a real S3 server, the pods' AWS_ENDPOINT_URL) a fresh local snapshot of the objects
+        under it, fetched with boto3."""
+        if not uri.startswith("s3://"):
+            return self.object_store / uri.split("://", 1)[1]
+        bucket, _, key = uri[len("s3://"):].partition("/")
+        snapshot = self.scratch / "s3-snapshots" / uuid.uuid4().hex / bucket / key
+        client, key = self._s3(), key.rstrip("/")
+        for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=key):
+            for item in page.get("Contents", []):
+                if item["Key"] == key or item["Key"].startswith(key + "/"):
+                    target = snapshot / item["Key"][len(key):].lstrip("/")
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    client.download_file(bucket, item["Key"], str(target))
+        return snapshot
 
-    def _download(self, executor_input: Mapping[str, Any]) -> None:
-        """launcher downloadArtifacts: every object-store input to its local path
+    def _s3(self):
+        """A boto3 client of the S3 server the pods use (their AWS_* environment)."""
+        import boto3
+
+        return boto3.client("s3", endpoint_url=self.env["AWS_ENDPOINT_URL"],
+                            region_name=self.env.get("AWS_REGION", "us-east-1"),
+                            aws_access_key_id=self.env["AWS_ACCESS_KEY_ID"],
+                            aws_secret_access_key=self.env["AWS_SECRET_ACCESS_KEY"])
+
+    def _put(self, local: str, uri: str) -> None:
+        """uploadBlob: a local file or folder to the object store, under uri."""
+        if not uri.startswith("s3://"):
+            if Path(local).is_dir():
+                shutil.copytree(local, self.store_path(uri), dirs_exist_ok=True)
+            else:
+                self.store_path(uri).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(local, self.store_path(uri))
+            return
+        bucket, _, key = uri[len("s3://"):].partition("/")
+        client = self._s3()
+        files = [p for p in Path(local).rglob("*") if p.is_file()] if Path(local).is_dir() else [
+            Path(local)]
+        for path in files:
+            rel = path.relative_to(local).as_posix() if Path(local).is_dir() else ""
+            client.upload_file(str(path), bucket, f"{key}/{rel}" if rel else key)
+
+    def _download(self, executor_input: Mapping[str, Any], pod: Path) -> None:
+        """launcher downloadArtifacts: every object-store input to its local path in the pod
         (localPathForURI); prepareOutputFolders: the parent of every output's local path."""
         for artifacts in executor_input["inputs"].get("artifacts", {}).values():
             uri = artifacts["artifacts"][0]["uri"]
-            local = local_copy(uri)
+            local = in_pod(pod, local_copy(uri))
             if local:
                 source = self.store_path(uri)
+                if not source.exists() and uri.startswith("s3://"):
+                    continue  # objectstore.DownloadBlob: nothing under the key, nothing copied
                 if not source.exists():
                     raise ValueError(f"{uri}: not in the object store")
                 if source.is_dir():
@@ -519,31 +589,27 @@ class Backend:
                     Path(local).parent.mkdir(parents=True, exist_ok=True)
                     shutil.copy2(source, local)
         for artifacts in executor_input["outputs"]["artifacts"].values():
-            local = local_copy(artifacts["artifacts"][0]["uri"])
+            local = in_pod(pod, local_copy(artifacts["artifacts"][0]["uri"]))
             if local:
                 Path(local).parent.mkdir(parents=True, exist_ok=True)
 
-    def _upload(self, task_name: str, merged: Mapping[str, Dict[str, Any]]) -> None:
+    def _upload(self, task_name: str, merged: Mapping[str, Dict[str, Any]], pod: Path
+                ) -> None:
         """launcher uploadOutputArtifacts: each object-store output (its URI after the
         ExecutorOutput's merge) from its local path to the store. A missing local copy: the
         MLMD launchers warn and go on; without ML Metadata the task fails (a local-path root,
         which stands for a bucket here, is its own local copy)."""
         for name, artifact in merged.items():
             uri = artifact["uri"]
-            local = local_copy(uri)
+            local = in_pod(pod, local_copy(uri))
             if not local and uri.startswith(tuple(LOCAL_COPIES.values())):
                 raise ValueError(f"output {name}: the ExecutorOutput names the local copy "
                                  f"{uri}, which no other pod sees")
             if self.profile.requires_local_outputs and not Path(local or uri).exists():
                 raise TaskFailed(task_name, 1, f"declared output artifact {name!r} is missing "
                                                f"at {local or uri!r}")
-            if not local:
-                continue
-            if Path(local).is_dir():
-                shutil.copytree(local, self.store_path(uri), dirs_exist_ok=True)
-            elif Path(local).exists():
-                self.store_path(uri).parent.mkdir(parents=True, exist_ok=True)
-                shutil.copy2(local, self.store_path(uri))
+            if local and Path(local).exists():
+                self._put(local, uri)
 
     def _run_importer(self, task_name, importer, task, root_values, started):
         uri_spec = importer["artifactUri"]
@@ -595,10 +661,6 @@ class Backend:
         values = {k: float(v) if isinstance(v, int) and not isinstance(v, bool) else v
                   for k, v in values.items()}
         root = pipeline_root or spec["defaultPipelineRoot"]
-        self.pod_copies = "/".join(local_copy(root).split("/")[:3])  # /minio/<bucket>
-        if self.pod_copies and self.parallel > 1:
-            raise ValueError(f"an object-store run shares this machine's {self.pod_copies} "
-                             "between its pods: run it with parallel=1")
         root = f"{root.rstrip('/')}/{spec['pipelineInfo']['name']}/run-{self.runs}"
         tasks = spec["root"]["dag"]["tasks"]
         needs = {name: _upstream(task) for name, task in tasks.items()}
@@ -653,9 +715,9 @@ def cache_fingerprint(executor_input: Mapping[str, Any], component: Mapping[str,
     return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()
 
 
-# Object stores the emulator keeps as folders, and where the launcher puts its local copies
-# (launcher_v2.go localPathForURI; s3:// is not emulated here).
-LOCAL_COPIES = {"minio://": "/minio/", "gs://": "/gcs/"}
+# Object stores, and where the launcher puts its local copies (launcher_v2.go
+# localPathForURI): minio:// and gs:// kept as folders here, s3:// on a real S3 server.
+LOCAL_COPIES = {"minio://": "/minio/", "gs://": "/gcs/", "s3://": "/s3/"}
 
 
 def local_copy(uri: str) -> str:
@@ -664,6 +726,45 @@ def local_copy(uri: str) -> str:
         if uri.startswith(scheme):
             return root + uri[len(scheme):]
     return ""
+
+
+def in_pod(pod: Path, path: str) -> str:
+    """Where the launcher, outside the pod's mount namespace, finds a path the pod sees: its
+    local copies (/minio/..., /gcs/..., /s3/...) in the pod's own folder; others as they are."""
+    return str(pod) + path if path.startswith(tuple(LOCAL_COPIES.values())) else path
+
+
+# Each pod's command runs in a mount namespace of its own (unshare: private propagation) with
+# the pod's folder bound over this machine's /minio, /gcs and /s3: what one pod copies there
+# no other pod sees, as on a cluster, and nothing lands in this machine's folders.
+_BIND_POD = ('pod=$0; for m in minio gcs s3; do mkdir -p "$pod/$m" && '
+             'mount --bind "$pod/$m" "/$m" || exit 125; done; exec "$@"')
+
+
+def pod_command(pod: Path, argv: List[str]) -> List[str]:
+    """argv run in its pod: the local-copy roots bound to the pod's own folders."""
+    for root in LOCAL_COPIES.values():
+        Path(root).mkdir(exist_ok=True)  # the mount points, empty on this machine
+    return ["unshare", "--mount", "--propagation", "private", "--", "sh", "-c", _BIND_POD,
+            str(pod)] + list(argv)
+
+
+def left_in_pod(pod: Path, executor_input: Mapping[str, Any],
+                merged: Mapping[str, Mapping[str, Any]]) -> List[str]:
+    """Files under the pod's local copies outside every input's and output's local path, the
+    outputFile (the launcher reads it) and TFX's scratch folder beside it (kubeflow_v2_run_executor
+    tmp_path = <folder of outputFile>/.temp, meant to go): the launcher uploads none of them."""
+    kept = [local_copy(a["artifacts"][0]["uri"]) for side in ("inputs", "outputs")
+            for a in executor_input[side].get("artifacts", {}).values() if a["artifacts"]]
+    kept += [local_copy(a["uri"]) for a in merged.values()]
+    output_file = executor_input["outputs"]["outputFile"]
+    kept = [k for k in kept if k] + [output_file, os.path.dirname(output_file) + "/.temp"]
+    left = []
+    for path in sorted(p for p in pod.rglob("*") if p.is_file()):
+        seen = "/" + path.relative_to(pod).as_posix()
+        if not any(seen == k or seen.startswith(k.rstrip("/") + "/") for k in kept):
+            left.append(seen)
+    return left
 
 
 # TFX's value artifacts are files at their URI (tfx.types.value_artifact and standard_artifacts).

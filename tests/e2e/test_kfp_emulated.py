@@ -8,15 +8,18 @@ grown data, version 2 gated against the served version 1. One compile and one fu
 2.5, plus a third night on unchanged data that comes from KFP's cache up to the Evaluator and
 pushes nothing) are shared: KFP 2.4, 2.14, 2.17 and master (no ML Metadata) run the gate, push
 and report tasks themselves on its upstream outputs, with pipeline roots on the emulated object
-stores. Full single runs: KFP 2.14 with non-default data keys, master on premises (minio://);
-Vertex runs both nights in full (its own compile and ExampleGen driver). The pipeline is
-compiled with gs:// URIs, as the kfp target requires; the runs then set data_root, push_base
-and schema_path and the pipeline root, the way a run's parameters and pipeline root override
-the compiled defaults (the emulator lets local paths stand for the bucket). The shared package is
-compiled for KFP 2.5 (no exit task: 2.4 and 2.5 cannot resolve its final status); the others
-end with the exit task FinalReport (tests/e2e/kfp_exit_emulation.py), whose verdict after a good
-run is RunReporter's; test_kfp_exit_task.py fails runs.
+stores; their nights and the third run at once. A full single run: master on premises
+(minio://), with non-default data keys (the data-key contract does not differ between
+backends); Vertex runs both nights in full (its own compile and ExampleGen driver). The
+s3:// run is in test_kfp_object_store.py. The pipeline is compiled with gs:// URIs, as the
+kfp target requires; the runs then set data_root, push_base and schema_path and the pipeline
+root, the way a run's parameters and pipeline root override the compiled defaults (the
+emulator lets local paths stand for the bucket). The shared package is compiled for KFP 2.5
+(no exit task: 2.4 and 2.5 cannot resolve its final status); the others end with the exit task
+FinalReport (tests/e2e/kfp_exit_emulation.py), whose verdict after a good run is RunReporter's;
+test_kfp_exit_task.py fails runs.
 """
+import concurrent.futures
 import json
 import uuid
 from pathlib import Path
@@ -195,26 +198,51 @@ def test_open_source_kfp_profiles_run_two_nights_gated_on_the_served_model(tmp_p
             != first["DataFingerprint"].executor_output["parameterValues"]["fingerprint"])
     for runs in (first, second):
         assert_contract(kfp_emulator.KFP_2_5, runs, backend)
-    assert_unchanged_data_run_is_cheap(backend, spec, tmp_path, data_root, second)
-    for profile, store in OTHER_PROFILES.items():
-        other = new_backend(profile, tmp_path / profile.name, backend_env,
-                            parallel=1 if store != "local" else 2)
-        served = tmp_path / profile.name / "serving" / "inception_v3"
-        bucket = f"emulated-{uuid.uuid4().hex[:12]}"
-        other_root = {"local": str(tmp_path / profile.name / "pipeline_root"),
-                      "minio": f"minio://{bucket}/root", "gs": f"gs://{bucket}/root"}[store]
-        for night, shared in enumerate((first, second), start=1):
-            runs = other.run(spec, run_parameters(data_root, served), pipeline_root=other_root,
-                             reuse={name: task for name, task in shared.items()
-                                    if name not in GATE_AND_PUSH})
-            assert {name for name, task in runs.items() if not task.reused} == set(
-                GATE_AND_PUSH), profile.name
-            assert_run(spec, runs, served, version=night,
-                       baseline_version=night - 1 or None, backend=other)
-            assert_contract(profile, {name: runs[name] for name in GATE_AND_PUSH}, other)
-            if store != "local":
-                assert runs["Pusher"].outputs["pushed_model"].uri.startswith(other_root)
-                assert not Path(other.pod_copies).exists(), other.pod_copies
+    # The third night and the other backends (separate clusters) depend only on the first
+    # two nights: all at once.
+    with concurrent.futures.ThreadPoolExecutor(len(OTHER_PROFILES) + 1) as pool:
+        started = [pool.submit(assert_unchanged_data_run_is_cheap, backend, spec, tmp_path,
+                               data_root, second)]
+        started += [pool.submit(run_two_nights_on_shared_upstream, profile, store, spec,
+                                tmp_path, backend_env, data_root, (first, second))
+                    for profile, store in OTHER_PROFILES.items()]
+        for done in started:
+            done.result()
+
+
+def run_two_nights_on_shared_upstream(profile, store, spec, tmp_path, env, data_root, nights):
+    """The profile's own two nights: GATE_AND_PUSH run under it, the rest adopted from the
+    shared nights."""
+    other = new_backend(profile, tmp_path / profile.name, env)
+    served = tmp_path / profile.name / "serving" / "inception_v3"
+    bucket = f"emulated-{uuid.uuid4().hex[:12]}"
+    other_root = {"local": str(tmp_path / profile.name / "pipeline_root"),
+                  "minio": f"minio://{bucket}/root", "gs": f"gs://{bucket}/root"}[store]
+    for night, shared in enumerate(nights, start=1):
+        runs = other.run(spec, run_parameters(data_root, served), pipeline_root=other_root,
+                         reuse={name: task for name, task in shared.items()
+                                if name not in GATE_AND_PUSH})
+        assert {name for name, task in runs.items() if not task.reused} == set(
+            GATE_AND_PUSH), profile.name
+        assert_run(spec, runs, served, version=night,
+                   baseline_version=night - 1 or None, backend=other)
+        assert_contract(profile, {name: runs[name] for name in GATE_AND_PUSH}, other)
+        if store != "local":
+            assert runs["Pusher"].outputs["pushed_model"].uri.startswith(other_root)
+            assert_no_pod_copies_left(runs)
+
+
+def assert_no_pod_copies_left(runs) -> None:
+    """Every pod (a folder of its own bound over /minio, /gcs and /s3) wrote its local copies
+    only at its outputs, which the launcher uploads, and none reached this machine's folders:
+    a task can read only what its launcher downloaded from the store."""
+    buckets = set()
+    for name, task in runs.items():
+        assert not task.left_in_pod, (name, task.left_in_pod[:10])
+        for artifact in task.returned.values():
+            local = kfp_emulator.local_copy(artifact["uri"])
+            buckets |= {"/".join(local.split("/")[:3])} if local else set()
+    assert buckets and not [b for b in buckets if Path(b).exists()], buckets  # /s3/<bucket>
 
 
 EXIT_TASK_LOG = "inception_retrain.kubeflow.exit_task: "  # its verdict line (no TFX executor)
@@ -296,43 +324,24 @@ def test_vertex_runs_spans_through_the_example_gen_driver(tmp_path, backend_env)
         assert trained_on["artifacts"][0]["metadata"]["custom:span"] == float(span)
 
 
-def test_non_default_data_keys_reach_the_tasks_on_kfp(tmp_path, backend_env):
-    """The user's own split folders and class-balance rules, compiled (pipeline.dag_arguments)
-    and run on KFP 2.14: the tasks get them, and an imbalance set to warn does not stop the run."""
-    rules = {"max_class_ratio": 1.5, "min_class_fraction": 0.2, "on_imbalance": "warn",
-             "max_label_drift": 0.5, "on_drift": "fail"}
-    spec = compile_for("kfp", emulated_config(split_folders=("train", "val"), **rules))
-    data_root = tmp_path / "images"
-    write_class_images(data_root / "train", {"daisy": 10, "roses": 5, "tulips": 5})  # ratio 2
-    write_class_images(data_root / "val", {"daisy": 3, "roses": 3, "tulips": 3})
-    backend = new_backend(kfp_emulator.KFP_2_14, tmp_path / "backend", backend_env)
-    push_base = tmp_path / "serving" / "inception_v3"
-    runs = backend.run(spec, run_parameters(data_root, push_base),
-                       pipeline_root=str(tmp_path / "pipeline_root"))
-    assert_run(spec, runs, push_base, version=1)
-    assert_contract(kfp_emulator.KFP_2_14, runs, backend)
-    gate = runs["DataGate"].executor_input["inputs"]["parameterValues"]
-    assert {key: gate[key] for key in rules} == rules
-    examples = metadata(runs["ImageExampleGen"].outputs["examples"])
-    assert json.loads(examples["split_names"]) == ["train", "eval"]
-    facts = Path(runs["DataGate"].outputs["data_report"].uri)
-    report = " ".join(p.read_text(errors="replace") for p in facts.rglob("*") if p.is_file())
-    assert "ratio" in report.lower(), report[:2000]
-
-
 def test_on_premises_kfp_runs_without_gcs(tmp_path, backend_env):
     """An on-premises cluster, no cloud bucket: the pipeline root in KFP's own object store
     (minio://; the launcher copies artifacts between it and the pod's /minio/...), the images
     and the push destination on a PersistentVolumeClaim mounted into every task (the package's
     Kubernetes platform spec; TF Serving mounts the same claim). KFP master without ML
-    Metadata, whose launcher fails a task whose declared outputs have no local copy."""
+    Metadata, whose launcher fails a task whose declared outputs have no local copy. The data
+    keys are not the defaults: the user's own split folders and class-balance rules, compiled
+    (pipeline.dag_arguments), reach the tasks, and an imbalance set to warn does not stop the
+    run."""
     import dataclasses
 
     from inception_retrain.kubeflow import compile as compile_lib
 
     lab = tmp_path / "lab"  # the volume: this folder, at its own path in every pod
     bucket = f"emulated-{uuid.uuid4().hex[:12]}"
-    base = emulated_config(**NO_TEST_SPLIT)
+    rules = {"max_class_ratio": 1.5, "min_class_fraction": 0.2, "on_imbalance": "warn",
+             "max_label_drift": 0.5, "on_drift": "fail"}
+    base = emulated_config(split_folders=("train", "val"), **rules)
     config = dataclasses.replace(
         base, work_dir=f"minio://{bucket}/work", serving_dir=str(lab / "serving"),
         data=dataclasses.replace(base.data, root=str(lab / "images")))
@@ -342,13 +351,14 @@ def test_on_premises_kfp_runs_without_gcs(tmp_path, backend_env):
         volumes=(targets.Volume("lab-data", str(lab)),))
     compiled = compile_lib.compile_pipeline(config, options)
     spec, platform = yaml.safe_load_all(Path(compiled.path).read_text())
-    data_root = write_class_images(lab / "images", CLASSES)
+    assert "TestSplitEvaluator" not in spec["root"]["dag"]["tasks"]  # two split folders
+    data_root = lab / "images"
+    write_class_images(data_root / "train", {"daisy": 10, "roses": 5, "tulips": 5})  # ratio 2
+    write_class_images(data_root / "val", {"daisy": 3, "roses": 3, "tulips": 3})
     push_base = lab / "serving" / "inception_v3"
-    backend = new_backend(kfp_emulator.KFP_MASTER, tmp_path / "backend", backend_env,
-                          parallel=1)
+    backend = new_backend(kfp_emulator.KFP_MASTER, tmp_path / "backend", backend_env)
     runs = backend.run(spec, run_parameters(data_root, push_base), platform_spec=platform)
-    assert backend.pod_copies == f"/minio/{bucket}"
-    assert not Path(backend.pod_copies).exists()  # the launcher's clean-up: no pod copies left
+    assert_no_pod_copies_left(runs)
     assert_run(spec, runs, push_base, version=1, backend=backend)
     assert_contract(kfp_emulator.KFP_MASTER, runs, backend)
     for name, task in runs.items():
@@ -360,3 +370,10 @@ def test_on_premises_kfp_runs_without_gcs(tmp_path, backend_env):
     assert (stored / "Format-Serving" / "saved_model.pb").is_file(), sorted(stored.rglob("*"))
     report = backend.store_path(runs["RunReporter"].outputs["report"].uri)
     assert "Blessed and pushed as version 1" in (report / "report.html").read_text()
+    gate = runs["DataGate"].executor_input["inputs"]["parameterValues"]
+    assert {key: gate[key] for key in rules} == rules
+    examples = metadata(runs["ImageExampleGen"].outputs["examples"])
+    assert json.loads(examples["split_names"]) == ["train", "eval"]
+    facts = read_artifact(backend, runs["DataGate"].outputs["data_report"].uri)
+    report = " ".join(p.read_text(errors="replace") for p in facts.rglob("*") if p.is_file())
+    assert "ratio" in report.lower(), report[:2000]
