@@ -280,4 +280,4 @@ def main(argv: Sequence[str] = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    artifact_files.exit_after(main)
