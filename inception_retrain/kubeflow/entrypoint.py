@@ -267,7 +267,7 @@ def main(argv: Sequence[str] = None) -> None:
         executor_output = artifact_files.read_json(output_file) or {}
         if originals:
             restore_uris(executor_output, originals)
-            with open(output_file, "w") as f:
+            with artifact_files.open_text(output_file, "w") as f:
                 json.dump(executor_output, f)
         record("COMPLETE", outputs={
             name: {"uri": artifacts["artifacts"][0].get("uri", ""),
